@@ -1,0 +1,103 @@
+/* radial: Wan 2.1 text-to-video with Radial Attention. The one public header.
+ *
+ * Usage (see tools/radial/cmd_generate.c for a full example):
+ *   radial_params p = radial_default_params();
+ *   radial_ctx *ctx;
+ *   if (radial_init("path/to/Wan2.1-T2V-1.3B-Diffusers", &p, &ctx) != RADIAL_OK) puts(radial_last_error());
+ *   radial_gen_params g = radial_default_gen_params();
+ *   g.prompt = "a cat surfing";
+ *   radial_video v;
+ *   radial_generate(ctx, &g, &v);   ... v.frames: [frames][height][width][3] uint8
+ *   radial_video_free(&v); radial_free(ctx);
+ *
+ * Every call that can fail returns a radial_status; radial_last_error() then says what failed and where
+ * (file, tensor, flag). The message is per thread. The library never exits or aborts on bad input. */
+#ifndef RADIAL_H
+#define RADIAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RADIAL_VERSION "0.1.0"
+
+typedef enum radial_status {
+    RADIAL_OK = 0,
+    RADIAL_ERR_INVALID_ARG,  /* a parameter or flag is out of range */
+    RADIAL_ERR_IO,           /* a file could not be opened, read, mapped or written */
+    RADIAL_ERR_FORMAT,       /* a file is malformed (safetensors, JSON, spiece.model, ...) */
+    RADIAL_ERR_MODEL,        /* a model is missing a tensor or has the wrong shapes/config */
+    RADIAL_ERR_NOMEM,        /* an allocation failed or would exceed a limit */
+    RADIAL_ERR_UNSUPPORTED,  /* valid input that this build cannot handle */
+    RADIAL_ERR_BACKEND,      /* the compute backend failed (CUDA error, ...) */
+    RADIAL_ERR_CANCELLED     /* a callback asked to stop */
+} radial_status;
+
+const char *radial_status_name(radial_status s);
+const char *radial_last_error(void);
+
+/* Logging: the library writes through this callback (default: stderr for warnings and errors). */
+typedef enum radial_log_level { RADIAL_LOG_DEBUG, RADIAL_LOG_INFO, RADIAL_LOG_WARN, RADIAL_LOG_ERROR } radial_log_level;
+typedef void (*radial_log_fn)(radial_log_level level, const char *msg, void *user_data);
+void radial_set_log(radial_log_fn fn, void *user_data, radial_log_level min_level);
+
+typedef enum radial_backend { RADIAL_BACKEND_CPU = 0, RADIAL_BACKEND_CUDA = 1 } radial_backend;
+typedef enum radial_attention { RADIAL_ATTN_DENSE = 0, RADIAL_ATTN_RADIAL = 1 } radial_attention;
+typedef enum radial_sampler { RADIAL_SAMPLER_UNIPC = 0, RADIAL_SAMPLER_EULER = 1 } radial_sampler;
+
+/* Context parameters: how to load and where to run. */
+typedef struct radial_params {
+    radial_backend backend; /* default CPU */
+    int n_threads;          /* CPU threads; 0 = all cores */
+} radial_params;
+radial_params radial_default_params(void);
+
+/* Per-generation parameters; defaults follow diffusers/Wan (832x480, 81 frames, 50 steps, ...). */
+typedef struct radial_gen_params {
+    const char *prompt;
+    const char *negative_prompt; /* NULL = the official default negative prompt; "" = empty */
+    int width, height, frames;   /* 832, 480, 81 */
+    int steps;                   /* 50 */
+    float guidance;              /* 5.0 */
+    float shift;                 /* 5.0 */
+    int64_t seed;                /* -1 = random (the chosen seed is written to seed_used) */
+    radial_sampler sampler;      /* UniPC */
+    radial_attention attention;  /* dense */
+    int dense_steps;             /* radial only: first steps run dense (default 12) */
+    int dense_layers;            /* radial only: first blocks run dense (default 1) */
+    float decay;                 /* radial mask decay factor (default 1.0) */
+    const float *noise;          /* optional [16,T,H/8,W/8] initial noise instead of the seeded draw */
+    /* Progress: called after every denoising step; return nonzero to cancel. */
+    int (*on_step)(int step, int steps, double seconds_this_step, void *user_data);
+    void *user_data;
+} radial_gen_params;
+radial_gen_params radial_default_gen_params(void);
+
+/* Where the time and memory went in the last radial_generate. */
+typedef struct radial_timings {
+    double text_encoder_s, denoise_s, denoise_per_step_s, vae_s, total_s;
+    size_t peak_bytes; /* peak memory the engine allocated (host or device, by backend) */
+    int64_t seed_used;
+} radial_timings;
+
+typedef struct radial_video {
+    int frames, height, width; /* frames[t][y][x][c], RGB, uint8 */
+    uint8_t *data;
+} radial_video;
+void radial_video_free(radial_video *v);
+
+typedef struct radial_ctx radial_ctx;
+
+/* model_path: a diffusers folder (model_index.json + components). */
+radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out);
+radial_status radial_generate(radial_ctx *ctx, const radial_gen_params *params, radial_video *out,
+                              radial_timings *timings /* may be NULL */);
+void radial_free(radial_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

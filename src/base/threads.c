@@ -1,0 +1,53 @@
+#include "base/threads.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#define RAD_MAX_THREADS 256
+
+static int n_threads;
+
+void rad_set_threads(int n) { n_threads = n > RAD_MAX_THREADS ? RAD_MAX_THREADS : (n < 0 ? 0 : n); }
+
+int rad_get_threads(void) {
+    if (n_threads > 0) return n_threads;
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : (c > RAD_MAX_THREADS ? RAD_MAX_THREADS : (int)c);
+}
+
+typedef struct {
+    rad_range_fn fn;
+    void *ctx;
+    int64_t begin, end;
+} range_job;
+
+static void *run_job(void *arg) {
+    range_job *j = arg;
+    j->fn(j->ctx, j->begin, j->end);
+    return NULL;
+}
+
+void rad_parallel_for(int64_t n, int64_t min_chunk, rad_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (min_chunk < 1) min_chunk = 1;
+    int64_t t = rad_get_threads();
+    if (t > n / min_chunk) t = n / min_chunk;
+    if (t <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    range_job jobs[RAD_MAX_THREADS];
+    pthread_t tids[RAD_MAX_THREADS];
+    int started[RAD_MAX_THREADS] = {0};
+    for (int64_t i = 0; i < t; i++) {
+        jobs[i] = (range_job){fn, ctx, n * i / t, n * (i + 1) / t};
+    }
+    for (int64_t i = 1; i < t; i++) started[i] = pthread_create(&tids[i], NULL, run_job, &jobs[i]) == 0;
+    fn(ctx, jobs[0].begin, jobs[0].end);
+    for (int64_t i = 1; i < t; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        else
+            fn(ctx, jobs[i].begin, jobs[i].end); /* could not start a thread: do the range here */
+    }
+}

@@ -1,0 +1,61 @@
+/* Base layer: conversions against exact IEEE values, overflow checks, the parallel loop. */
+#include <stdint.h>
+#include <string.h>
+
+#include "base/half.h"
+#include "base/mem.h"
+#include "base/threads.h"
+#include "test_util.h"
+
+static void add_range(void *ctx, int64_t b, int64_t e) {
+    int *hits = ctx;
+    for (int64_t i = b; i < e; i++) hits[i]++;
+}
+
+int main(void) {
+    /* bf16: 1.0 = 0x3f80, -2.0 = 0xc000; 1 + 2^-8 rounds to even (1.0), 1 + 3*2^-8 rounds up. */
+    CHECK(rad_bf16_to_f32(0x3f80) == 1.0f);
+    CHECK(rad_bf16_to_f32(0xc000) == -2.0f);
+    CHECK(rad_f32_to_bf16(1.0f + 1.0f / 256) == 0x3f80);
+    CHECK(rad_f32_to_bf16(1.0f + 3.0f / 256) == 0x3f82);
+    /* fp16: 0x3c00 = 1, 0x0001 = 2^-24 (subnormal), 0x7bff = 65504, 0xfc00 = -inf. */
+    CHECK(rad_f16_to_f32(0x3c00) == 1.0f);
+    CHECK(rad_f16_to_f32(0x0001) == ldexpf(1.0f, -24));
+    CHECK(rad_f16_to_f32(0x7bff) == 65504.0f);
+    CHECK(isinf(rad_f16_to_f32(0xfc00)) && rad_f16_to_f32(0xfc00) < 0);
+    /* e4m3fn: 0x38 = 1.0, 0x7e = 448 (max), 0x01 = 2^-9, 0x7f = NaN. */
+    CHECK(rad_f8e4m3_to_f32(0x38) == 1.0f);
+    CHECK(rad_f8e4m3_to_f32(0x7e) == 448.0f);
+    CHECK(rad_f8e4m3_to_f32(0x01) == ldexpf(1.0f, -9));
+    CHECK(isnan(rad_f8e4m3_to_f32(0x7f)));
+
+    size_t n;
+    int64_t big[3] = {1LL << 30, 1LL << 30, 1LL << 10};
+    CHECK_FAILS(rad_shape_bytes(big, 3, 4, &n));
+    int64_t neg[2] = {3, -1};
+    CHECK_FAILS(rad_shape_bytes(neg, 2, 4, &n));
+    int64_t ok[2] = {3, 5};
+    CHECK_OK(rad_shape_bytes(ok, 2, 4, &n));
+    CHECK(n == 60);
+    void *p;
+    CHECK_FAILS(rad_alloc(&p, SIZE_MAX - 8, "test"));
+    CHECK_FAILS(rad_calloc(&p, SIZE_MAX / 2, 4, "test"));
+
+    size_t before = rad_mem_current();
+    CHECK_OK(rad_alloc(&p, 1000, "test"));
+    CHECK(rad_mem_current() == before + 1000);
+    CHECK(rad_mem_peak() >= before + 1000);
+    rad_free(p);
+    CHECK(rad_mem_current() == before);
+
+    for (int t = 1; t <= 4; t++) {
+        rad_set_threads(t);
+        int hits[1001];
+        memset(hits, 0, sizeof hits);
+        rad_parallel_for(1001, 7, add_range, hits);
+        int all_once = 1;
+        for (int i = 0; i < 1001; i++) all_once &= hits[i] == 1;
+        CHECK(all_once);
+    }
+    TEST_MAIN_END();
+}
