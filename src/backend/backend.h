@@ -1,0 +1,99 @@
+/* The ops table every model calls. Model code (src/dit, src/text/t5, src/vae) computes only through these,
+ * never through a CUDA API, so one model source serves both backends and the CPU run is the oracle for the
+ * GPU run.
+ *
+ * Conventions
+ * - Activations are fp32 arrays in the backend's memory (host for CPU, device for CUDA), row-major.
+ * - Weights are rad_weight handles the backend prepared once at load (CPU: fp32; CUDA: bf16).
+ * - Small fp32 vectors (biases, norm weights, modulation tables) are plain backend buffers (float *).
+ * - Every op returns a status; shapes are the caller's responsibility (models check them at load). */
+#ifndef RAD_BACKEND_H
+#define RAD_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attn/bsr.h"
+#include "base/status.h"
+
+typedef struct rad_backend rad_backend;
+typedef struct rad_weight rad_weight; /* a [n, k] matrix (or any tensor, flattened) prepared by the backend */
+
+struct rad_backend {
+    const char *name;
+
+    /* ---- memory ---- */
+    rad_status (*alloc)(rad_backend *be, size_t bytes, const char *what, void **out);
+    void (*free)(rad_backend *be, void *p);
+    rad_status (*upload)(rad_backend *be, void *dst, const void *src_host, size_t bytes);
+    rad_status (*download)(rad_backend *be, void *dst_host, const void *src, size_t bytes);
+    /* Weight of `rows` x `cols` from host fp32 (copied/converted; the host array may be freed after). */
+    rad_status (*weight_new)(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
+                             rad_weight **out);
+    void (*weight_free)(rad_backend *be, rad_weight *w);
+    /* Peak bytes this backend allocated (activations + weights). */
+    size_t (*peak_bytes)(rad_backend *be);
+
+    /* ---- dense algebra ---- */
+    /* y[m, n] = x[m, k] · w[n, k]ᵀ + bias[n]   (bias may be NULL). */
+    rad_status (*linear)(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
+                         const float *bias, float *y);
+
+    /* ---- norms (per row of d values; y may equal x) ---- */
+    /* LayerNorm: (x - mean) / sqrt(var + eps) [* w + b]; w, b may be NULL (no affine). */
+    rad_status (*layernorm)(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, const float *b,
+                            float eps, float *y);
+    /* RMSNorm: x * rsqrt(mean(x²) + eps) [* w]; w may be NULL. */
+    rad_status (*rmsnorm)(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, float eps,
+                          float *y);
+
+    /* ---- elementwise (n elements, or m rows of d with a per-column vector) ---- */
+    rad_status (*gelu_tanh)(rad_backend *be, float *x, int64_t n);
+    rad_status (*silu)(rad_backend *be, float *x, int64_t n);
+    /* a[i] = a[i] * gelu_tanh(g[i])  (T5 gated FFN). */
+    rad_status (*mul_gelu)(rad_backend *be, float *a, const float *g, int64_t n);
+    /* y[r, c] = x[r, c] * (1 + scale[c]) + shift[c]  (y may equal x). */
+    rad_status (*modulate)(rad_backend *be, const float *x, int64_t m, int64_t d, const float *shift,
+                           const float *scale, float *y);
+    /* x[r, c] += y[r, c] * gate[c]   (gate NULL: plain add). */
+    rad_status (*add_gated)(rad_backend *be, float *x, const float *y, int64_t m, int64_t d, const float *gate);
+
+    /* ---- DiT positional encoding ----
+     * 3-D RoPE in place on x [f*h*w tokens, heads, head_dim] (interleaved pairs; frame/height/width split of
+     * head_dim as in spec wan21.md §1.4). */
+    rad_status (*rope3d)(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w, int64_t heads,
+                         int64_t head_dim);
+
+    /* ---- attention ----
+     * out[i, h, :] = softmax_j(scale · q[i,h]·k[j,h] + bias[h,i,j]) · v[j, h, :]
+     * q, out: [lq, heads, head_dim]; k, v: [lk, heads, head_dim] (row-major, contiguous).
+     * bias: NULL or [heads, lq, lk] (T5 relative position bias).
+     * mask: NULL (dense) or a block-CSR layout (self-attention only, lq == lk == mask->n_tokens); keys outside
+     * the listed blocks are excluded exactly (as -inf), partial last blocks included. */
+    rad_status (*attention)(rad_backend *be, const float *q, const float *k, const float *v, float *out,
+                            int64_t lq, int64_t lk, int64_t heads, int64_t head_dim, float scale,
+                            const float *bias, const rad_bsr *mask);
+
+    /* ---- VAE (channel-first [C, T, H, W] activations) ---- */
+    /* Causal 3-D convolution: w [cout, cin, kt, kh, kw] (as a weight of cout x cin*kt*kh*kw), bias [cout].
+     * Input x [cin, t, h, w]. `prev` (may be NULL) holds `n_prev` frames [cin, n_prev, h, w] that precede x in
+     * time (the chunk cache); missing front frames are zeros. Spatial zero padding ph, pw on each side,
+     * stride 1. Output y [cout, t, h + 2ph - kh + 1, w + 2pw - kw + 1]. */
+    rad_status (*conv3d)(rad_backend *be, const float *x, int64_t cin, int64_t t, int64_t h, int64_t w,
+                         const float *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
+                         int64_t kt, int64_t kh, int64_t kw, int64_t ph, int64_t pw, float *y);
+    /* Channel RMS norm of x [c, s]: x / max(||x[:, j]||, 1e-12) * sqrt(c) * gamma[c]. */
+    rad_status (*rmsnorm_channels)(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
+                                   float *y);
+    /* Nearest 2x spatial upsample: x [c, h, w] -> y [c, 2h, 2w]. */
+    rad_status (*upsample2x)(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
+    /* y [s, c] = transpose of x [c, s] (layout changes around attention). */
+    rad_status (*transpose)(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y);
+
+    void (*destroy)(rad_backend *be);
+};
+
+/* The reference backend: plain C, fp32, threads from base/threads. */
+rad_status rad_backend_cpu(rad_backend **out);
+/* CUDA (when built with it); RADIAL_ERR_UNSUPPORTED otherwise. */
+rad_status rad_backend_cuda(rad_backend **out);
+#endif
