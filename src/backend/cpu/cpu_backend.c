@@ -1,0 +1,38 @@
+/* The CPU backend: the numerical reference (fp32 everywhere). */
+#include <stdlib.h>
+
+#include "backend/cpu/cpu_ops.h"
+
+static void cpu_destroy(rad_backend *be) { free(be); }
+
+rad_status rad_backend_cpu(rad_backend **out) {
+    rad_backend *be = calloc(1, sizeof *be);
+    if (!be) return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CPU backend");
+    *be = (rad_backend){
+        .name = "cpu",
+        .alloc = rad_cpu_alloc,
+        .free = rad_cpu_free,
+        .upload = rad_cpu_upload,
+        .download = rad_cpu_download,
+        .weight_new = rad_cpu_weight_new,
+        .weight_free = rad_cpu_weight_free,
+        .peak_bytes = rad_cpu_peak_bytes,
+        .linear = rad_cpu_linear,
+        .layernorm = rad_cpu_layernorm,
+        .rmsnorm = rad_cpu_rmsnorm,
+        .gelu_tanh = rad_cpu_gelu_tanh,
+        .silu = rad_cpu_silu,
+        .mul_gelu = rad_cpu_mul_gelu,
+        .modulate = rad_cpu_modulate,
+        .add_gated = rad_cpu_add_gated,
+        .rope3d = rad_cpu_rope3d,
+        .attention = rad_cpu_attention,
+        .conv3d = rad_cpu_conv3d,
+        .rmsnorm_channels = rad_cpu_rmsnorm_channels,
+        .upsample2x = rad_cpu_upsample2x,
+        .transpose = rad_cpu_transpose,
+        .destroy = cpu_destroy,
+    };
+    *out = be;
+    return RAD_OK;
+}
