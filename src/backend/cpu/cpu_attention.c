@@ -1,10 +1,201 @@
-/* TODO(skeleton): replaced by the attention area (worktree `mask`). */
+/* CPU attention: dense, with an additive bias (T5), or block-sparse over a block-CSR layout (radial).
+ *
+ * One algorithm for all three: queries are processed in tiles of QT rows, keys in tiles of KT keys, with the
+ * running-max / running-sum ("flash") softmax in fp32, so the full lq x lk score matrix never exists. The
+ * block-sparse case only changes which key ranges a query tile visits: the blocks listed for its block row,
+ * each clipped to n_tokens, so keys outside the layout (and past the partial last block) are excluded exactly.
+ * Work is split over (head, query block) with rad_parallel_for; every slot of the loop has its own scratch.
+ *
+ * A query row that sees no key at all (an empty block row, or a bias of -inf everywhere) gets zeros. */
+#include <math.h>
+#include <string.h>
+
 #include "backend/cpu/cpu_ops.h"
+#include "base/mem.h"
+#include "base/threads.h"
+
+enum {
+    QT = 64,         /* query rows per tile (the accumulator is QT x head_dim) */
+    KT = 64,         /* keys per tile (scores are QT x KT) */
+    DENSE_ROWS = 64, /* query rows per work item without a mask (with a mask: one block row) */
+};
+
+typedef struct {
+    const float *q, *k, *v;
+    float *out;
+    int64_t lq, lk, heads, hd;
+    float scale;
+    const float *bias;
+    const rad_bsr *mask;
+    int64_t rows_per_item, items_per_head, n_items, n_slots;
+    float *scratch; /* n_slots x slot_floats */
+    size_t slot_floats;
+} attn_ctx;
+
+/* Per-slot scratch: the running state of one query tile and the current key tile, transposed. */
+typedef struct {
+    float *acc; /* QT x hd: unnormalised output */
+    float *m;   /* QT: running max of the scores */
+    float *l;   /* QT: running sum of exp(score - m) */
+    float *s;   /* QT x KT: scores, then probabilities */
+    float *kt;  /* hd x KT: key tile transposed, so that the score loop runs over keys (vectorises) */
+} attn_scratch;
+
+/* Folds keys [j0, j1) (at most KT) into the running state of query rows [i0, i1) of head h. */
+static void fold_key_tile(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t j0,
+                          int64_t j1) {
+    const int64_t hd = c->hd, nk = j1 - j0, stride = c->heads * hd;
+    for (int64_t j = 0; j < nk; j++) {
+        const float *kr = c->k + (j0 + j) * stride + h * hd;
+        for (int64_t d = 0; d < hd; d++) w->kt[d * KT + j] = kr[d];
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t r = i - i0;
+        float *s = w->s + r * KT;
+        const float *qr = c->q + i * stride + h * hd;
+        for (int64_t j = 0; j < nk; j++) s[j] = 0.0f;
+        for (int64_t d = 0; d < hd; d++) {
+            const float qd = qr[d];
+            const float *kd = w->kt + d * KT;
+            for (int64_t j = 0; j < nk; j++) s[j] += qd * kd[j];
+        }
+        float tmax = -INFINITY;
+        const float *b = c->bias ? c->bias + (h * c->lq + i) * c->lk + j0 : NULL;
+        for (int64_t j = 0; j < nk; j++) {
+            s[j] = s[j] * c->scale + (b ? b[j] : 0.0f);
+            if (s[j] > tmax) tmax = s[j];
+        }
+        if (tmax == -INFINITY) continue; /* every key of this tile is excluded by the bias */
+        const float m_old = w->m[r], m_new = m_old > tmax ? m_old : tmax;
+        const float corr = expf(m_old - m_new); /* 0 when m_old is -inf (first visible tile) */
+        float sum = 0.0f;
+        for (int64_t j = 0; j < nk; j++) {
+            s[j] = expf(s[j] - m_new);
+            sum += s[j];
+        }
+        w->m[r] = m_new;
+        w->l[r] = w->l[r] * corr + sum;
+        float *acc = w->acc + r * hd;
+        if (corr != 1.0f)
+            for (int64_t d = 0; d < hd; d++) acc[d] *= corr;
+        for (int64_t j = 0; j < nk; j++) {
+            const float p = s[j];
+            const float *vr = c->v + (j0 + j) * stride + h * hd;
+            for (int64_t d = 0; d < hd; d++) acc[d] += p * vr[d];
+        }
+    }
+}
+
+/* Folds the key range [k0, k1) in tiles of KT. */
+static void fold_key_range(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t k0,
+                           int64_t k1) {
+    for (int64_t j0 = k0; j0 < k1; j0 += KT) fold_key_tile(c, w, h, i0, i1, j0, j0 + KT < k1 ? j0 + KT : k1);
+}
+
+/* One work item: head h, query rows [r0, r1) (one mask block row, or DENSE_ROWS rows without a mask). */
+static void run_item(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t rb) {
+    const int64_t r0 = rb * c->rows_per_item;
+    const int64_t r1 = r0 + c->rows_per_item < c->lq ? r0 + c->rows_per_item : c->lq;
+    const int64_t hd = c->hd, stride = c->heads * hd;
+    for (int64_t i0 = r0; i0 < r1; i0 += QT) {
+        const int64_t i1 = i0 + QT < r1 ? i0 + QT : r1;
+        for (int64_t r = 0; r < i1 - i0; r++) {
+            w->m[r] = -INFINITY;
+            w->l[r] = 0.0f;
+        }
+        memset(w->acc, 0, (size_t)(i1 - i0) * (size_t)hd * sizeof(float));
+        if (c->mask) {
+            const rad_bsr *mk = c->mask;
+            for (int32_t e = mk->row_ptr[rb]; e < mk->row_ptr[rb + 1]; e++) {
+                const int64_t k0 = (int64_t)mk->col_idx[e] * mk->block;
+                const int64_t k1 = k0 + mk->block < c->lk ? k0 + mk->block : c->lk; /* partial last block */
+                fold_key_range(c, w, h, i0, i1, k0, k1);
+            }
+        } else {
+            fold_key_range(c, w, h, i0, i1, 0, c->lk);
+        }
+        for (int64_t i = i0; i < i1; i++) {
+            const int64_t r = i - i0;
+            const float inv = w->l[r] > 0.0f ? 1.0f / w->l[r] : 0.0f;
+            float *o = c->out + i * stride + h * hd;
+            const float *acc = w->acc + r * hd;
+            for (int64_t d = 0; d < hd; d++) o[d] = acc[d] * inv;
+        }
+    }
+}
+
+/* Slot `s` of the parallel loop handles its share of the (head, query block) items with its own scratch. */
+static void run_slots(void *ctx, int64_t begin, int64_t end) {
+    const attn_ctx *c = ctx;
+    for (int64_t s = begin; s < end; s++) {
+        float *base = c->scratch + (size_t)s * c->slot_floats;
+        attn_scratch w = {.acc = base};
+        w.m = w.acc + (size_t)QT * (size_t)c->hd;
+        w.l = w.m + QT;
+        w.s = w.l + QT;
+        w.kt = w.s + QT * KT;
+        const int64_t a = c->n_items * s / c->n_slots, b = c->n_items * (s + 1) / c->n_slots;
+        for (int64_t it = a; it < b; it++) run_item(c, &w, it / c->items_per_head, it % c->items_per_head);
+    }
+}
+
+/* The layout must describe lq == lk tokens and stay inside its own bounds (it may come from anywhere). */
+static rad_status check_mask(const rad_bsr *mk, int64_t lq, int64_t lk) {
+    if (lq != lk || mk->n_tokens != lq)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cpu attention: block-CSR mask is for self-attention over %lld tokens, got lq=%lld lk=%lld",
+                       (long long)mk->n_tokens, (long long)lq, (long long)lk);
+    if (mk->block <= 0 || mk->n_blocks != (mk->n_tokens + mk->block - 1) / mk->block || !mk->row_ptr ||
+        !mk->col_idx)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cpu attention: block-CSR mask has block=%d n_blocks=%d for %lld tokens (expected ceil)",
+                       (int)mk->block, (int)mk->n_blocks, (long long)mk->n_tokens);
+    if (mk->row_ptr[0] != 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu attention: block-CSR row_ptr[0] is %d, expected 0",
+                       (int)mk->row_ptr[0]);
+    for (int32_t r = 0; r < mk->n_blocks; r++) {
+        if (mk->row_ptr[r + 1] < mk->row_ptr[r])
+            return rad_err(RADIAL_ERR_INVALID_ARG, "cpu attention: block-CSR row_ptr decreases at row %d", (int)r);
+        for (int32_t e = mk->row_ptr[r]; e < mk->row_ptr[r + 1]; e++)
+            if (mk->col_idx[e] < 0 || mk->col_idx[e] >= mk->n_blocks)
+                return rad_err(RADIAL_ERR_INVALID_ARG,
+                               "cpu attention: block-CSR col_idx[%d] = %d outside [0, %d) in row %d", (int)e,
+                               (int)mk->col_idx[e], (int)mk->n_blocks, (int)r);
+    }
+    return RAD_OK;
+}
 
 rad_status rad_cpu_attention(rad_backend *be, const float *q, const float *k, const float *v, float *out,
                              int64_t lq, int64_t lk, int64_t heads, int64_t head_dim, float scale,
                              const float *bias, const rad_bsr *mask) {
-    (void)be, (void)q, (void)k, (void)v, (void)out, (void)lq, (void)lk, (void)heads, (void)head_dim, (void)scale,
-        (void)bias, (void)mask;
-    return rad_err(RADIAL_ERR_UNSUPPORTED, "cpu attention: not built yet");
+    (void)be;
+    if (lq < 0 || lk <= 0 || heads <= 0 || head_dim <= 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cpu attention: need lq >= 0 and lk, heads, head_dim > 0, got lq=%lld lk=%lld heads=%lld "
+                       "head_dim=%lld",
+                       (long long)lq, (long long)lk, (long long)heads, (long long)head_dim);
+    if (lq == 0) return RAD_OK;
+    if (mask) RAD_TRY(check_mask(mask, lq, lk));
+
+    attn_ctx c = {.q = q, .k = k, .v = v, .out = out, .lq = lq, .lk = lk, .heads = heads, .hd = head_dim,
+                  .scale = scale, .bias = bias, .mask = mask};
+    c.rows_per_item = mask ? mask->block : DENSE_ROWS;
+    c.items_per_head = (lq + c.rows_per_item - 1) / c.rows_per_item;
+    if (c.items_per_head > INT64_MAX / heads)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu attention: %lld heads x %lld query blocks overflow",
+                       (long long)heads, (long long)c.items_per_head);
+    c.n_items = heads * c.items_per_head;
+    c.n_slots = rad_get_threads();
+    if (c.n_slots > c.n_items) c.n_slots = c.n_items;
+
+    /* acc (QT x hd) + m, l (QT each) + s (QT x KT) + kt (hd x KT) floats per slot. */
+    size_t per_hd, slot, total;
+    if (!rad_mul_size((size_t)head_dim, QT + KT, &per_hd) || !rad_add_size(per_hd, 2 * QT + QT * KT, &slot) ||
+        !rad_mul_size(slot, (size_t)c.n_slots, &total))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu attention: head_dim=%lld too large", (long long)head_dim);
+    c.slot_floats = slot;
+    RAD_TRY(rad_calloc((void **)&c.scratch, total, sizeof(float), "cpu attention scratch"));
+    rad_parallel_for(c.n_slots, 1, run_slots, &c);
+    rad_free(c.scratch);
+    return RAD_OK;
 }

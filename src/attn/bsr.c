@@ -1,0 +1,84 @@
+/* Block-CSR construction from a 0/1 block mask, and the dense (all-blocks) layout. */
+#include "attn/bsr.h"
+
+#include <string.h>
+
+#include "base/mem.h"
+
+/* Shared checks: sizes that fit the int32 indices of the layout and agree with each other. */
+static rad_status check_shape(int64_t n_tokens, int32_t block, int32_t n_blocks) {
+    if (n_tokens <= 0 || block <= 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: need n_tokens > 0 and block > 0, got n_tokens=%lld block=%d",
+                       (long long)n_tokens, (int)block);
+    int64_t want = (n_tokens + block - 1) / block;
+    if (want != n_blocks)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: %lld tokens in blocks of %d make %lld block rows, got %d",
+                       (long long)n_tokens, (int)block, (long long)want, (int)n_blocks);
+    /* All nnz counts are int32: n_blocks^2 must fit. */
+    if ((int64_t)n_blocks * n_blocks > INT32_MAX)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: %d x %d blocks exceed the int32 index range",
+                       (int)n_blocks, (int)n_blocks);
+    return RAD_OK;
+}
+
+static rad_status alloc_layout(int64_t n_tokens, int32_t block, int32_t n_blocks, int64_t nnz, rad_bsr *out) {
+    memset(out, 0, sizeof *out);
+    RAD_TRY(rad_alloc((void **)&out->row_ptr, ((size_t)n_blocks + 1) * sizeof(int32_t), "block-CSR row_ptr"));
+    /* nnz may be 0 (an empty mask); keep col_idx a valid pointer anyway. */
+    rad_status s = rad_alloc((void **)&out->col_idx, (size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t), "block-CSR col_idx");
+    if (s != RAD_OK) {
+        rad_free(out->row_ptr);
+        out->row_ptr = NULL;
+        return s;
+    }
+    out->n_tokens = n_tokens;
+    out->block = block;
+    out->n_blocks = n_blocks;
+    return RAD_OK;
+}
+
+rad_status rad_bsr_dense(int64_t n_tokens, int32_t block, rad_bsr *out) {
+    memset(out, 0, sizeof *out);
+    if (n_tokens <= 0 || block <= 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: need n_tokens > 0 and block > 0, got n_tokens=%lld block=%d",
+                       (long long)n_tokens, (int)block);
+    int64_t nb = (n_tokens + block - 1) / block;
+    if (nb > INT32_MAX)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: %lld block rows exceed int32", (long long)nb);
+    int32_t n_blocks = (int32_t)nb;
+    RAD_TRY(check_shape(n_tokens, block, n_blocks));
+    RAD_TRY(alloc_layout(n_tokens, block, n_blocks, (int64_t)n_blocks * n_blocks, out));
+    for (int32_t r = 0; r <= n_blocks; r++) out->row_ptr[r] = r * n_blocks;
+    for (int32_t r = 0; r < n_blocks; r++)
+        for (int32_t c = 0; c < n_blocks; c++) out->col_idx[(int64_t)r * n_blocks + c] = c;
+    return RAD_OK;
+}
+
+rad_status rad_bsr_from_mask(const uint8_t *mask, int32_t n_blocks, int64_t n_tokens, int32_t block, rad_bsr *out) {
+    memset(out, 0, sizeof *out);
+    RAD_TRY(check_shape(n_tokens, block, n_blocks));
+    int64_t nnz = 0, total = (int64_t)n_blocks * n_blocks;
+    for (int64_t i = 0; i < total; i++) nnz += mask[i] != 0;
+    RAD_TRY(alloc_layout(n_tokens, block, n_blocks, nnz, out));
+    int32_t k = 0;
+    out->row_ptr[0] = 0;
+    for (int32_t r = 0; r < n_blocks; r++) {
+        const uint8_t *row = mask + (int64_t)r * n_blocks;
+        for (int32_t c = 0; c < n_blocks; c++)
+            if (row[c]) out->col_idx[k++] = c;
+        out->row_ptr[r + 1] = k;
+    }
+    return RAD_OK;
+}
+
+void rad_bsr_free(rad_bsr *b) {
+    if (!b) return;
+    rad_free(b->row_ptr);
+    rad_free(b->col_idx);
+    memset(b, 0, sizeof *b);
+}
+
+double rad_bsr_density(const rad_bsr *b) {
+    if (!b || b->n_blocks <= 0 || !b->row_ptr) return 0.0;
+    return (double)b->row_ptr[b->n_blocks] / ((double)b->n_blocks * (double)b->n_blocks);
+}
