@@ -31,4 +31,16 @@ rad_status rad_weights_get(const rad_weights *w, const char *official_name, int 
 /* rad_weights_get + conversion to a newly rad_alloc'ed fp32 array. */
 rad_status rad_weights_f32(const rad_weights *w, const char *official_name, int ndim, const int64_t *shape,
                            float **out);
+
+/* For inspection: every tensor of every file in file order, with its official name (NULL when unmapped). */
+size_t rad_weights_count(const rad_weights *w);
+size_t rad_weights_mapped_count(const rad_weights *w);
+const rad_st_tensor *rad_weights_at(const rad_weights *w, size_t i, const char **official);
+/* The detected name layout, in words ("diffusers (WanTransformer3DModel)", "official (WanModel)", ...). */
+const char *rad_weights_layout(const rad_weights *w);
+size_t rad_weights_file_count(const rad_weights *w);
+const rad_st_file *rad_weights_file(const rad_weights *w, size_t i);
+
+/* "[a, b, c]" into buf (for messages). */
+void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size);
 #endif

@@ -1,0 +1,601 @@
+/* Weights by official Wan names over one file, the shards of an index.json, a component folder or a
+ * diffusers root. The on-disk layout is detected from the tensor names and mapped with the tables of spec
+ * wan21.md §5.2 (DiT), §5.3 (T5) and §5.4 (VAE). */
+#include "io/weights.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/mem.h"
+#include "io/json.h"
+
+typedef struct w_entry {
+    const rad_st_tensor *t;
+    char *official; /* NULL when the name has no official counterpart (kept for inspect, never looked up) */
+    size_t file;    /* index into files */
+} w_entry;
+
+struct rad_weights {
+    char *label;
+    char *config; /* config.json path or NULL */
+    rad_component comp;
+    const char *layout;
+    rad_st_file **files;
+    size_t n_files;
+    w_entry *all; /* every tensor of every file, in file order */
+    size_t n_all;
+    w_entry **by_name; /* mapped entries sorted by official name */
+    size_t n_mapped;
+};
+
+static const char *comp_name(rad_component c) { return c == RAD_COMP_DIT ? "DiT" : c == RAD_COMP_T5 ? "T5" : "VAE"; }
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Paths */
+
+static bool is_file(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+static bool is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+static bool ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* Joins dir and name into a new string. */
+static rad_status join(const char *dir, const char *name, char **out) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    *out = malloc(n);
+    if (!*out) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    snprintf(*out, n, "%s/%s", dir, name);
+    return RAD_OK;
+}
+
+/* The folder holding a file ("." when the path has no slash). */
+static rad_status dir_of(const char *path, char **out) {
+    const char *s = strrchr(path, '/');
+    size_t n = s ? (size_t)(s - path) : 1;
+    if (s == path) n = 1; /* "/file" */
+    *out = malloc(n + 1);
+    if (!*out) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    memcpy(*out, s ? path : ".", n);
+    (*out)[n] = 0;
+    return RAD_OK;
+}
+
+/* Sets w->config to dir/config.json when that file exists. */
+static rad_status find_config(rad_weights *w, const char *dir) {
+    char *p;
+    RAD_TRY(join(dir, "config.json", &p));
+    if (is_file(p))
+        w->config = p;
+    else
+        free(p);
+    return RAD_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Name maps: each returns a newly allocated official name, or NULL when the name has no official counterpart.
+ * (An allocation failure of these few bytes also gives NULL; the tensor then reads as missing.) */
+
+typedef struct {
+    const char *from, *to;
+} name_rule;
+
+static char *cat3(const char *a, const char *b, const char *c) {
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s%s%s", a, b, c);
+    return s;
+}
+
+/* Applies the first rule whose `from` is a prefix of name (rules ending without '.' must match exactly). */
+static char *apply(const name_rule *rules, size_t n, const char *head, const char *name) {
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(rules[i].from);
+        bool prefix = rules[i].from[k - 1] == '.';
+        if (prefix ? !strncmp(name, rules[i].from, k) : !strcmp(name, rules[i].from))
+            return cat3(head, rules[i].to, prefix ? name + k : "");
+    }
+    return NULL;
+}
+
+/* "blocks.12.rest" -> index text "12" and rest; false when name does not start so. */
+static bool split_block(const char *name, const char *prefix, char *idx, size_t idx_size, const char **rest) {
+    size_t k = strlen(prefix), d = 0;
+    if (strncmp(name, prefix, k)) return false;
+    while (name[k + d] >= '0' && name[k + d] <= '9') d++;
+    if (d == 0 || d >= idx_size || name[k + d] != '.') return false;
+    memcpy(idx, name + k, d);
+    idx[d] = 0;
+    *rest = name + k + d + 1;
+    return true;
+}
+
+static const name_rule k_dit_top[] = {
+    {"condition_embedder.text_embedder.linear_1.", "text_embedding.0."},
+    {"condition_embedder.text_embedder.linear_2.", "text_embedding.2."},
+    {"condition_embedder.time_embedder.linear_1.", "time_embedding.0."},
+    {"condition_embedder.time_embedder.linear_2.", "time_embedding.2."},
+    {"condition_embedder.time_proj.", "time_projection.1."},
+    {"scale_shift_table", "head.modulation"},
+    {"proj_out.", "head.head."},
+    {"patch_embedding.", "patch_embedding."},
+};
+static const name_rule k_dit_block[] = {
+    {"scale_shift_table", "modulation"},
+    {"attn1.to_q.", "self_attn.q."},
+    {"attn1.to_k.", "self_attn.k."},
+    {"attn1.to_v.", "self_attn.v."},
+    {"attn1.to_out.0.", "self_attn.o."},
+    {"attn1.norm_q.", "self_attn.norm_q."},
+    {"attn1.norm_k.", "self_attn.norm_k."},
+    {"attn2.to_q.", "cross_attn.q."},
+    {"attn2.to_k.", "cross_attn.k."},
+    {"attn2.to_v.", "cross_attn.v."},
+    {"attn2.to_out.0.", "cross_attn.o."},
+    {"attn2.norm_q.", "cross_attn.norm_q."},
+    {"attn2.norm_k.", "cross_attn.norm_k."},
+    {"norm2.", "norm3."},
+    {"ffn.net.0.proj.", "ffn.0."},
+    {"ffn.net.2.", "ffn.2."},
+};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static char *map_dit_diffusers(const char *name) {
+    char idx[16], head[32];
+    const char *rest;
+    if (split_block(name, "blocks.", idx, sizeof idx, &rest)) {
+        snprintf(head, sizeof head, "blocks.%s.", idx);
+        return apply(k_dit_block, N_OF(k_dit_block), head, rest);
+    }
+    return apply(k_dit_top, N_OF(k_dit_top), "", name);
+}
+
+static const name_rule k_t5_top[] = {
+    {"shared.weight", "token_embedding.weight"},
+    {"encoder.embed_tokens.weight", "token_embedding.weight"}, /* tied copy of shared.weight */
+    {"encoder.final_layer_norm.", "norm."},
+};
+static const name_rule k_t5_block[] = {
+    {"layer.0.layer_norm.", "norm1."},
+    {"layer.0.SelfAttention.relative_attention_bias.", "pos_embedding.embedding."},
+    {"layer.0.SelfAttention.", "attn."},
+    {"layer.1.layer_norm.", "norm2."},
+    {"layer.1.DenseReluDense.wi_0.", "ffn.gate.0."},
+    {"layer.1.DenseReluDense.wi_1.", "ffn.fc1."},
+    {"layer.1.DenseReluDense.wo.", "ffn.fc2."},
+};
+
+static char *map_t5_hf(const char *name) {
+    char idx[16], head[32];
+    const char *rest;
+    if (split_block(name, "encoder.block.", idx, sizeof idx, &rest)) {
+        snprintf(head, sizeof head, "blocks.%s.", idx);
+        return apply(k_t5_block, N_OF(k_t5_block), head, rest);
+    }
+    return apply(k_t5_top, N_OF(k_t5_top), "", name);
+}
+
+/* Diffusers resnet parts -> official `residual` sequence indices (RMSNorm, SiLU, conv, RMSNorm, SiLU, dropout,
+ * conv). */
+static const name_rule k_vae_resnet[] = {
+    {"norm1.", "residual.0."}, {"conv1.", "residual.2."}, {"norm2.", "residual.3."},
+    {"conv2.", "residual.6."}, {"conv_shortcut.", "shortcut."},
+};
+static const name_rule k_vae_top[] = {
+    {"quant_conv.", "conv1."},
+    {"post_quant_conv.", "conv2."},
+};
+static const name_rule k_vae_side[] = {
+    {"conv_in.", "conv1."},
+    {"norm_out.", "head.0."},
+    {"conv_out.", "head.2."},
+    {"mid_block.attentions.0.", "middle.1."},
+};
+
+/* nrb = num_res_blocks: each decoder up block holds nrb+1 resnets and (except the last) one upsampler, which
+ * the official model lays out flat in `decoder.upsamples`. */
+static char *map_vae_diffusers(const char *name, int nrb) {
+    char *r = apply(k_vae_top, N_OF(k_vae_top), "", name);
+    if (r) return r;
+    for (int side = 0; side < 2; side++) {
+        const char *pre = side ? "decoder." : "encoder.";
+        if (strncmp(name, pre, 8)) continue;
+        const char *s = name + 8;
+        char idx[16], idx2[16], head[64];
+        const char *rest, *rest2;
+        if ((r = apply(k_vae_side, N_OF(k_vae_side), pre, s))) return r;
+        if (split_block(s, "mid_block.resnets.", idx, sizeof idx, &rest)) {
+            if (strcmp(idx, "0") && strcmp(idx, "1")) return NULL;
+            snprintf(head, sizeof head, "%smiddle.%d.", pre, idx[0] == '0' ? 0 : 2);
+            return apply(k_vae_resnet, N_OF(k_vae_resnet), head, rest);
+        }
+        if (!side && split_block(s, "down_blocks.", idx, sizeof idx, &rest)) {
+            snprintf(head, sizeof head, "encoder.downsamples.%s.", idx);
+            if (!strncmp(rest, "resample.", 9) || !strncmp(rest, "time_conv.", 10)) return cat3(head, rest, "");
+            return apply(k_vae_resnet, N_OF(k_vae_resnet), head, rest);
+        }
+        if (side && split_block(s, "up_blocks.", idx, sizeof idx, &rest)) {
+            long b = strtol(idx, NULL, 10);
+            if (b > 1000) return NULL;
+            if (split_block(rest, "resnets.", idx2, sizeof idx2, &rest2)) {
+                long k = strtol(idx2, NULL, 10);
+                if (k > nrb) return NULL;
+                snprintf(head, sizeof head, "decoder.upsamples.%ld.", b * (nrb + 2) + k);
+                return apply(k_vae_resnet, N_OF(k_vae_resnet), head, rest2);
+            }
+            if (!strncmp(rest, "upsamplers.0.", 13)) {
+                snprintf(head, sizeof head, "decoder.upsamples.%ld.", b * (nrb + 2) + nrb + 1);
+                return cat3(head, rest + 13, "");
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Layout detection and the index */
+
+static bool any_name(const rad_weights *w, const char *prefix, const char *exact) {
+    for (size_t i = 0; i < w->n_all; i++) {
+        const char *n = w->all[i].t->name;
+        if ((prefix && !strncmp(n, prefix, strlen(prefix))) || (exact && !strcmp(n, exact))) return true;
+    }
+    return false;
+}
+
+/* num_res_blocks of a diffusers VAE: decoder up blocks hold num_res_blocks+1 resnets (Wan: 2). */
+static int vae_num_res_blocks(const rad_weights *w) {
+    long max_k = -1;
+    for (size_t i = 0; i < w->n_all; i++) {
+        char idx[16], idx2[16];
+        const char *rest, *rest2;
+        if (split_block(w->all[i].t->name, "decoder.up_blocks.", idx, sizeof idx, &rest) &&
+            split_block(rest, "resnets.", idx2, sizeof idx2, &rest2)) {
+            long k = strtol(idx2, NULL, 10);
+            if (k > max_k && k < 64) max_k = k;
+        }
+    }
+    return max_k >= 0 ? (int)max_k : 2;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    return strcmp((*(w_entry *const *)a)->official, (*(w_entry *const *)b)->official);
+}
+
+static rad_status build_index(rad_weights *w) {
+    enum { OFFICIAL, PREFIXED, DIT_DIFFUSERS, T5_HF, VAE_DIFFUSERS } kind = OFFICIAL;
+    static const char *const PFX = "model.diffusion_model.";
+    if (w->comp == RAD_COMP_DIT) {
+        if (any_name(w, PFX, NULL))
+            kind = PREFIXED, w->layout = "official names with the model.diffusion_model. prefix (single-file repack)";
+        else if (any_name(w, "condition_embedder.", NULL) || any_name(w, NULL, "proj_out.weight"))
+            kind = DIT_DIFFUSERS, w->layout = "diffusers (WanTransformer3DModel)";
+        else
+            w->layout = "official (WanModel)";
+    } else if (w->comp == RAD_COMP_T5) {
+        if (any_name(w, "encoder.block.", NULL) || any_name(w, NULL, "shared.weight"))
+            kind = T5_HF, w->layout = "Hugging Face (UMT5EncoderModel)";
+        else
+            w->layout = "official (Wan T5 encoder)";
+    } else {
+        if (any_name(w, "decoder.up_blocks.", NULL) || any_name(w, "post_quant_conv.", NULL))
+            kind = VAE_DIFFUSERS, w->layout = "diffusers (AutoencoderKLWan)";
+        else
+            w->layout = "official (WanVAE)";
+    }
+    int nrb = kind == VAE_DIFFUSERS ? vae_num_res_blocks(w) : 0;
+    for (size_t i = 0; i < w->n_all; i++) {
+        const char *n = w->all[i].t->name;
+        char *o = NULL;
+        switch (kind) {
+        case OFFICIAL: o = strdup(n); break;
+        case PREFIXED: o = strncmp(n, PFX, strlen(PFX)) ? NULL : strdup(n + strlen(PFX)); break;
+        case DIT_DIFFUSERS: o = map_dit_diffusers(n); break;
+        case T5_HF: o = map_t5_hf(n); break;
+        case VAE_DIFFUSERS: o = map_vae_diffusers(n, nrb); break;
+        }
+        w->all[i].official = o;
+        if (o) w->n_mapped++;
+    }
+    if (w->n_mapped == 0)
+        return rad_err(RADIAL_ERR_MODEL, "%s: no %s tensors found among %zu tensors (is this the right component?)", w->label,
+                       comp_name(w->comp), w->n_all);
+    w->by_name = malloc(w->n_mapped * sizeof *w->by_name);
+    if (!w->by_name) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory", w->label);
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_all; i++)
+        if (w->all[i].official) w->by_name[k++] = &w->all[i];
+    qsort(w->by_name, w->n_mapped, sizeof *w->by_name, cmp_entry);
+    /* Two names for one official tensor: only the tied T5 embedding may do that (then both are the same). */
+    size_t out = 0;
+    for (size_t i = 0; i < w->n_mapped; i++) {
+        if (out && !strcmp(w->by_name[out - 1]->official, w->by_name[i]->official)) {
+            const rad_st_tensor *a = w->by_name[out - 1]->t, *b = w->by_name[i]->t;
+            if (kind == T5_HF && !strcmp(w->by_name[i]->official, "token_embedding.weight")) {
+                if (a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape)) continue;
+            }
+            return rad_err(RADIAL_ERR_MODEL, "%s: tensors '%s' and '%s' both map to the official name '%s'", w->label, a->name,
+                           b->name, w->by_name[i]->official);
+        }
+        w->by_name[out++] = w->by_name[i];
+    }
+    w->n_mapped = out;
+    /* A tensor every model of the component has: catches a file of another component early. */
+    const char *key = w->comp == RAD_COMP_DIT ? "patch_embedding.weight"
+                      : w->comp == RAD_COMP_T5 ? "token_embedding.weight"
+                                               : "decoder.conv1.weight";
+    if (!rad_weights_find(w, key))
+        return rad_err(RADIAL_ERR_MODEL, "%s: not %s weights: no tensor maps to '%s' (layout: %s; %zu tensors)", w->label,
+                       comp_name(w->comp), key, w->layout, w->n_all);
+    return RAD_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Opening */
+
+static rad_status add_file(rad_weights *w, const char *path) {
+    rad_st_file **nf = realloc(w->files, (w->n_files + 1) * sizeof *nf);
+    if (!nf) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    w->files = nf;
+    RAD_TRY(rad_st_open(path, &w->files[w->n_files]));
+    w->n_files++;
+    return RAD_OK;
+}
+
+/* Shard names must be plain file names in the index's folder: no path separators, no "." or "..". */
+static bool safe_shard_name(const char *s) {
+    return s[0] && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/') && !strchr(s, '\\');
+}
+
+static rad_status open_index(rad_weights *w, const char *path) {
+    json_t *root;
+    RAD_TRY(rad_json_load(path, &root));
+    rad_status st = RAD_OK;
+    char *dir = NULL, *shard = NULL;
+    const json_t *map = json_object_get(root, "weight_map");
+    if (!json_is_object(root) || !json_is_object(map)) {
+        st = rad_err(RADIAL_ERR_FORMAT, "%s: expected an object with a \"weight_map\" object", path);
+        goto done;
+    }
+    if ((st = dir_of(path, &dir)) != RAD_OK) goto done;
+    /* Open each distinct shard once, in order of first mention. */
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)map, name, v) {
+        if (!json_is_string(v)) {
+            st = rad_err(RADIAL_ERR_FORMAT, "%s: weight_map[\"%s\"]: expected a shard file name (string)", path, name);
+            goto done;
+        }
+        const char *s = json_string_value(v);
+        if (!safe_shard_name(s)) {
+            st = rad_err(RADIAL_ERR_FORMAT, "%s: weight_map[\"%s\"]: shard \"%s\" must be a file name inside the index's folder",
+                         path, name, s);
+            goto done;
+        }
+        bool have = false;
+        for (size_t i = 0; i < w->n_files && !have; i++) {
+            const char *p = rad_st_path(w->files[i]);
+            have = ends_with(p, s) && p[strlen(p) - strlen(s) - 1] == '/';
+        }
+        if (have) continue;
+        if ((st = join(dir, s, &shard)) != RAD_OK) goto done;
+        if (!is_file(shard)) {
+            st = rad_err(RADIAL_ERR_IO, "%s: shard \"%s\" (for tensor '%s') does not exist", path, shard, name);
+            goto done;
+        }
+        if ((st = add_file(w, shard)) != RAD_OK) goto done;
+        free(shard);
+        shard = NULL;
+    }
+    if (w->n_files == 0) {
+        st = rad_err(RADIAL_ERR_FORMAT, "%s: weight_map is empty", path);
+        goto done;
+    }
+    /* Every mapped name must be in the shard the index names. */
+    json_object_foreach((json_t *)map, name, v) {
+        const char *s = json_string_value(v);
+        for (size_t i = 0; i < w->n_files; i++) {
+            const char *p = rad_st_path(w->files[i]);
+            if (!(ends_with(p, s) && p[strlen(p) - strlen(s) - 1] == '/')) continue;
+            if (!rad_st_find(w->files[i], name)) {
+                st = rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s' is mapped to shard \"%s\", which does not contain it", path, name, s);
+                goto done;
+            }
+        }
+    }
+    st = find_config(w, dir);
+done:
+    free(shard);
+    free(dir);
+    json_decref(root);
+    return st;
+}
+
+/* A folder holding one component: the diffusers names, then the official repo's file names. */
+static rad_status open_component_dir(rad_weights *w, const char *dir) {
+    static const char *const k_names[] = {
+        "diffusion_pytorch_model.safetensors.index.json",
+        "model.safetensors.index.json",
+        "diffusion_pytorch_model.safetensors",
+        "model.safetensors",
+    };
+    char *p = NULL;
+    for (size_t i = 0; i < N_OF(k_names); i++) {
+        RAD_TRY(join(dir, k_names[i], &p));
+        if (is_file(p)) {
+            rad_status st = ends_with(p, ".json") ? open_index(w, p) : add_file(w, p);
+            if (st == RAD_OK && !w->config) st = find_config(w, dir);
+            free(p);
+            return st;
+        }
+        free(p);
+    }
+    return rad_err(RADIAL_ERR_IO,
+                   "%s: no %s weights found (expected diffusion_pytorch_model.safetensors, model.safetensors or a "
+                   "*.safetensors.index.json)",
+                   dir, comp_name(w->comp));
+}
+
+static rad_status open_path(rad_weights *w, const char *path) {
+    if (is_dir(path)) {
+        char *idx;
+        RAD_TRY(join(path, "model_index.json", &idx));
+        bool root = is_file(idx);
+        free(idx);
+        if (!root) return open_component_dir(w, path);
+        /* A diffusers root: the component's folder. */
+        const char *sub = w->comp == RAD_COMP_DIT ? "transformer" : w->comp == RAD_COMP_T5 ? "text_encoder" : "vae";
+        char *d;
+        RAD_TRY(join(path, sub, &d));
+        rad_status st = is_dir(d) ? open_component_dir(w, d)
+                                  : rad_err(RADIAL_ERR_IO, "%s: diffusers folder without %s/ for the %s", path, sub, comp_name(w->comp));
+        free(d);
+        return st;
+    }
+    if (!is_file(path)) return rad_err(RADIAL_ERR_IO, "%s: no such file or folder", path);
+    if (ends_with(path, ".json")) return open_index(w, path);
+    RAD_TRY(add_file(w, path));
+    char *dir;
+    RAD_TRY(dir_of(path, &dir));
+    rad_status st = find_config(w, dir);
+    free(dir);
+    return st;
+}
+
+rad_status rad_weights_open(const char *path, rad_component comp, rad_weights **out) {
+    *out = NULL;
+    rad_weights *w = calloc(1, sizeof *w);
+    if (!w || !(w->label = strdup(path))) {
+        free(w);
+        return rad_err(RADIAL_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    w->comp = comp;
+    rad_status st = open_path(w, path);
+    if (st == RAD_OK) {
+        for (size_t i = 0; i < w->n_files; i++) w->n_all += rad_st_count(w->files[i]);
+        w->all = calloc(w->n_all ? w->n_all : 1, sizeof *w->all);
+        if (!w->all) st = rad_err(RADIAL_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (st == RAD_OK) {
+        size_t k = 0;
+        for (size_t i = 0; i < w->n_files; i++)
+            for (size_t j = 0; j < rad_st_count(w->files[i]); j++) {
+                w->all[k].t = rad_st_at(w->files[i], j);
+                w->all[k++].file = i;
+            }
+        st = build_index(w);
+    }
+    if (st != RAD_OK) {
+        rad_weights_close(w);
+        return st;
+    }
+    *out = w;
+    return RAD_OK;
+}
+
+void rad_weights_close(rad_weights *w) {
+    if (!w) return;
+    for (size_t i = 0; i < w->n_all; i++) free(w->all[i].official);
+    free(w->all);
+    free(w->by_name);
+    for (size_t i = 0; i < w->n_files; i++) rad_st_close(w->files[i]);
+    free(w->files);
+    free(w->config);
+    free(w->label);
+    free(w);
+}
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Lookups */
+
+const char *rad_weights_config_path(const rad_weights *w) { return w->config; }
+const char *rad_weights_label(const rad_weights *w) { return w->label; }
+const char *rad_weights_layout(const rad_weights *w) { return w->layout; }
+size_t rad_weights_count(const rad_weights *w) { return w->n_all; }
+size_t rad_weights_mapped_count(const rad_weights *w) { return w->n_mapped; }
+
+const rad_st_tensor *rad_weights_at(const rad_weights *w, size_t i, const char **official) {
+    if (i >= w->n_all) return NULL;
+    if (official) *official = w->all[i].official;
+    return w->all[i].t;
+}
+
+size_t rad_weights_file_count(const rad_weights *w) { return w->n_files; }
+const rad_st_file *rad_weights_file(const rad_weights *w, size_t i) { return i < w->n_files ? w->files[i] : NULL; }
+
+static const w_entry *find_entry(const rad_weights *w, const char *name) {
+    size_t lo = 0, hi = w->n_mapped;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(w->by_name[mid]->official, name);
+        if (c == 0) return w->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const rad_st_tensor *rad_weights_find(const rad_weights *w, const char *official_name) {
+    const w_entry *e = find_entry(w, official_name);
+    return e ? e->t : NULL;
+}
+
+void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size) {
+    size_t n = 0;
+    n += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+rad_status rad_weights_get(const rad_weights *w, const char *official_name, int ndim, const int64_t *shape,
+                           const rad_st_tensor **out) {
+    *out = NULL;
+    const w_entry *e = find_entry(w, official_name);
+    if (!e)
+        return rad_err(RADIAL_ERR_MODEL, "%s: missing %s tensor '%s' (layout: %s)", w->label, comp_name(w->comp), official_name,
+                       w->layout);
+    const rad_st_tensor *t = e->t;
+    bool ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = shape[i] < 0 || shape[i] == t->shape[i];
+    if (!ok) {
+        char want[160], got[160];
+        rad_shape_str(shape, ndim, want, sizeof want);
+        rad_shape_str(t->shape, t->ndim, got, sizeof got);
+        return rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s'%s%s%s: expected shape %s, found %s", rad_st_path(w->files[e->file]),
+                       official_name, strcmp(t->name, official_name) ? " (stored as '" : "",
+                       strcmp(t->name, official_name) ? t->name : "", strcmp(t->name, official_name) ? "')" : "", want, got);
+    }
+    *out = t;
+    return RAD_OK;
+}
+
+rad_status rad_weights_f32(const rad_weights *w, const char *official_name, int ndim, const int64_t *shape, float **out) {
+    const rad_st_tensor *t;
+    *out = NULL;
+    RAD_TRY(rad_weights_get(w, official_name, ndim, shape, &t));
+    size_t bytes;
+    if (!rad_mul_size((size_t)t->numel, sizeof(float), &bytes))
+        return rad_err(RADIAL_ERR_NOMEM, "%s: tensor '%s' is too large", w->label, official_name);
+    void *p;
+    RAD_TRY(rad_alloc(&p, bytes, official_name));
+    rad_status st = rad_st_to_f32(t, p);
+    if (st != RAD_OK) {
+        rad_free(p);
+        return rad_err_prefix(st, "%s: ", w->label);
+    }
+    *out = p;
+    return RAD_OK;
+}
