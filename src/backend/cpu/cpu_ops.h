@@ -5,6 +5,8 @@
  * cpu_backend.c puts them into the rad_backend table. Signatures are those of src/backend/backend.h. */
 #ifndef RAD_CPU_OPS_H
 #define RAD_CPU_OPS_H
+#include <stdbool.h>
+
 #include "backend/backend.h"
 
 struct rad_weight {
@@ -47,4 +49,6 @@ rad_status rad_cpu_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t 
 rad_status rad_cpu_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                     float *y);
 rad_status rad_cpu_upsample2x(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
+/* Tests: makes conv3d use its portable kernel even where the AVX2 one could run (results are bit-identical). */
+void rad_cpu_conv3d_generic_only(bool on);
 #endif
