@@ -1,8 +1,119 @@
-/* TODO(skeleton): replaced by the owner of this component. */
+/* radial eval dit --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]
+ * Runs one DiT forward on a case file (tensors x [16,T,H,W], t [1], context [L,text_dim]) and writes v. */
 #include <stdio.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "base/mem.h"
+#include "base/threads.h"
+#include "cli_args.h"
+#include "dit/dit.h"
 #include "eval.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+
+static const char *CMD = "eval dit";
+
+/* The case tensor `name` as a new fp32 array; checks its rank. */
+static rad_status case_tensor(const rad_st_file *f, const char *name, int ndim, const rad_st_tensor **t, float **out) {
+    *out = NULL;
+    *t = rad_st_find(f, name);
+    if (!*t) return rad_err(RADIAL_ERR_INVALID_ARG, "%s: no tensor '%s'", rad_st_path(f), name);
+    if ((*t)->ndim != ndim)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: tensor '%s' has %d dims, expected %d", rad_st_path(f), name,
+                       (*t)->ndim, ndim);
+    RAD_TRY(rad_calloc((void **)out, (size_t)((*t)->numel ? (*t)->numel : 1), sizeof(float), name));
+    rad_status s = rad_st_to_f32(*t, *out);
+    if (s != RAD_OK) rad_free(*out), *out = NULL;
+    return s;
+}
+
+static rad_status make_backend(const char *name, rad_backend **be) {
+    if (!strcmp(name, "cpu")) return rad_backend_cpu(be);
+#ifdef RAD_HAVE_CUDA
+    return rad_backend_cuda(be);
+#else
+    return rad_err(RADIAL_ERR_UNSUPPORTED, "--backend %s: this build has no CUDA backend", name);
+#endif
+}
+
+static rad_status run(const char *model, const char *in, const char *outp, const char *backend) {
+    rad_st_file *cf = NULL;
+    rad_weights *w = NULL;
+    rad_backend *be = NULL;
+    rad_dit *dit = NULL;
+    float *x = NULL, *t = NULL, *ctx = NULL, *v = NULL;
+    const rad_st_tensor *tx, *tt, *tc;
+    rad_status s = rad_st_open(in, &cf);
+    if (s == RAD_OK) s = case_tensor(cf, "x", 4, &tx, &x);
+    if (s == RAD_OK) s = case_tensor(cf, "t", 1, &tt, &t);
+    if (s == RAD_OK) s = case_tensor(cf, "context", 2, &tc, &ctx);
+    if (s == RAD_OK && tt->numel != 1) s = rad_err(RADIAL_ERR_INVALID_ARG, "%s: 't' must hold one value", in);
+    if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_DIT, &w);
+    if (s == RAD_OK) s = make_backend(backend, &be);
+    if (s == RAD_OK) s = rad_dit_load(be, w, &dit);
+    if (w) rad_weights_close(w);
+    if (s == RAD_OK) {
+        const rad_dit_config *c = rad_dit_config_of(dit);
+        if (tx->shape[0] != c->in_dim || tc->shape[1] != c->text_dim || tx->shape[1] > 1 << 20 ||
+            tx->shape[2] > 1 << 20 || tx->shape[3] > 1 << 20 || tc->shape[0] > 1 << 20)
+            s = rad_err(RADIAL_ERR_INVALID_ARG, "%s: x is [%lld, ...] and context [.., %lld]; the model wants %d and %d",
+                        in, (long long)tx->shape[0], (long long)tc->shape[1], c->in_dim, c->text_dim);
+    }
+    if (s == RAD_OK) {
+        int64_t vshape[4] = {rad_dit_config_of(dit)->out_dim, tx->shape[1], tx->shape[2], tx->shape[3]};
+        size_t bytes;
+        s = rad_shape_bytes(vshape, 4, sizeof(float), &bytes);
+        if (s == RAD_OK) s = rad_alloc((void **)&v, bytes, "v");
+        if (s == RAD_OK)
+            s = rad_dit_forward(dit, x, (int)tx->shape[1], (int)tx->shape[2], (int)tx->shape[3], t[0], ctx,
+                                (int)tc->shape[0], NULL, v);
+        if (s == RAD_OK) {
+            rad_st_out o = {.name = "v", .dtype = RAD_DT_F32, .ndim = 4, .data = v};
+            memcpy(o.shape, vshape, sizeof vshape);
+            s = rad_st_write(outp, &o, 1, NULL, 0);
+        }
+    }
+    rad_dit_free(dit);
+    if (be) be->destroy(be);
+    rad_free(x), rad_free(t), rad_free(ctx), rad_free(v);
+    if (cf) rad_st_close(cf);
+    return s;
+}
+
 int eval_dit(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "radial eval %s: not built yet\n", argv[0]);
-    return 1;
+    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val;
+        if (!strcmp(a, "--model") || !strcmp(a, "--in") || !strcmp(a, "--out") || !strcmp(a, "--backend") ||
+            !strcmp(a, "--threads")) {
+            if (!(val = cli_value(CMD, argc, argv, &i))) return 2;
+            if (!strcmp(a, "--model")) model = val;
+            else if (!strcmp(a, "--in")) in = val;
+            else if (!strcmp(a, "--out")) out = val;
+            else if (!strcmp(a, "--backend")) backend = val;
+            else {
+                long long n;
+                if (!cli_int(CMD, a, val, 0, 256, &n)) return 2;
+                rad_set_threads((int)n);
+            }
+        } else {
+            fprintf(stderr, "radial %s: unknown option %s\n", CMD, a);
+            return 2;
+        }
+    }
+    if (!model || !in || !out) {
+        fprintf(stderr, "usage: radial eval dit --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n");
+        return 2;
+    }
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", CMD, backend);
+        return 2;
+    }
+    rad_status s = run(model, in, out, backend);
+    if (s != RAD_OK) {
+        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
+        return 1;
+    }
+    return 0;
 }

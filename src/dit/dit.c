@@ -1,0 +1,473 @@
+/* Wan 2.1 DiT forward (spec wan21.md §1.2–1.4) on the backend ops.
+ *
+ * Numerics follow the official fp32 path: fp32 residual stream; block modulation = blocks.i.modulation + e0,
+ * head modulation = head.modulation + e (not e0); the text context is zero-padded to text_len rows before
+ * text_embedding and all text_len keys take part in cross-attention; unpatchify channel order (q, r, c).
+ *
+ * Host-side work is limited to layout (patch gather, context padding, unpatchify), the sinusoidal time
+ * embedding (float64, as in the official code) and copies of small vectors; everything else is backend ops. */
+#include "dit/dit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "io/json.h"
+
+/* The FFN runs over at most this many tokens at a time, bounding its [rows, ffn_dim] hidden buffer. */
+#define FFN_CHUNK 8192
+
+typedef struct {
+    rad_weight *w;
+    float *b; /* backend buffer [rows] */
+} lin;
+
+typedef struct {
+    float *mod; /* host copy of blocks.i.modulation [6, D] (added to e0 each forward) */
+    lin sq, sk, sv, so, cq, ck, cv, co, f1, f2;
+    float *s_nq, *s_nk, *c_nq, *c_nk, *n3w, *n3b; /* backend buffers [D] */
+} dit_block;
+
+/* Activation buffers of one forward (backend memory), sized for `tokens` video tokens. */
+typedef struct {
+    int64_t tokens;
+    float *x, *xn, *q, *k, *v; /* [tokens, D] */
+    float *ffh;                /* [min(tokens, FFN_CHUNK), F] */
+    float *patch;              /* [tokens, max(patch in, patch out)] */
+    float *ctx_in;             /* [text_len, text_dim] */
+    float *ctx, *ck, *cv;      /* [text_len, D] */
+    float *tsin, *e, *es, *e0, *mods, *hmod; /* time embedding: [freq_dim], [D], [D], [6D], [layers·6D], [2D] */
+} dit_ws;
+
+struct rad_dit {
+    rad_backend *be;
+    rad_dit_config c;
+    lin patch, txt1, txt2, tim1, tim2, tproj, head;
+    float *head_mod; /* host copy of head.modulation [2, D] */
+    dit_block *blocks;
+    dit_ws ws;
+};
+
+const rad_dit_config *rad_dit_config_of(const rad_dit *d) { return &d->c; }
+
+/* ---------------------------------------------------------------------------------------------------- load */
+
+static rad_status be_buffer(rad_backend *be, const float *host, int64_t n, const char *what, float **out) {
+    RAD_TRY(be->alloc(be, (size_t)n * sizeof(float), what, (void **)out));
+    return be->upload(be, *out, host, (size_t)n * sizeof(float));
+}
+
+/* A tensor of any rank as a backend buffer (vectors: biases, norm weights). */
+static rad_status load_vec(rad_dit *d, const rad_weights *w, const char *name, int64_t n, float **out) {
+    float *h;
+    RAD_TRY(rad_weights_f32(w, name, 1, &n, &h));
+    rad_status s = be_buffer(d->be, h, n, name, out);
+    rad_free(h);
+    return s;
+}
+
+/* `<prefix>.weight` [rows, cols] (or the given shape, flattened to rows x cols) and `<prefix>.bias` [rows]. */
+static rad_status load_lin_shape(rad_dit *d, const rad_weights *w, const char *prefix, int ndim,
+                                 const int64_t *shape, int64_t rows, int64_t cols, lin *out) {
+    char name[160];
+    float *h;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    RAD_TRY(rad_weights_f32(w, name, ndim, shape, &h));
+    rad_status s = d->be->weight_new(d->be, h, rows, cols, name, &out->w);
+    rad_free(h);
+    RAD_TRY(s);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return load_vec(d, w, name, rows, &out->b);
+}
+
+static rad_status load_lin(rad_dit *d, const rad_weights *w, const char *prefix, int64_t rows, int64_t cols,
+                           lin *out) {
+    const int64_t shape[2] = {rows, cols};
+    return load_lin_shape(d, w, prefix, 2, shape, rows, cols, out);
+}
+
+static rad_status load_block(rad_dit *d, const rad_weights *w, int i, dit_block *b) {
+    const int64_t D = d->c.dim, F = d->c.ffn_dim;
+    char p[128], n[160];
+    const int64_t mshape[3] = {1, 6, D};
+    snprintf(n, sizeof n, "blocks.%d.modulation", i);
+    RAD_TRY(rad_weights_f32(w, n, 3, mshape, &b->mod));
+    static const char *const att[2] = {"self_attn", "cross_attn"};
+    for (int a = 0; a < 2; a++) {
+        lin *l = a ? &b->cq : &b->sq;
+        static const char qkvo[4] = {'q', 'k', 'v', 'o'};
+        for (int j = 0; j < 4; j++) {
+            snprintf(p, sizeof p, "blocks.%d.%s.%c", i, att[a], qkvo[j]);
+            RAD_TRY(load_lin(d, w, p, D, D, &l[j]));
+        }
+        snprintf(n, sizeof n, "blocks.%d.%s.norm_q.weight", i, att[a]);
+        RAD_TRY(load_vec(d, w, n, D, a ? &b->c_nq : &b->s_nq));
+        snprintf(n, sizeof n, "blocks.%d.%s.norm_k.weight", i, att[a]);
+        RAD_TRY(load_vec(d, w, n, D, a ? &b->c_nk : &b->s_nk));
+    }
+    snprintf(n, sizeof n, "blocks.%d.norm3.weight", i);
+    RAD_TRY(load_vec(d, w, n, D, &b->n3w));
+    snprintf(n, sizeof n, "blocks.%d.norm3.bias", i);
+    RAD_TRY(load_vec(d, w, n, D, &b->n3b));
+    snprintf(p, sizeof p, "blocks.%d.ffn.0", i);
+    RAD_TRY(load_lin(d, w, p, F, D, &b->f1));
+    snprintf(p, sizeof p, "blocks.%d.ffn.2", i);
+    return load_lin(d, w, p, D, F, &b->f2);
+}
+
+static rad_status check_config(const rad_dit_config *c) {
+    if (c->dim <= 0 || c->num_heads <= 0 || c->dim % c->num_heads || c->head_dim != c->dim / c->num_heads ||
+        c->head_dim % 2 || c->head_dim < 6 || c->ffn_dim <= 0 || c->num_layers <= 0 || c->num_layers > 4096 ||
+        c->in_dim <= 0 || c->out_dim <= 0 || c->text_dim <= 0 || c->text_len <= 0 || c->freq_dim <= 0 ||
+        c->freq_dim % 2 || c->patch_t <= 0 || c->patch_h <= 0 || c->patch_w <= 0 || c->patch_t > 16 ||
+        c->patch_h > 16 || c->patch_w > 16 || !(c->eps > 0))
+        return rad_err(RADIAL_ERR_MODEL,
+                       "DiT config is inconsistent: dim %d, heads %d, head_dim %d, ffn %d, layers %d, in %d, out %d, "
+                       "text %d x %d, freq %d, patch (%d,%d,%d)",
+                       c->dim, c->num_heads, c->head_dim, c->ffn_dim, c->num_layers, c->in_dim, c->out_dim,
+                       c->text_len, c->text_dim, c->freq_dim, c->patch_t, c->patch_h, c->patch_w);
+    return RAD_OK;
+}
+
+static rad_status dit_load_all(rad_dit *d, const rad_weights *w) {
+    const rad_dit_config *c = &d->c;
+    const int64_t D = c->dim, P = (int64_t)c->patch_t * c->patch_h * c->patch_w;
+    const int64_t pshape[5] = {D, c->in_dim, c->patch_t, c->patch_h, c->patch_w};
+    RAD_TRY(load_lin_shape(d, w, "patch_embedding", 5, pshape, D, c->in_dim * P, &d->patch));
+    RAD_TRY(load_lin(d, w, "text_embedding.0", D, c->text_dim, &d->txt1));
+    RAD_TRY(load_lin(d, w, "text_embedding.2", D, D, &d->txt2));
+    RAD_TRY(load_lin(d, w, "time_embedding.0", D, c->freq_dim, &d->tim1));
+    RAD_TRY(load_lin(d, w, "time_embedding.2", D, D, &d->tim2));
+    RAD_TRY(load_lin(d, w, "time_projection.1", 6 * D, D, &d->tproj));
+    RAD_TRY(load_lin(d, w, "head.head", c->out_dim * P, D, &d->head));
+    const int64_t hshape[3] = {1, 2, D};
+    RAD_TRY(rad_weights_f32(w, "head.modulation", 3, hshape, &d->head_mod));
+    RAD_TRY(rad_calloc((void **)&d->blocks, (size_t)c->num_layers, sizeof *d->blocks, "DiT blocks"));
+    for (int i = 0; i < c->num_layers; i++) RAD_TRY(load_block(d, w, i, &d->blocks[i]));
+    /* the blocks must end at num_layers: a further block means the config is wrong */
+    char n[64];
+    snprintf(n, sizeof n, "blocks.%d.modulation", c->num_layers);
+    if (rad_weights_find(w, n))
+        return rad_err(RADIAL_ERR_MODEL, "%s: has tensor %s but the config says %d layers", rad_weights_label(w),
+                       n, c->num_layers);
+    return RAD_OK;
+}
+
+/* TEMPORARY until io/model_config.c lands: the config from tensor shapes, heads from config.json. */
+static rad_status dit_config_tmp(const rad_weights *w, rad_dit_config *c) {
+    const rad_st_tensor *t;
+    memset(c, 0, sizeof *c);
+    const int64_t any5[5] = {-1, -1, -1, -1, -1}, any2[2] = {-1, -1};
+    RAD_TRY(rad_weights_get(w, "patch_embedding.weight", 5, any5, &t));
+    c->dim = (int)t->shape[0], c->in_dim = (int)t->shape[1];
+    c->patch_t = (int)t->shape[2], c->patch_h = (int)t->shape[3], c->patch_w = (int)t->shape[4];
+    RAD_TRY(rad_weights_get(w, "blocks.0.ffn.0.weight", 2, any2, &t));
+    c->ffn_dim = (int)t->shape[0];
+    RAD_TRY(rad_weights_get(w, "text_embedding.0.weight", 2, any2, &t));
+    c->text_dim = (int)t->shape[1];
+    RAD_TRY(rad_weights_get(w, "time_embedding.0.weight", 2, any2, &t));
+    c->freq_dim = (int)t->shape[1];
+    RAD_TRY(rad_weights_get(w, "head.head.weight", 2, any2, &t));
+    c->out_dim = (int)(t->shape[0] / ((int64_t)c->patch_t * c->patch_h * c->patch_w));
+    char n[64];
+    for (c->num_layers = 0; c->num_layers < 4096; c->num_layers++) {
+        snprintf(n, sizeof n, "blocks.%d.modulation", c->num_layers);
+        if (!rad_weights_find(w, n)) break;
+    }
+    c->text_len = 512, c->eps = 1e-6f, c->head_dim = 128;
+    const char *cp = rad_weights_config_path(w);
+    if (cp) {
+        json_t *j;
+        RAD_TRY(rad_json_load(cp, &j));
+        long long v;
+        bool found;
+        rad_status s = rad_json_int(j, "num_heads", cp, &v, &found);
+        if (s == RAD_OK && !found) s = rad_json_int(j, "num_attention_heads", cp, &v, &found);
+        json_decref(j);
+        RAD_TRY(s);
+        if (found && v > 0 && v <= c->dim) c->head_dim = c->dim / (int)v;
+    }
+    c->num_heads = c->head_dim > 0 ? c->dim / c->head_dim : 0;
+    return RAD_OK;
+}
+
+rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_dit **out) {
+    *out = NULL;
+    rad_dit *d;
+    RAD_TRY(rad_calloc((void **)&d, 1, sizeof *d, "DiT"));
+    d->be = be;
+    rad_status s = dit_config_tmp(w, &d->c); /* TODO: rad_dit_config_detect once io lands it */
+    if (s == RAD_OK) s = check_config(&d->c);
+    if (s == RAD_OK) s = dit_load_all(d, w);
+    if (s != RAD_OK) {
+        rad_dit_free(d);
+        return rad_err_prefix(s, "loading the DiT from %s: ", rad_weights_label(w));
+    }
+    *out = d;
+    return RAD_OK;
+}
+
+static void lin_free(rad_backend *be, lin *l) {
+    if (l->w) be->weight_free(be, l->w);
+    if (l->b) be->free(be, l->b);
+}
+
+static void ws_free(rad_backend *be, dit_ws *ws) {
+    float **bufs[] = {&ws->x,  &ws->xn,  &ws->q,  &ws->k,    &ws->v,  &ws->ffh, &ws->patch, &ws->ctx_in, &ws->ctx,
+                      &ws->ck, &ws->cv,  &ws->tsin, &ws->e, &ws->es, &ws->e0,  &ws->mods,  &ws->hmod};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (*bufs[i]) be->free(be, *bufs[i]);
+        *bufs[i] = NULL;
+    }
+    ws->tokens = 0;
+}
+
+void rad_dit_free(rad_dit *d) {
+    if (!d) return;
+    rad_backend *be = d->be;
+    lin *ls[] = {&d->patch, &d->txt1, &d->txt2, &d->tim1, &d->tim2, &d->tproj, &d->head};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) lin_free(be, ls[i]);
+    if (d->blocks) {
+        for (int i = 0; i < d->c.num_layers; i++) {
+            dit_block *b = &d->blocks[i];
+            lin *bl[] = {&b->sq, &b->sk, &b->sv, &b->so, &b->cq, &b->ck, &b->cv, &b->co, &b->f1, &b->f2};
+            for (size_t j = 0; j < sizeof bl / sizeof bl[0]; j++) lin_free(be, bl[j]);
+            float *v[] = {b->s_nq, b->s_nk, b->c_nq, b->c_nk, b->n3w, b->n3b};
+            for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
+                if (v[j]) be->free(be, v[j]);
+            rad_free(b->mod);
+        }
+        rad_free(d->blocks);
+    }
+    rad_free(d->head_mod);
+    ws_free(be, &d->ws);
+    rad_free(d);
+}
+
+/* ------------------------------------------------------------------------------------------------- forward */
+
+static rad_status ws_buf(rad_backend *be, size_t a, size_t b, const char *what, float **out) {
+    size_t n;
+    if (!rad_mul_size(a, b, &n) || !rad_mul_size(n, sizeof(float), &n))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT buffer %s: size %zu x %zu overflows", what, a, b);
+    return be->alloc(be, n, what, (void **)out);
+}
+
+/* Makes the workspace fit `tokens` video tokens (kept across calls; regrown only when a call needs more). */
+static rad_status ws_ensure(rad_dit *d, int64_t tokens) {
+    dit_ws *ws = &d->ws;
+    if (ws->x && ws->tokens >= tokens) return RAD_OK;
+    ws_free(d->be, ws);
+    rad_backend *be = d->be;
+    const rad_dit_config *c = &d->c;
+    const size_t D = (size_t)c->dim, n = (size_t)tokens, P = (size_t)c->patch_t * c->patch_h * c->patch_w;
+    const size_t pw = (size_t)(c->in_dim > c->out_dim ? c->in_dim : c->out_dim) * P;
+    const size_t TL = (size_t)c->text_len;
+    rad_status s = RAD_OK;
+#define WS(field, a, b) \
+    if (s == RAD_OK) s = ws_buf(be, a, b, "DiT " #field, &ws->field)
+    WS(x, n, D);
+    WS(xn, n, D);
+    WS(q, n, D);
+    WS(k, n, D);
+    WS(v, n, D);
+    WS(ffh, n < FFN_CHUNK ? n : FFN_CHUNK, (size_t)c->ffn_dim);
+    WS(patch, n, pw);
+    WS(ctx_in, TL, (size_t)c->text_dim);
+    WS(ctx, TL, D);
+    WS(ck, TL, D);
+    WS(cv, TL, D);
+    WS(tsin, 1, (size_t)c->freq_dim);
+    WS(e, 1, D);
+    WS(es, 1, D);
+    WS(e0, 6, D);
+    WS(mods, (size_t)c->num_layers * 6, D);
+    WS(hmod, 2, D);
+#undef WS
+    if (s != RAD_OK) {
+        ws_free(be, ws);
+        return s;
+    }
+    ws->tokens = tokens;
+    return RAD_OK;
+}
+
+static rad_status linear(rad_dit *d, const float *x, int64_t m, int64_t k, const lin *l, float *y) {
+    return d->be->linear(d->be, x, m, k, l->w, l->b, y);
+}
+
+/* e = time_embedding(sinusoid(t)), e0 = time_projection(SiLU(e)); mods[i] = blocks.i.modulation + e0;
+ * hmod = head.modulation + e. */
+static rad_status time_embed(rad_dit *d, float timestep) {
+    rad_backend *be = d->be;
+    dit_ws *ws = &d->ws;
+    const int64_t D = d->c.dim, half = d->c.freq_dim / 2;
+    float *host;
+    size_t hn = (size_t)(6 * D > d->c.freq_dim ? 6 * D : d->c.freq_dim);
+    RAD_TRY(rad_alloc((void **)&host, hn * sizeof(float), "DiT time embedding (host)"));
+    for (int64_t k = 0; k < half; k++) { /* float64 like sinusoidal_embedding_1d; cos first */
+        const double s = (double)timestep * pow(10000.0, -(double)k / (double)half);
+        host[k] = (float)cos(s);
+        host[half + k] = (float)sin(s);
+    }
+    rad_status s = be->upload(be, ws->tsin, host, (size_t)d->c.freq_dim * sizeof(float));
+    if (s == RAD_OK) s = linear(d, ws->tsin, 1, d->c.freq_dim, &d->tim1, ws->es);
+    if (s == RAD_OK) s = be->silu(be, ws->es, D);
+    if (s == RAD_OK) s = linear(d, ws->es, 1, D, &d->tim2, ws->e);
+    /* es = SiLU(e), keeping e for the head (a copy through the host: D floats) */
+    if (s == RAD_OK) s = be->download(be, host, ws->e, (size_t)D * sizeof(float));
+    if (s == RAD_OK) s = be->upload(be, ws->es, host, (size_t)D * sizeof(float));
+    if (s == RAD_OK) s = be->silu(be, ws->es, D);
+    if (s == RAD_OK) s = linear(d, ws->es, 1, D, &d->tproj, ws->e0);
+    for (int i = 0; s == RAD_OK && i < d->c.num_layers; i++) {
+        float *m = ws->mods + (size_t)i * 6 * D;
+        s = be->upload(be, m, d->blocks[i].mod, (size_t)(6 * D) * sizeof(float));
+        if (s == RAD_OK) s = be->add_gated(be, m, ws->e0, 1, 6 * D, NULL);
+    }
+    if (s == RAD_OK) s = be->upload(be, ws->hmod, d->head_mod, (size_t)(2 * D) * sizeof(float));
+    if (s == RAD_OK) s = be->add_gated(be, ws->hmod, ws->e, 1, D, NULL);
+    if (s == RAD_OK) s = be->add_gated(be, ws->hmod + D, ws->e, 1, D, NULL);
+    rad_free(host);
+    return s;
+}
+
+/* ctx = text_embedding(context zero-padded to text_len rows). */
+static rad_status text_embed(rad_dit *d, const float *context, int L) {
+    rad_backend *be = d->be;
+    dit_ws *ws = &d->ws;
+    const size_t TL = (size_t)d->c.text_len, TD = (size_t)d->c.text_dim;
+    float *host;
+    RAD_TRY(rad_calloc((void **)&host, TL * TD, sizeof(float), "DiT padded context (host)"));
+    if (L > 0) memcpy(host, context, (size_t)L * TD * sizeof(float));
+    rad_status s = be->upload(be, ws->ctx_in, host, TL * TD * sizeof(float));
+    rad_free(host);
+    RAD_TRY(s);
+    RAD_TRY(linear(d, ws->ctx_in, (int64_t)TL, (int64_t)TD, &d->txt1, ws->ck));
+    RAD_TRY(be->gelu_tanh(be, ws->ck, (int64_t)(TL * (size_t)d->c.dim)));
+    return linear(d, ws->ck, (int64_t)TL, d->c.dim, &d->txt2, ws->ctx);
+}
+
+/* One transformer block (spec §1.3) on ws->x [n, D] over the (f, h, w) token grid. */
+static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_t w, const rad_bsr *mask) {
+    rad_backend *be = d->be;
+    dit_ws *ws = &d->ws;
+    const dit_block *b = &d->blocks[li];
+    const rad_dit_config *c = &d->c;
+    const int64_t n = f * h * w, D = c->dim, TL = c->text_len, H = c->num_heads, hd = c->head_dim;
+    const float eps = c->eps, scale = (float)(1.0 / sqrt((double)hd));
+    const float *m = ws->mods + (size_t)li * 6 * D; /* shift_sa, scale_sa, gate_sa, shift_ff, scale_ff, gate_ff */
+
+    /* self-attention */
+    RAD_TRY(be->layernorm(be, ws->x, n, D, NULL, NULL, eps, ws->xn));
+    RAD_TRY(be->modulate(be, ws->xn, n, D, m, m + D, ws->xn));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->sq, ws->q));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->sk, ws->k));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->sv, ws->v));
+    RAD_TRY(be->rmsnorm(be, ws->q, n, D, b->s_nq, eps, ws->q));
+    RAD_TRY(be->rmsnorm(be, ws->k, n, D, b->s_nk, eps, ws->k));
+    RAD_TRY(be->rope3d(be, ws->q, f, h, w, H, hd));
+    RAD_TRY(be->rope3d(be, ws->k, f, h, w, H, hd));
+    RAD_TRY(be->attention(be, ws->q, ws->k, ws->v, ws->xn, n, n, H, hd, scale, NULL, mask));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->so, ws->q));
+    RAD_TRY(be->add_gated(be, ws->x, ws->q, n, D, m + 2 * D));
+
+    /* cross-attention: norm3 (affine), no modulation, no gate */
+    RAD_TRY(be->layernorm(be, ws->x, n, D, b->n3w, b->n3b, eps, ws->xn));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->cq, ws->q));
+    RAD_TRY(be->rmsnorm(be, ws->q, n, D, b->c_nq, eps, ws->q));
+    RAD_TRY(linear(d, ws->ctx, TL, D, &b->ck, ws->ck));
+    RAD_TRY(be->rmsnorm(be, ws->ck, TL, D, b->c_nk, eps, ws->ck));
+    RAD_TRY(linear(d, ws->ctx, TL, D, &b->cv, ws->cv));
+    RAD_TRY(be->attention(be, ws->q, ws->ck, ws->cv, ws->xn, n, TL, H, hd, scale, NULL, NULL));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->co, ws->q));
+    RAD_TRY(be->add_gated(be, ws->x, ws->q, n, D, NULL));
+
+    /* FFN on norm2 (no affine) with modulation, in row chunks */
+    RAD_TRY(be->layernorm(be, ws->x, n, D, NULL, NULL, eps, ws->xn));
+    RAD_TRY(be->modulate(be, ws->xn, n, D, m + 3 * D, m + 4 * D, ws->xn));
+    for (int64_t r = 0; r < n; r += FFN_CHUNK) {
+        const int64_t rows = n - r < FFN_CHUNK ? n - r : FFN_CHUNK;
+        RAD_TRY(linear(d, ws->xn + r * D, rows, D, &b->f1, ws->ffh));
+        RAD_TRY(be->gelu_tanh(be, ws->ffh, rows * c->ffn_dim));
+        RAD_TRY(linear(d, ws->ffh, rows, c->ffn_dim, &b->f2, ws->q + r * D));
+    }
+    return be->add_gated(be, ws->x, ws->q, n, D, m + 5 * D);
+}
+
+rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
+                           int L, const rad_dit_attn_policy *policy, float *v_out) {
+    const rad_dit_config *c = &d->c;
+    rad_backend *be = d->be;
+    const int pt = c->patch_t, ph = c->patch_h, pw = c->patch_w, cin = c->in_dim, cout = c->out_dim;
+    if (T < 1 || H < 1 || W < 1 || T % pt || H % ph || W % pw)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "DiT forward: latent [%d, %d, %d, %d] must have T >= 1 and T, H, W multiples of the patch "
+                       "(%d, %d, %d)",
+                       cin, T, H, W, pt, ph, pw);
+    if (L < 0 || L > c->text_len)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: context has %d rows, at most text_len = %d allowed", L,
+                       c->text_len);
+    if (!isfinite(timestep)) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: timestep is not finite");
+    const int64_t f = T / pt, h = H / ph, w = W / pw, P = (int64_t)pt * ph * pw;
+    size_t n_tok, vol, tmp;
+    if (!rad_mul_size((size_t)f, (size_t)h, &n_tok) || !rad_mul_size(n_tok, (size_t)w, &n_tok) ||
+        !rad_mul_size((size_t)T, (size_t)H, &vol) || !rad_mul_size(vol, (size_t)W, &vol) ||
+        !rad_mul_size(vol, (size_t)(cin > cout ? cin : cout), &tmp) || !rad_mul_size(n_tok, (size_t)c->dim, &tmp) ||
+        !rad_mul_size(tmp, sizeof(float), &tmp) || n_tok > (size_t)INT64_MAX / 2)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: latent [%d, %d, %d, %d] is too large", cin, T, H, W);
+    const int64_t n = (int64_t)n_tok;
+    const rad_bsr *mask = policy ? policy->mask : NULL;
+    if (mask && mask->n_tokens != n)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: the attention mask covers %lld tokens, the latent has %lld",
+                       (long long)mask->n_tokens, (long long)n);
+    RAD_TRY(ws_ensure(d, n));
+    dit_ws *ws = &d->ws;
+
+    /* patch embedding as a linear over gathered patches: row (f, i, j), column ((c·pt + a)·ph + q)·pw + r */
+    float *host;
+    RAD_TRY(rad_alloc((void **)&host, n_tok * (size_t)((cin > cout ? cin : cout) * P) * sizeof(float), "DiT patches (host)"));
+    const int64_t K = cin * P;
+    for (int64_t fi = 0; fi < f; fi++)
+        for (int64_t i = 0; i < h; i++)
+            for (int64_t j = 0; j < w; j++) {
+                float *row = host + ((fi * h + i) * w + j) * K;
+                for (int64_t ch = 0; ch < cin; ch++)
+                    for (int a = 0; a < pt; a++)
+                        for (int q = 0; q < ph; q++)
+                            for (int r = 0; r < pw; r++)
+                                *row++ = x[((ch * T + fi * pt + a) * (int64_t)H + i * ph + q) * W + j * pw + r];
+            }
+    rad_status s = be->upload(be, ws->patch, host, n_tok * (size_t)K * sizeof(float));
+    if (s == RAD_OK) s = linear(d, ws->patch, n, K, &d->patch, ws->x);
+    if (s == RAD_OK) s = time_embed(d, timestep);
+    if (s == RAD_OK) s = text_embed(d, context, L);
+    for (int li = 0; s == RAD_OK && li < c->num_layers; li++) {
+        const rad_bsr *m = policy && li >= policy->dense_layers ? mask : NULL;
+        s = block_forward(d, li, f, h, w, m);
+        if (s != RAD_OK) rad_err_prefix(s, "DiT block %d: ", li);
+    }
+    /* head: LN(x)·(1 + scale) + shift with (shift, scale) = head.modulation + e, then head.head */
+    const int64_t KO = cout * P;
+    if (s == RAD_OK) s = be->layernorm(be, ws->x, n, c->dim, NULL, NULL, c->eps, ws->xn);
+    if (s == RAD_OK) s = be->modulate(be, ws->xn, n, c->dim, ws->hmod, ws->hmod + c->dim, ws->xn);
+    if (s == RAD_OK) s = linear(d, ws->xn, n, c->dim, &d->head, ws->patch);
+    if (s == RAD_OK) s = be->download(be, host, ws->patch, n_tok * (size_t)KO * sizeof(float));
+    if (s == RAD_OK) {
+        /* unpatchify: token (f, i, j), channel ((a·ph + q)·pw + r)·cout + ch -> v[ch, f·pt + a, i·ph + q, j·pw + r] */
+        for (int64_t fi = 0; fi < f; fi++)
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    const float *row = host + ((fi * h + i) * w + j) * KO;
+                    for (int a = 0; a < pt; a++)
+                        for (int q = 0; q < ph; q++)
+                            for (int r = 0; r < pw; r++)
+                                for (int64_t ch = 0; ch < cout; ch++)
+                                    v_out[((ch * T + fi * pt + a) * (int64_t)H + i * ph + q) * W + j * pw + r] =
+                                        *row++;
+                }
+    }
+    rad_free(host);
+    return s;
+}

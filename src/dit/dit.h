@@ -1,0 +1,31 @@
+/* The Wan 2.1 DiT (WanModel, spec wan21.md §1): one forward pass = one velocity prediction for one CFG branch.
+ * All computation goes through the backend ops, so the same code runs on the CPU (fp32 oracle) and on CUDA. */
+#ifndef RAD_DIT_H
+#define RAD_DIT_H
+#include "attn/bsr.h"
+#include "backend/backend.h"
+#include "io/model_config.h"
+#include "io/weights.h"
+
+typedef struct rad_dit rad_dit;
+
+/* Self-attention layout for one forward. The caller decides per step (dense for the first steps, then this):
+ * layers < dense_layers attend densely, layers >= dense_layers use `mask` (block-CSR over the video tokens,
+ * mask->n_tokens must equal T·(H/2)·(W/2)). A NULL policy (or NULL mask) means dense everywhere. */
+typedef struct rad_dit_attn_policy {
+    const rad_bsr *mask;
+    int dense_layers;
+} rad_dit_attn_policy;
+
+/* Reads the config (rad_dit_config_detect) and every tensor by its official name, shape-checked, into
+ * backend weights. `w` may be closed afterwards. */
+rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_dit **out);
+void rad_dit_free(rad_dit *d);
+const rad_dit_config *rad_dit_config_of(const rad_dit *d);
+
+/* v_out [16, T, H, W] (host) = DiT(x [16, T, H, W] host, timestep, context [L, text_dim] host, unpadded).
+ * H and W must be even, T >= 1, 0 <= L <= text_len. Activation buffers are kept in `d` and reused while the
+ * token count does not grow. */
+rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
+                           int L, const rad_dit_attn_policy *policy, float *v_out);
+#endif
