@@ -95,20 +95,20 @@ static void or_pair(uint8_t *m, int64_t n, int64_t i, int64_t j, int64_t tpf, in
 
 static rad_status check_cfg(const rad_radial_cfg *c, int64_t *n_tokens, int32_t *n_blocks) {
     if (c->frames < 1 || c->frames > MAX_FRAMES)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "radial mask: frames must be in [1, %d], got %lld", MAX_FRAMES,
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block mask: frames must be in [1, %d], got %lld", MAX_FRAMES,
                        (long long)c->frames);
     if (c->tokens_per_frame < 1)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "radial mask: tokens per frame must be >= 1, got %lld",
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block mask: tokens per frame must be >= 1, got %lld",
                        (long long)c->tokens_per_frame);
     if (c->block < 1 || c->block > MAX_BLOCK)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "radial mask: block must be in [1, %d], got %d", MAX_BLOCK,
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block mask: block must be in [1, %d], got %d", MAX_BLOCK,
                        (int)c->block);
     if (!isfinite(c->decay) || c->decay < 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "radial mask: decay must be finite and >= 0, got %g", c->decay);
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block mask: decay must be finite and >= 0, got %g", c->decay);
     int64_t n;
     if (__builtin_mul_overflow(c->frames, c->tokens_per_frame, &n) || n / c->block + (n % c->block != 0) > MAX_BLOCKS)
         return rad_err(RADIAL_ERR_INVALID_ARG,
-                       "radial mask: %lld frames x %lld tokens in blocks of %d exceed %d block rows",
+                       "block mask: %lld frames x %lld tokens in blocks of %d exceed %d block rows",
                        (long long)c->frames, (long long)c->tokens_per_frame, (int)c->block, MAX_BLOCKS);
     *n_tokens = n;
     *n_blocks = (int32_t)(n / c->block + (n % c->block != 0));

@@ -1,8 +1,185 @@
-/* TODO(skeleton): replaced by the owner of this subcommand. */
+/* radial mask: builds the radial attention block mask for a video shape, prints its density and the attention
+ * FLOPs it saves, and writes it as plain PBM (the golden files' format, byte for byte) or PNG. */
+#include <errno.h>
+#include <png.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/radial_mask.h"
+#include "base/mem.h"
+#include "cli_args.h"
 #include "commands.h"
-int cmd_mask(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "radial %s: not built yet\n", argv[0]);
+
+static const char *CMD = "mask";
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: radial mask (--frames F --tokens-per-frame S | --width W --height H --video-frames T)\n"
+            "                   [--decay D] [--block B] [--heads N] [--head-dim D] [-o FILE.pbm|FILE.png]\n"
+            "\n"
+            "Builds the Radial Attention block mask (equal to the reference gen_log_mask_shrinked, model wan) and\n"
+            "prints its density and the attention FLOPs it saves.\n"
+            "  --frames F              latent frames\n"
+            "  --tokens-per-frame S    tokens per latent frame\n"
+            "  --width/--height/--video-frames  derive F and S as the pipeline does: W, H multiples of 16,\n"
+            "                          T = 4n+1; F = (T-1)/4+1, S = (H/16)*(W/16)\n"
+            "  --decay D               decay factor (default 1.0; the Wan scripts use 0.2)\n"
+            "  --block B               block edge in tokens (default 128)\n"
+            "  --heads N, --head-dim D attention shape for the FLOP count (default 12 x 128, Wan2.1-1.3B)\n"
+            "  -o FILE                 .pbm: plain PBM, 1 = computed block, one row per line, with a comment line\n"
+            "                          giving the parameters; .png: 8-bit grey, one pixel per block, black =\n"
+            "                          computed, white = skipped\n");
+}
+
+/* The decay as Python's repr() writes a float (the golden files' comment lines: 0.2, 1.0). */
+static void format_decay(double v, char *buf, size_t size) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".einf")) strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+static int write_pbm(const char *path, const uint8_t *m, int32_t n, const rad_radial_cfg *cfg) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "radial %s: cannot create '%s': %s\n", CMD, path, strerror(errno));
+        return 0;
+    }
+    char decay[40];
+    format_decay(cfg->decay, decay, sizeof decay);
+    fprintf(f, "P1\n# radial block mask: latent_frames=%lld tokens_per_frame=%lld decay=%s block=%d model=wan\n%d %d\n",
+            (long long)cfg->frames, (long long)cfg->tokens_per_frame, decay, (int)cfg->block, (int)n, (int)n);
+    for (int64_t r = 0; r < n; r++) {
+        for (int64_t c = 0; c < n; c++) {
+            putc(m[r * n + c] ? '1' : '0', f);
+            putc(c + 1 < n ? ' ' : '\n', f);
+        }
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "radial %s: error writing '%s'\n", CMD, path);
+        return 0;
+    }
     return 1;
+}
+
+static int write_png(const char *path, const uint8_t *m, int32_t n) {
+    uint8_t *px;
+    if (rad_alloc((void **)&px, (size_t)n * (size_t)n, "mask image") != RAD_OK) {
+        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
+        return 0;
+    }
+    for (int64_t k = 0; k < (int64_t)n * n; k++) px[k] = m[k] ? 0 : 255;
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)n;
+    img.height = (png_uint_32)n;
+    img.format = PNG_FORMAT_GRAY;
+    int ok = png_image_write_to_file(&img, path, 0, px, n, NULL);
+    if (!ok) fprintf(stderr, "radial %s: cannot write '%s': %s\n", CMD, path, img.message);
+    png_image_free(&img);
+    rad_free(px);
+    return ok;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+int cmd_mask(int argc, char **argv) {
+    long long frames = 0, tpf = 0, width = 0, height = 0, vframes = 0, block = 128, heads = 12, head_dim = 128;
+    double decay = 1.0;
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        static const char *const known[] = {"--frames", "--tokens-per-frame", "--width", "--height", "--video-frames",
+                                            "--decay", "--block", "--heads", "--head-dim", "-o", "--output"};
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) is_known |= !strcmp(a, known[k]);
+        if (!is_known) {
+            fprintf(stderr, "radial %s: unknown option '%s'\n\n", CMD, a);
+            usage(stderr);
+            return 2;
+        }
+        if (!(v = cli_value(CMD, argc, argv, &i))) return 2;
+        int ok = 1;
+        if (!strcmp(a, "--frames")) ok = cli_int(CMD, a, v, 1, 1 << 20, &frames);
+        else if (!strcmp(a, "--tokens-per-frame")) ok = cli_int(CMD, a, v, 1, 1LL << 32, &tpf);
+        else if (!strcmp(a, "--width")) ok = cli_int(CMD, a, v, 16, 65536, &width);
+        else if (!strcmp(a, "--height")) ok = cli_int(CMD, a, v, 16, 65536, &height);
+        else if (!strcmp(a, "--video-frames")) ok = cli_int(CMD, a, v, 1, 1 << 20, &vframes);
+        else if (!strcmp(a, "--decay")) ok = cli_float(CMD, a, v, 0.0, 1e6, &decay);
+        else if (!strcmp(a, "--block")) ok = cli_int(CMD, a, v, 1, 1 << 16, &block);
+        else if (!strcmp(a, "--heads")) ok = cli_int(CMD, a, v, 1, 1024, &heads);
+        else if (!strcmp(a, "--head-dim")) ok = cli_int(CMD, a, v, 1, 4096, &head_dim);
+        else out = v; /* -o, --output */
+        if (!ok) return 2;
+    }
+    int by_latent = frames || tpf, by_video = width || height || vframes;
+    if (by_latent == by_video || (by_latent && !(frames && tpf)) || (by_video && !(width && height && vframes))) {
+        fprintf(stderr, "radial %s: give either --frames and --tokens-per-frame, or --width, --height and "
+                        "--video-frames\n\n", CMD);
+        usage(stderr);
+        return 2;
+    }
+    if (out && !ends_with(out, ".pbm") && !ends_with(out, ".png")) {
+        fprintf(stderr, "radial %s: -o: '%s' must end in .pbm or .png\n", CMD, out);
+        return 2;
+    }
+    if (by_video) {
+        int64_t f, s;
+        if (rad_radial_video_dims(width, height, vframes, &f, &s) != RAD_OK) {
+            fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
+            return 2;
+        }
+        frames = f, tpf = s;
+        printf("video %lldx%lld, %lld frames -> %lld latent frames x %lld tokens per frame\n", width, height, vframes,
+               frames, tpf);
+    }
+
+    rad_radial_cfg cfg = {frames, tpf, decay, (int32_t)block};
+    uint8_t *m;
+    int32_t n;
+    if (rad_radial_block_mask(&cfg, &m, &n) != RAD_OK) {
+        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
+        return 1;
+    }
+    /* Computed blocks, and the token pairs they cover (the last block row/column may be partial). */
+    const int64_t N = frames * tpf;
+    int64_t computed = 0;
+    double pairs = 0;
+    for (int64_t r = 0; r < n; r++) {
+        double rows = (double)(r * block + block <= N ? block : N - r * block);
+        for (int64_t c = 0; c < n; c++)
+            if (m[r * n + c]) {
+                computed++;
+                pairs += rows * (double)(c * block + block <= N ? block : N - c * block);
+            }
+    }
+    const double total = (double)n * (double)n, dense_pairs = (double)N * (double)N;
+    const double per_pair = 4.0 * (double)head_dim * (double)heads; /* QKᵀ and PV: 2 FLOPs per MAC each */
+    printf("mask: %lld latent frames x %lld tokens = %lld tokens, decay %g, block %lld: %d x %d blocks%s\n", frames,
+           tpf, (long long)N, decay, block, (int)n, (int)n,
+           N % block ? " (last block row/column partial, dense)" : "");
+    printf("computed blocks: %lld of %.0f (density %.4f, sparsity %.1f %%)\n", (long long)computed, total,
+           (double)computed / total, 100.0 * (1.0 - (double)computed / total));
+    printf("attention FLOPs per layer call (4 N^2 head_dim heads, %lld heads x %lld): dense %.4g TFLOP, radial "
+           "%.4g TFLOP, saved %.1f %%\n",
+           heads, head_dim, dense_pairs * per_pair * 1e-12, pairs * per_pair * 1e-12,
+           100.0 * (1.0 - pairs / dense_pairs));
+    int ok = 1;
+    if (out) {
+        ok = ends_with(out, ".pbm") ? write_pbm(out, m, n, &cfg) : write_png(out, m, n);
+        if (ok) printf("wrote %s\n", out);
+    }
+    rad_free(m);
+    return ok ? 0 : 1;
 }
