@@ -427,6 +427,13 @@ const char *rad_st_meta(const rad_st_file *f, const char *key) {
     return NULL;
 }
 
+size_t rad_st_meta_count(const rad_st_file *f) { return f->n_meta; }
+
+void rad_st_meta_at(const rad_st_file *f, size_t i, const char **key, const char **value) {
+    *key = i < f->n_meta ? f->meta[2 * i] : NULL;
+    *value = i < f->n_meta ? f->meta[2 * i + 1] : NULL;
+}
+
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Conversions (the data is not aligned in general: every load goes through memcpy) */
 

@@ -44,6 +44,9 @@ const rad_st_tensor *rad_st_at(const rad_st_file *f, size_t i); /* in file order
 const rad_st_tensor *rad_st_find(const rad_st_file *f, const char *name);
 /* __metadata__ value for key, or NULL. */
 const char *rad_st_meta(const rad_st_file *f, const char *key);
+/* __metadata__ pairs in header order, for listing. */
+size_t rad_st_meta_count(const rad_st_file *f);
+void rad_st_meta_at(const rad_st_file *f, size_t i, const char **key, const char **value);
 
 /* Converts a tensor of a float/int dtype to fp32 into dst (numel floats). */
 rad_status rad_st_to_f32(const rad_st_tensor *t, float *dst);

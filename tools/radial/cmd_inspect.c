@@ -1,8 +1,220 @@
-/* TODO(skeleton): replaced by the owner of this subcommand. */
+/* radial inspect: what a model file or folder holds, as the loader sees it: the tensors (with their official
+ * names), totals, metadata, the detected name layout and the detected configuration. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "commands.h"
+#include "io/model_config.h"
+#include "io/weights.h"
+
+static const char *k_comp_names[] = {"dit", "t5", "vae"};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: radial inspect PATH [--component dit|t5|vae] [--summary]\n\n"
+            "PATH is a .safetensors file, a *.safetensors.index.json, a component folder (transformer/,\n"
+            "text_encoder/, vae/) or a diffusers root (model_index.json: every component is inspected).\n"
+            "  --component C  read PATH as this component (default: guessed from the tensor names)\n"
+            "  --summary      omit the tensor list\n");
+}
+
+static void print_tensor(const rad_st_tensor *t, const char *official) {
+    char shape[160];
+    rad_shape_str(t->shape, t->ndim, shape, sizeof shape);
+    if (official && strcmp(official, t->name))
+        printf("  %-60s %-8s %-24s -> %s\n", t->name, t->dtype_name, shape, official);
+    else if (official)
+        printf("  %-60s %-8s %s\n", t->name, t->dtype_name, shape);
+    else
+        printf("  %-60s %-8s %-24s (unmapped)\n", t->name, t->dtype_name, shape);
+}
+
+/* One line per file, then its __metadata__. */
+static void print_file(const rad_st_file *f) {
+    struct stat sb;
+    long long size = stat(rad_st_path(f), &sb) == 0 ? (long long)sb.st_size : -1;
+    printf("file: %s (%lld bytes, %zu tensors)\n", rad_st_path(f), size, rad_st_count(f));
+    for (size_t i = 0; i < rad_st_meta_count(f); i++) {
+        const char *k, *v;
+        rad_st_meta_at(f, i, &k, &v);
+        printf("  metadata: %s = %s\n", k, v);
+    }
+}
+
+static void print_config(const rad_weights *w, rad_component comp) {
+    if (comp == RAD_COMP_DIT) {
+        rad_dit_config c;
+        if (rad_dit_config_detect(w, &c) != RAD_OK) {
+            printf("config: error: %s\n", rad_last_error());
+            return;
+        }
+        printf("config (DiT): dim %d, ffn_dim %d, num_heads %d x head_dim %d, num_layers %d, in_dim %d, out_dim %d,\n"
+               "  text_dim %d, text_len %d, freq_dim %d, patch (%d, %d, %d), eps %g\n",
+               c.dim, c.ffn_dim, c.num_heads, c.head_dim, c.num_layers, c.in_dim, c.out_dim, c.text_dim, c.text_len,
+               c.freq_dim, c.patch_t, c.patch_h, c.patch_w, (double)c.eps);
+    } else if (comp == RAD_COMP_T5) {
+        rad_t5_config c;
+        if (rad_t5_config_detect(w, &c) != RAD_OK) {
+            printf("config: error: %s\n", rad_last_error());
+            return;
+        }
+        printf("config (T5): vocab %d, d_model %d, num_heads %d x d_kv %d, d_ff %d, num_layers %d,\n"
+               "  relative buckets %d, max distance %d, eps %g\n",
+               c.vocab, c.d_model, c.num_heads, c.d_kv, c.d_ff, c.num_layers, c.num_buckets, c.max_distance, (double)c.eps);
+    } else {
+        rad_vae_config c;
+        if (rad_vae_config_detect(w, &c) != RAD_OK) {
+            printf("config: error: %s\n", rad_last_error());
+            return;
+        }
+        printf("config (VAE): base_dim %d, z_dim %d, dim_mult [%d, %d, %d, %d], num_res_blocks %d,\n"
+               "  decoder temporal upsample [%d, %d, %d], latents_mean[0] %g, latents_std[0] %g\n",
+               c.base_dim, c.z_dim, c.dim_mult[0], c.dim_mult[1], c.dim_mult[2], c.dim_mult[3], c.num_res_blocks,
+               c.temporal_upsample[0], c.temporal_upsample[1], c.temporal_upsample[2], (double)c.latents_mean[0],
+               (double)c.latents_std[0]);
+    }
+}
+
+static void print_totals(size_t n, unsigned long long params, unsigned long long bytes) {
+    printf("totals: %zu tensors, %llu parameters, %llu bytes of data\n", n, params, bytes);
+}
+
+/* Every tensor of opened weights, with official names, then the configuration. */
+static void print_weights(const rad_weights *w, rad_component comp, bool list) {
+    const char *cn[] = {"DiT", "T5", "VAE"};
+    printf("== %s: %s\n", cn[comp], rad_weights_label(w));
+    for (size_t i = 0; i < rad_weights_file_count(w); i++) print_file(rad_weights_file(w, i));
+    printf("config.json: %s\n", rad_weights_config_path(w) ? rad_weights_config_path(w) : "(none)");
+    printf("layout: %s\n", rad_weights_layout(w));
+    unsigned long long params = 0, bytes = 0;
+    size_t n = rad_weights_count(w);
+    if (list) printf("tensors (file name, dtype, shape -> official name):\n");
+    for (size_t i = 0; i < n; i++) {
+        const char *official;
+        const rad_st_tensor *t = rad_weights_at(w, i, &official);
+        params += (unsigned long long)t->numel;
+        bytes += t->nbytes;
+        if (list) print_tensor(t, official);
+    }
+    print_totals(n, params, bytes);
+    if (rad_weights_mapped_count(w) != n)
+        printf("unmapped: %zu tensors have no official name and are not used\n", n - rad_weights_mapped_count(w));
+    print_config(w, comp);
+}
+
+/* A safetensors file that is no model component: tensors, totals and metadata only. */
+static int print_plain(const char *path, bool list) {
+    rad_st_file *f;
+    if (rad_st_open(path, &f) != RAD_OK) {
+        fprintf(stderr, "radial inspect: %s\n", rad_last_error());
+        return 1;
+    }
+    print_file(f);
+    printf("component: none recognised (no DiT, T5 or VAE tensor names)\n");
+    unsigned long long params = 0, bytes = 0;
+    if (list) printf("tensors (name, dtype, shape):\n");
+    for (size_t i = 0; i < rad_st_count(f); i++) {
+        const rad_st_tensor *t = rad_st_at(f, i);
+        params += (unsigned long long)t->numel;
+        bytes += t->nbytes;
+        if (list) print_tensor(t, t->name);
+    }
+    print_totals(rad_st_count(f), params, bytes);
+    rad_st_close(f);
+    return 0;
+}
+
 int cmd_inspect(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "radial %s: not built yet\n", argv[0]);
-    return 1;
+    const char *path = NULL;
+    int comp = -1;
+    bool list = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--summary")) {
+            list = false;
+        } else if (!strcmp(argv[i], "--component")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "radial inspect: --component: missing value (dit, t5 or vae)\n");
+                return 2;
+            }
+            const char *v = argv[++i];
+            for (int c = 0; c < 3; c++)
+                if (!strcmp(v, k_comp_names[c])) comp = c;
+            if (comp < 0) {
+                fprintf(stderr, "radial inspect: --component: expected dit, t5 or vae, found '%s'\n", v);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "radial inspect: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else if (path) {
+            fprintf(stderr, "radial inspect: one PATH only ('%s' and '%s')\n", path, argv[i]);
+            return 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        usage(stderr);
+        return 2;
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "radial inspect: %s: no such file or folder\n", path);
+        return 1;
+    }
+
+    /* A diffusers root: each component in turn. */
+    char idx[4096];
+    snprintf(idx, sizeof idx, "%s/model_index.json", path);
+    if (S_ISDIR(sb.st_mode) && stat(idx, &sb) == 0 && comp < 0) {
+        int rc = 0;
+        for (int c = 0; c < 3; c++) {
+            rad_weights *w;
+            if (rad_weights_open(path, (rad_component)c, &w) != RAD_OK) {
+                fprintf(stderr, "radial inspect: %s: %s\n", k_comp_names[c], rad_last_error());
+                rc = 1;
+                continue;
+            }
+            print_weights(w, (rad_component)c, list);
+            rad_weights_close(w);
+            printf("\n");
+        }
+        return rc;
+    }
+
+    /* One component: the one given, or the first whose key tensors are found. A single file is parsed first
+     * so that a malformed file is reported as such, not as "no component recognised". */
+    bool is_st_file = S_ISREG(sb.st_mode) && !strstr(path, ".json");
+    if (is_st_file) {
+        rad_st_file *f;
+        if (rad_st_open(path, &f) != RAD_OK) {
+            fprintf(stderr, "radial inspect: %s\n", rad_last_error());
+            return 1;
+        }
+        rad_st_close(f);
+    }
+    rad_weights *w = NULL;
+    if (comp >= 0) {
+        if (rad_weights_open(path, (rad_component)comp, &w) != RAD_OK) {
+            fprintf(stderr, "radial inspect: %s\n", rad_last_error());
+            return 1;
+        }
+    } else {
+        for (int c = 0; c < 3 && !w; c++)
+            if (rad_weights_open(path, (rad_component)c, &w) == RAD_OK) comp = c;
+        if (!w) {
+            if (is_st_file) return print_plain(path, list);
+            fprintf(stderr, "radial inspect: %s (tried DiT, T5 and VAE; --component picks one)\n", rad_last_error());
+            return 1;
+        }
+    }
+    print_weights(w, (rad_component)comp, list);
+    rad_weights_close(w);
+    return 0;
 }
