@@ -109,12 +109,13 @@ rad_status rad_sched_new(rad_sched_kind kind, int steps, double shift, size_t n_
     }
     build_grid(s, shift);
     for (int k = 0; k < steps; k++) {
-        if (!(s->sigmas[k] > s->sigmas[k + 1]) || !(s->sigmas[k] < 1.0f)) {
+        float a = s->sigmas[k], b = s->sigmas[k + 1];
+        if (!(a > b) || !(a < 1.0f)) {
             rad_sched_free(s);
             return rad_err(RADIAL_ERR_INVALID_ARG,
                            "scheduler: %d steps with shift %g give sigmas %.9g, %.9g at step %d that are not "
                            "strictly decreasing below 1 in float32; use fewer steps or another shift",
-                           steps, shift, (double)s->sigmas[k], (double)s->sigmas[k + 1], k);
+                           steps, shift, (double)a, (double)b, k);
         }
     }
     *out = s;

@@ -1,8 +1,181 @@
-/* TODO(skeleton): replaced by the owner of this component. */
+/* radial eval unipc --in CASE --out FILE [--sampler unipc|unipc-diffusers|euler]
+ * Runs a sampler on a reference case (tests/data/cases/unipc*.safetensors) and writes timesteps (I32),
+ * sigmas (F32) and x_000.. (the sample after each step).
+ * From the case's __metadata__: steps; `shift` selects the official Wan grid, `flow_shift` the diffusers grid
+ * (unless --sampler says otherwise); guidance. The velocity of step i is the case's v_NNN when present (the
+ * reference's guided velocities along its trajectory); otherwise it is the synthetic velocity that
+ * golden/README.md defines, evaluated at the current sample and timestep:
+ *   v(x, t, s) = cos(x·(1 + 0.1·s))·0.5 + (t/1000)·x − 0.2·s, s = 1 conditional, s = 0 unconditional,
+ *   guided as v_u + g·(v_c − v_u) when the metadata's guidance is a number, the conditional alone otherwise. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "cli_args.h"
 #include "eval.h"
+#include "io/safetensors.h"
+#include "sched/sched.h"
+
+#define CMD "eval unipc"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: radial eval unipc --in CASE --out FILE [--sampler unipc|unipc-diffusers|euler]\n"
+               "  CASE holds x_init, optionally v_000.. and __metadata__ steps, shift or flow_shift, guidance.\n"
+               "  Writes timesteps, sigmas, x_000.. (the sample after each step).\n");
+}
+
+static float synthetic_velocity(float x, double t, int s) {
+    return cosf(x * (1.0f + 0.1f * (float)s)) * 0.5f + (float)(t / 1000.0) * x - 0.2f * (float)s;
+}
+
+typedef struct {
+    rad_st_file *in;
+    rad_sched *sched;
+    float *x, *v, *xs;    /* current sample, velocity, all outputs [steps][n] */
+    int32_t *timesteps;   /* [steps] */
+    float *sigmas;        /* [steps + 1] */
+    rad_st_out *outs;     /* timesteps, sigmas, x_000.. */
+    char (*names)[16];    /* x_000.. */
+} unipc_run;
+
+static void run_free(unipc_run *r) {
+    rad_sched_free(r->sched);
+    rad_st_close(r->in);
+    rad_free(r->x);
+    rad_free(r->v);
+    rad_free(r->xs);
+    rad_free(r->timesteps);
+    rad_free(r->sigmas);
+    rad_free(r->outs);
+    rad_free(r->names);
+}
+
+static rad_status run_case(unipc_run *r, const char *in_path, const char *out_path, const char *sampler) {
+    RAD_TRY(rad_st_open(in_path, &r->in));
+    const char *steps_s = rad_st_meta(r->in, "steps");
+    const char *shift_s = rad_st_meta(r->in, "shift");
+    const char *flow_shift_s = rad_st_meta(r->in, "flow_shift");
+    const char *guidance_s = rad_st_meta(r->in, "guidance");
+    if (!steps_s) return rad_err(RADIAL_ERR_FORMAT, "%s: __metadata__ has no 'steps'", in_path);
+    if (!shift_s == !flow_shift_s)
+        return rad_err(RADIAL_ERR_FORMAT, "%s: __metadata__ needs exactly one of 'shift' (official grid) and "
+                                          "'flow_shift' (diffusers grid)", in_path);
+    long long steps;
+    double shift;
+    if (!cli_int(CMD, "__metadata__ steps", steps_s, 1, 10000, &steps) ||
+        !cli_float(CMD, shift_s ? "__metadata__ shift" : "__metadata__ flow_shift", shift_s ? shift_s : flow_shift_s,
+                   1e-3, 1e4, &shift))
+        return rad_err(RADIAL_ERR_FORMAT, "%s: bad __metadata__ (see above)", in_path);
+    rad_sched_kind kind = shift_s ? RAD_SCHED_UNIPC_OFFICIAL : RAD_SCHED_UNIPC_DIFFUSERS;
+    if (sampler) {
+        if (!strcmp(sampler, "unipc")) kind = RAD_SCHED_UNIPC_OFFICIAL;
+        else if (!strcmp(sampler, "unipc-diffusers")) kind = RAD_SCHED_UNIPC_DIFFUSERS;
+        else if (!strcmp(sampler, "euler")) kind = RAD_SCHED_EULER;
+        else return rad_err(RADIAL_ERR_INVALID_ARG, "--sampler: '%s' is not unipc, unipc-diffusers or euler", sampler);
+    }
+    /* guidance: a number means CFG on the synthetic velocity; anything else ("none (...)") the conditional. */
+    double guidance = NAN;
+    if (guidance_s) {
+        char *end;
+        double g = strtod(guidance_s, &end);
+        if (end != guidance_s && !*end && isfinite(g)) guidance = g;
+    }
+
+    const rad_st_tensor *xt = rad_st_find(r->in, "x_init");
+    if (!xt) return rad_err(RADIAL_ERR_FORMAT, "%s: no tensor 'x_init'", in_path);
+    size_t n = (size_t)xt->numel;
+    if (n == 0) return rad_err(RADIAL_ERR_FORMAT, "%s: 'x_init' is empty", in_path);
+    size_t all;
+    if (!rad_mul_size(n, (size_t)steps, &all)) return rad_err(RADIAL_ERR_NOMEM, "%s: outputs too large", in_path);
+    RAD_TRY(rad_sched_new(kind, (int)steps, shift, n, &r->sched));
+    RAD_TRY(rad_calloc((void **)&r->x, n, sizeof(float), "sample"));
+    RAD_TRY(rad_calloc((void **)&r->v, n, sizeof(float), "velocity"));
+    RAD_TRY(rad_calloc((void **)&r->xs, all, sizeof(float), "samples after each step"));
+    RAD_TRY(rad_calloc((void **)&r->timesteps, (size_t)steps, sizeof(int32_t), "timesteps"));
+    RAD_TRY(rad_calloc((void **)&r->sigmas, (size_t)steps + 1, sizeof(float), "sigmas"));
+    RAD_TRY(rad_calloc((void **)&r->outs, (size_t)steps + 2, sizeof(rad_st_out), "output list"));
+    RAD_TRY(rad_calloc((void **)&r->names, (size_t)steps, sizeof *r->names, "output names"));
+    RAD_TRY(rad_st_to_f32(xt, r->x));
+
+    for (int i = 0; i < (int)steps; i++) {
+        int64_t t = rad_sched_timestep(r->sched, i);
+        char vname[16];
+        snprintf(vname, sizeof vname, "v_%03d", i);
+        const rad_st_tensor *vt = rad_st_find(r->in, vname);
+        if (vt) {
+            if (vt->numel != xt->numel || vt->ndim != xt->ndim ||
+                memcmp(vt->shape, xt->shape, (size_t)xt->ndim * sizeof xt->shape[0]))
+                return rad_err(RADIAL_ERR_FORMAT, "%s: '%s' has a different shape from 'x_init'", in_path, vname);
+            RAD_TRY(rad_st_to_f32(vt, r->v));
+        } else {
+            for (size_t j = 0; j < n; j++) {
+                float vc = synthetic_velocity(r->x[j], (double)t, 1);
+                if (isnan(guidance)) {
+                    r->v[j] = vc;
+                } else {
+                    float vu = synthetic_velocity(r->x[j], (double)t, 0);
+                    r->v[j] = vu + (float)guidance * (vc - vu);
+                }
+            }
+        }
+        RAD_TRY(rad_sched_step(r->sched, i, r->v, r->x));
+        memcpy(r->xs + (size_t)i * n, r->x, n * sizeof(float));
+        r->timesteps[i] = (int32_t)t;
+    }
+    for (int i = 0; i <= (int)steps; i++) r->sigmas[i] = rad_sched_sigma(r->sched, i);
+
+    r->outs[0] = (rad_st_out){.name = "timesteps", .dtype = RAD_DT_I32, .ndim = 1, .shape = {steps},
+                              .data = r->timesteps};
+    r->outs[1] = (rad_st_out){.name = "sigmas", .dtype = RAD_DT_F32, .ndim = 1, .shape = {steps + 1},
+                              .data = r->sigmas};
+    for (int i = 0; i < (int)steps; i++) {
+        snprintf(r->names[i], sizeof r->names[i], "x_%03d", i);
+        rad_st_out *o = &r->outs[2 + i];
+        o->name = r->names[i];
+        o->dtype = RAD_DT_F32;
+        o->ndim = xt->ndim;
+        memcpy(o->shape, xt->shape, sizeof o->shape);
+        o->data = r->xs + (size_t)i * n;
+    }
+    char steps_out[32], shift_out[32];
+    snprintf(steps_out, sizeof steps_out, "%lld", steps);
+    snprintf(shift_out, sizeof shift_out, "%.17g", shift);
+    const char *meta[] = {"sampler", rad_sched_kind_name(kind), "steps", steps_out, "shift", shift_out};
+    return rad_st_write(out_path, r->outs, (size_t)steps + 2, meta, 3);
+}
+
 int eval_unipc(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "radial eval %s: not built yet\n", argv[0]);
-    return 1;
+    const char *in = NULL, *out = NULL, *sampler = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--in")) {
+            if (!(in = cli_value(CMD, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--out")) {
+            if (!(out = cli_value(CMD, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--sampler")) {
+            if (!(sampler = cli_value(CMD, argc, argv, &i))) return 2;
+        } else {
+            fprintf(stderr, "radial " CMD ": unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "radial " CMD ": --in and --out are required\n");
+        usage(stderr);
+        return 2;
+    }
+    unipc_run r = {0};
+    rad_status st = run_case(&r, in, out, sampler);
+    run_free(&r);
+    if (st != RAD_OK) {
+        fprintf(stderr, "radial " CMD ": %s\n", rad_last_error());
+        return 1;
+    }
+    return 0;
 }
