@@ -74,6 +74,9 @@ static void run_case(const char *name, int64_t lq, int64_t lk, int64_t heads, in
     size_t nq = (size_t)(lq * heads * hd), nk = (size_t)(lk * heads * hd);
     float *q = rand_array(nq, amp), *k = rand_array(nk, amp), *v = rand_array(nk, 1.0f);
     float *bias = with_bias ? rand_array((size_t)(heads * lq * lk), 3.0f) : NULL;
+    if (with_bias == 2) /* keys [0, 70) excluded by the bias: a whole key tile and part of the next */
+        for (int64_t r = 0; r < heads * lq; r++)
+            for (int64_t j = 0; j < 70 && j < lk; j++) bias[r * lk + j] = -INFINITY;
     float *out = calloc(nq, sizeof *out), *ref = calloc(nq, sizeof *ref);
     uint8_t *allowed = NULL;
     if (mask) { /* expand the block layout to tokens, independently of the kernel's walk */
@@ -121,6 +124,7 @@ int main(void) {
     /* Additive bias [heads, lq, lk]. */
     run_case("bias self", 150, 150, 4, 32, 1.0f, 1, NULL);
     run_case("bias cross", 20, 90, 2, 16, 1.0f, 1, NULL);
+    run_case("bias -inf on keys 0..69", 100, 200, 2, 24, 1.0f, 2, NULL);
 
     /* The dense block-CSR layout gives dense attention (N not a multiple of the block, and N < one block). */
     const int64_t ns[] = {200, 300, 50, 129, 256};

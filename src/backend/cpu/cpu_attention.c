@@ -5,6 +5,8 @@
  * block-sparse case only changes which key ranges a query tile visits: the blocks listed for its block row,
  * each clipped to n_tokens, so keys outside the layout (and past the partial last block) are excluded exactly.
  * Work is split over (head, query block) with rad_parallel_for; every slot of the loop has its own scratch.
+ * The inner tile kernel is compiled for AVX-512 and AVX2 (with FMA) and baseline x86-64, picked at run time
+ * (as the GEMM in cpu_ops.c). Each query row's result depends only on its own inputs, never on the thread count.
  *
  * A query row that sees no key at all (an empty block row, or a bias of -inf everywhere) gets zeros. */
 #include <math.h>
@@ -20,7 +22,14 @@ enum {
     DENSE_ROWS = 64, /* query rows per work item without a mask (with a mask: one block row) */
 };
 
-typedef struct {
+typedef struct attn_ctx attn_ctx;
+typedef struct attn_scratch attn_scratch;
+/* Folds one key tile into a query tile's running state; one variant per instruction set. */
+typedef void (*fold_fn)(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t j0,
+                        int64_t j1);
+
+struct attn_ctx {
+    fold_fn fold;
     const float *q, *k, *v;
     float *out;
     int64_t lq, lk, heads, hd;
@@ -30,66 +39,141 @@ typedef struct {
     int64_t rows_per_item, items_per_head, n_items, n_slots;
     float *scratch; /* n_slots x slot_floats */
     size_t slot_floats;
-} attn_ctx;
+};
 
 /* Per-slot scratch: the running state of one query tile and the current key tile, transposed. */
-typedef struct {
+struct attn_scratch {
     float *acc; /* QT x hd: unnormalised output */
     float *m;   /* QT: running max of the scores */
     float *l;   /* QT: running sum of exp(score - m) */
     float *s;   /* QT x KT: scores, then probabilities */
     float *kt;  /* hd x KT: key tile transposed, so that the score loop runs over keys (vectorises) */
-} attn_scratch;
+};
 
-/* Folds keys [j0, j1) (at most KT) into the running state of query rows [i0, i1) of head h. */
-static void fold_key_tile(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t j0,
-                          int64_t j1) {
-    const int64_t hd = c->hd, nk = j1 - j0, stride = c->heads * hd;
+/* a*b + c, fused where the variant is compiled for FMA (use_fma is a constant after inlining). */
+#define MULADD(use_fma, a, b, c) ((use_fma) ? fmaf((a), (b), (c)) : (a) * (b) + (c))
+
+/* acc0/acc1[d0 .. d0+dc) = acc * corr + Σ_j p[j] · v[j, d0 ..] for two query rows at once (they share the v
+ * loads; 2 x dc independent accumulators hide the FMA latency). Row 1 is stored only if store1. */
+static inline __attribute__((always_inline)) void pv_chunk(float *acc0, float *acc1, int store1, const float *p0,
+                                                           const float *p1, float c0, float c1, const float *vt,
+                                                           int64_t stride, int64_t nk, int64_t d0, const int dc,
+                                                           const int use_fma) {
+    float a0[64], a1[64];
+    for (int d = 0; d < dc; d++) a0[d] = acc0[d0 + d] * c0, a1[d] = acc1[d0 + d] * c1;
     for (int64_t j = 0; j < nk; j++) {
+        const float q0 = p0[j], q1 = p1[j], *vr = vt + j * stride + d0;
+        for (int d = 0; d < dc; d++) {
+            a0[d] = MULADD(use_fma, q0, vr[d], a0[d]);
+            a1[d] = MULADD(use_fma, q1, vr[d], a1[d]);
+        }
+    }
+    for (int d = 0; d < dc; d++) acc0[d0 + d] = a0[d];
+    if (store1)
+        for (int d = 0; d < dc; d++) acc1[d0 + d] = a1[d];
+}
+
+/* Folds keys [j0, j1) (at most KT) into the running state of query rows [i0, i1) of head h, in three passes:
+ * scores (two rows at a time against the transposed key tile), the running-max softmax update per row, and
+ * P·V (two rows at a time). Inlined into one function per instruction set (below); the fixed trip counts (KT
+ * keys, 64/16-dim chunks) let gcc keep the score rows and output chunks in vector registers. */
+static inline __attribute__((always_inline)) void fold_tile_body(const attn_ctx *c, const attn_scratch *w,
+                                                                 int64_t h, int64_t i0, int64_t i1, int64_t j0,
+                                                                 int64_t j1, const int use_fma) {
+    const int64_t hd = c->hd, nk = j1 - j0, stride = c->heads * hd, nr = i1 - i0;
+    for (int64_t j = 0; j < nk; j++) { /* transpose */
         const float *kr = c->k + (j0 + j) * stride + h * hd;
         for (int64_t d = 0; d < hd; d++) w->kt[d * KT + j] = kr[d];
     }
-    for (int64_t i = i0; i < i1; i++) {
-        const int64_t r = i - i0;
-        float *s = w->s + r * KT;
-        const float *qr = c->q + i * stride + h * hd;
-        for (int64_t j = 0; j < nk; j++) s[j] = 0.0f;
+    if (nk < KT) /* a partial tile: the missing keys score 0 here and are never read below */
+        for (int64_t d = 0; d < hd; d++)
+            for (int64_t j = nk; j < KT; j++) w->kt[d * KT + j] = 0.0f;
+
+    /* 1. scores s[r][j] = scale · q·k + bias */
+    for (int64_t r = 0; r < nr; r += 2) {
+        const int64_t r1 = r + 1 < nr ? r + 1 : r; /* an odd last row is computed twice, stored once */
+        const float *q0 = c->q + (i0 + r) * stride + h * hd, *q1 = c->q + (i0 + r1) * stride + h * hd;
+        float sc0[KT], sc1[KT];
+        for (int j = 0; j < KT; j++) sc0[j] = 0.0f, sc1[j] = 0.0f;
         for (int64_t d = 0; d < hd; d++) {
-            const float qd = qr[d];
-            const float *kd = w->kt + d * KT;
-            for (int64_t j = 0; j < nk; j++) s[j] += qd * kd[j];
+            const float x0 = q0[d], x1 = q1[d], *kd = w->kt + d * KT;
+            for (int j = 0; j < KT; j++) {
+                sc0[j] = MULADD(use_fma, x0, kd[j], sc0[j]);
+                sc1[j] = MULADD(use_fma, x1, kd[j], sc1[j]);
+            }
         }
-        float tmax = -INFINITY;
-        const float *b = c->bias ? c->bias + (h * c->lq + i) * c->lk + j0 : NULL;
-        for (int64_t j = 0; j < nk; j++) {
-            s[j] = s[j] * c->scale + (b ? b[j] : 0.0f);
-            if (s[j] > tmax) tmax = s[j];
+        for (int64_t j = 0; j < nk; j++) w->s[r * KT + j] = sc0[j] * c->scale, w->s[r1 * KT + j] = sc1[j] * c->scale;
+    }
+    if (c->bias)
+        for (int64_t r = 0; r < nr; r++) {
+            const float *b = c->bias + (h * c->lq + i0 + r) * c->lk + j0;
+            for (int64_t j = 0; j < nk; j++) w->s[r * KT + j] += b[j];
         }
-        if (tmax == -INFINITY) continue; /* every key of this tile is excluded by the bias */
+
+    /* 2. running max and sum; s becomes exp(s - m_new); corr rescales what was accumulated before */
+    float corr[QT];
+    for (int64_t r = 0; r < nr; r++) {
+        float *s = w->s + r * KT, tmax = -INFINITY;
+        for (int64_t j = 0; j < nk; j++) tmax = s[j] > tmax ? s[j] : tmax;
+        if (tmax == -INFINITY) { /* every key of this tile is excluded by the bias: adds nothing */
+            for (int64_t j = 0; j < nk; j++) s[j] = 0.0f;
+            corr[r] = 1.0f;
+            continue;
+        }
         const float m_old = w->m[r], m_new = m_old > tmax ? m_old : tmax;
-        const float corr = expf(m_old - m_new); /* 0 when m_old is -inf (first visible tile) */
+        corr[r] = expf(m_old - m_new); /* 0 when m_old is -inf (first visible tile) */
         float sum = 0.0f;
         for (int64_t j = 0; j < nk; j++) {
             s[j] = expf(s[j] - m_new);
             sum += s[j];
         }
         w->m[r] = m_new;
-        w->l[r] = w->l[r] * corr + sum;
-        float *acc = w->acc + r * hd;
-        if (corr != 1.0f)
-            for (int64_t d = 0; d < hd; d++) acc[d] *= corr;
-        for (int64_t j = 0; j < nk; j++) {
-            const float p = s[j];
-            const float *vr = c->v + (j0 + j) * stride + h * hd;
-            for (int64_t d = 0; d < hd; d++) acc[d] += p * vr[d];
-        }
+        w->l[r] = w->l[r] * corr[r] + sum;
     }
+
+    /* 3. acc = acc · corr + P·V */
+    const float *vt = c->v + j0 * stride + h * hd;
+    for (int64_t r = 0; r < nr; r += 2) {
+        const int two = r + 1 < nr;
+        const int64_t r1 = two ? r + 1 : r;
+        float *a0 = w->acc + r * hd, *a1 = w->acc + r1 * hd;
+        const float *p0 = w->s + r * KT, *p1 = w->s + r1 * KT;
+        int64_t d0 = 0;
+        for (; d0 + 64 <= hd; d0 += 64) pv_chunk(a0, a1, two, p0, p1, corr[r], corr[r1], vt, stride, nk, d0, 64, use_fma);
+        for (; d0 + 16 <= hd; d0 += 16) pv_chunk(a0, a1, two, p0, p1, corr[r], corr[r1], vt, stride, nk, d0, 16, use_fma);
+        for (; d0 < hd; d0++) pv_chunk(a0, a1, two, p0, p1, corr[r], corr[r1], vt, stride, nk, d0, 1, use_fma);
+    }
+}
+
+static void fold_base(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t j0,
+                      int64_t j1) {
+    fold_tile_body(c, w, h, i0, i1, j0, j1, 0);
+}
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ATTN_HAVE_X86 1
+__attribute__((target("avx2,fma"))) static void fold_avx2(const attn_ctx *c, const attn_scratch *w, int64_t h,
+                                                          int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    fold_tile_body(c, w, h, i0, i1, j0, j1, 1);
+}
+__attribute__((target("avx512f,fma,prefer-vector-width=512"))) static void
+fold_avx512(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    fold_tile_body(c, w, h, i0, i1, j0, j1, 1);
+}
+#endif
+
+static fold_fn fold_pick(void) {
+#ifdef ATTN_HAVE_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return fold_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fold_avx2;
+#endif
+    return fold_base;
 }
 
 /* Folds the key range [k0, k1) in tiles of KT. */
 static void fold_key_range(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_t i0, int64_t i1, int64_t k0,
                            int64_t k1) {
-    for (int64_t j0 = k0; j0 < k1; j0 += KT) fold_key_tile(c, w, h, i0, i1, j0, j0 + KT < k1 ? j0 + KT : k1);
+    for (int64_t j0 = k0; j0 < k1; j0 += KT) c->fold(c, w, h, i0, i1, j0, j0 + KT < k1 ? j0 + KT : k1);
 }
 
 /* One work item: head h, query rows [r0, r1) (one mask block row, or DENSE_ROWS rows without a mask). */
@@ -177,7 +261,7 @@ rad_status rad_cpu_attention(rad_backend *be, const float *q, const float *k, co
     if (lq == 0) return RAD_OK;
     if (mask) RAD_TRY(check_mask(mask, lq, lk));
 
-    attn_ctx c = {.q = q, .k = k, .v = v, .out = out, .lq = lq, .lk = lk, .heads = heads, .hd = head_dim,
+    attn_ctx c = {.fold = fold_pick(), .q = q, .k = k, .v = v, .out = out, .lq = lq, .lk = lk, .heads = heads, .hd = head_dim,
                   .scale = scale, .bias = bias, .mask = mask};
     c.rows_per_item = mask ? mask->block : DENSE_ROWS;
     c.items_per_head = (lq + c.rows_per_item - 1) / c.rows_per_item;
