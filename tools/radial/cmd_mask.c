@@ -1,13 +1,13 @@
 /* radial mask: builds the radial attention block mask for a video shape, prints its density and the attention
  * FLOPs it saves, and writes it as plain PBM (the golden files' format, byte for byte) or PNG. */
 #include <errno.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attn/radial_mask.h"
 #include "base/mem.h"
+#include "video/video_writer.h"
 #include "cli_args.h"
 #include "commands.h"
 
@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "  --block B               block edge in tokens (default 128)\n"
             "  --heads N, --head-dim D attention shape for the FLOP count (default 12 x 128, Wan2.1-1.3B)\n"
             "  -o FILE                 .pbm: plain PBM, 1 = computed block, one row per line, with a comment line\n"
-            "                          giving the parameters; .png: 8-bit grey, one pixel per block, black =\n"
+            "                          giving the parameters; .png: one pixel per block, black =\n"
             "                          computed, white = skipped\n");
 }
 
@@ -65,24 +65,17 @@ static int write_pbm(const char *path, const uint8_t *m, int32_t n, const rad_ra
     return 1;
 }
 
+/* Through the project's image writer (a one-frame video): grey as RGB, black = computed, white = skipped. */
 static int write_png(const char *path, const uint8_t *m, int32_t n) {
     uint8_t *px;
-    if (rad_alloc((void **)&px, (size_t)n * (size_t)n, "mask image") != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
-        return 0;
+    rad_status st = rad_alloc((void **)&px, (size_t)n * (size_t)n * 3, "mask image");
+    if (st == RAD_OK) {
+        for (int64_t k = 0; k < (int64_t)n * n; k++) px[3 * k] = px[3 * k + 1] = px[3 * k + 2] = m[k] ? 0 : 255;
+        st = rad_video_write(path, px, 1, n, n, 1, 18);
+        rad_free(px);
     }
-    for (int64_t k = 0; k < (int64_t)n * n; k++) px[k] = m[k] ? 0 : 255;
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = (png_uint_32)n;
-    img.height = (png_uint_32)n;
-    img.format = PNG_FORMAT_GRAY;
-    int ok = png_image_write_to_file(&img, path, 0, px, n, NULL);
-    if (!ok) fprintf(stderr, "radial %s: cannot write '%s': %s\n", CMD, path, img.message);
-    png_image_free(&img);
-    rad_free(px);
-    return ok;
+    if (st != RAD_OK) fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
+    return st == RAD_OK;
 }
 
 static int ends_with(const char *s, const char *suffix) {
