@@ -86,6 +86,11 @@ struct rad_backend {
                                    float *y);
     /* Nearest 2x spatial upsample: x [c, h, w] -> y [c, 2h, 2w]. */
     rad_status (*upsample2x)(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
+    /* Strided copy within backend memory (like cudaMemcpy2D): `rows` rows of `row_bytes` bytes, row r from
+     * src + r*src_pitch to dst + r*dst_pitch; source and destination regions must not overlap. The VAE moves
+     * frames of channel-first [C, T, H, W] tensors with it (chunk caches, the time_conv frame interleave). */
+    rad_status (*copy2d)(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
+                         size_t row_bytes, size_t rows);
     /* y [s, c] = transpose of x [c, s] (layout changes around attention). */
     rad_status (*transpose)(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y);
 

@@ -30,6 +30,7 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .conv3d = rad_cpu_conv3d,
         .rmsnorm_channels = rad_cpu_rmsnorm_channels,
         .upsample2x = rad_cpu_upsample2x,
+        .copy2d = rad_cpu_copy2d,
         .transpose = rad_cpu_transpose,
         .destroy = cpu_destroy,
     };

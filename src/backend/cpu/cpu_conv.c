@@ -1,4 +1,4 @@
-/* CPU VAE ops: causal 3-D convolution, channel RMS norm, nearest 2x upsample.
+/* CPU VAE ops: causal 3-D convolution, channel RMS norm, nearest 2x upsample, strided copy.
  *
  * conv3d is an implicit GEMM: y[cout, pixels] = W[cout, K] · X[K, pixels] with K = cin·kt·kh·kw in PyTorch
  * weight order (ci, dt, dy, dx), and X never materialised as a whole. Work items are (output frame, output row,
@@ -279,5 +279,28 @@ rad_status rad_cpu_upsample2x(rad_backend *be, const float *x, int64_t c, int64_
                        (long long)h, (long long)w);
     up_ctx u = {x, y, h, w};
     rad_parallel_for(c * h, 64, up_range, &u);
+    return RAD_OK;
+}
+
+typedef struct {
+    unsigned char *dst;
+    const unsigned char *src;
+    size_t dp, sp, n;
+} copy_ctx;
+
+static void copy_range(void *vctx, int64_t begin, int64_t end) {
+    const copy_ctx *c = vctx;
+    for (int64_t r = begin; r < end; r++) memcpy(c->dst + (size_t)r * c->dp, c->src + (size_t)r * c->sp, c->n);
+}
+
+rad_status rad_cpu_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
+                          size_t row_bytes, size_t rows) {
+    (void)be;
+    if (!rows || !row_bytes) return RAD_OK;
+    if (!dst || !src || (rows > 1 && (dst_pitch < row_bytes || src_pitch < row_bytes)) || rows > INT64_MAX)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "copy2d: bad arguments (rows %zu of %zu bytes, pitches %zu, %zu)",
+                       rows, row_bytes, dst_pitch, src_pitch);
+    copy_ctx c = {dst, src, dst_pitch, src_pitch, row_bytes};
+    rad_parallel_for((int64_t)rows, (int64_t)((1 << 20) / row_bytes + 1), copy_range, &c);
     return RAD_OK;
 }

@@ -1,7 +1,7 @@
 /* The CPU backend's op implementations, one family per file:
  *   cpu_ops.c        memory, weights, linear, norms, elementwise, rope3d, transpose   (DiT area)
  *   cpu_attention.c  attention (dense, bias, block-CSR)                              (attention area)
- *   cpu_conv.c       conv3d, rmsnorm_channels, upsample2x                            (VAE area)
+ *   cpu_conv.c       conv3d, rmsnorm_channels, upsample2x, copy2d                           (VAE area)
  * cpu_backend.c puts them into the rad_backend table. Signatures are those of src/backend/backend.h. */
 #ifndef RAD_CPU_OPS_H
 #define RAD_CPU_OPS_H
@@ -49,6 +49,8 @@ rad_status rad_cpu_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t 
 rad_status rad_cpu_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                     float *y);
 rad_status rad_cpu_upsample2x(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
+rad_status rad_cpu_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
+                          size_t row_bytes, size_t rows);
 /* Tests: makes conv3d use its portable kernel even where the AVX2 one could run (results are bit-identical). */
 void rad_cpu_conv3d_generic_only(bool on);
 #endif

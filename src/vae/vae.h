@@ -1,0 +1,42 @@
+/* Wan-VAE decoder (spec wan21.md §3): normalised latents [z, T, H, W] to video [3, 1 + 4(T-1), 8H, 8W].
+ *
+ * Decoding runs chunk by chunk, one latent frame at a time, exactly as the official WanVAE_.decode with its
+ * feat_cache: every causal 3x3x3 conv keeps the last two frames of its input from the previous chunk, so
+ * memory is one chunk's activations plus those caches, whatever the video length. The first chunk yields
+ * one frame (upsample3d's "Rep" rule: time_conv never sees latent frame 0), the others 4 each. All compute
+ * goes through the backend ops table; the latent and the video are host arrays. */
+#ifndef RAD_VAE_H
+#define RAD_VAE_H
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "io/model_config.h"
+#include "io/weights.h"
+
+typedef struct rad_vae rad_vae;
+
+/* Reads the decoder weights (official names; any layout rad_weights maps) and prepares them on `be`.
+ * The configuration comes from rad_vae_config_detect. `be` must outlive the model. */
+rad_status rad_vae_load(rad_backend *be, const rad_weights *w, rad_vae **out);
+void rad_vae_free(rad_vae *vae);
+const rad_vae_config *rad_vae_get_config(const rad_vae *vae);
+
+/* Output size for a latent of T x H x W: frames 1 + tf·(T-1), spatial factor sf (4 and 8 for Wan 2.1). */
+int64_t rad_vae_out_frames(const rad_vae *vae, int64_t T);
+int64_t rad_vae_spatial_factor(const rad_vae *vae);
+
+/* Decodes latent_normalised (host, [z_dim, T, H, W], as the sampler leaves it: z = z_n·std + mean is applied
+ * here) into video_out (host, [3, rad_vae_out_frames(T), sf·H, sf·W]), NOT clamped. */
+rad_status rad_vae_decode(rad_vae *vae, const float *latent_normalised, int64_t T, int64_t H, int64_t W,
+                          float *video_out);
+
+/* Backend bytes held by the weights, and the peak of the last decode's working memory (activation buffers
+ * and conv caches; the backend's own scratch is not included). */
+size_t rad_vae_weight_bytes(const rad_vae *vae);
+size_t rad_vae_work_peak_bytes(const rad_vae *vae);
+
+/* Video [3, F, H, W] in [-1, 1] (clamped here) to uint8 frames [F][H][W][3] the way the official saving
+ * does it (torchvision make_grid with value_range (-1, 1), then `* 255` and a truncating cast):
+ * u8 = (uint8)(((clamp(x, -1, 1) + 1) / 2) * 255), all in fp32. */
+void rad_vae_to_u8(const float *video, int64_t F, int64_t H, int64_t W, uint8_t *frames);
+#endif
