@@ -3,6 +3,8 @@
  * wan21.md §5.2 (DiT), §5.3 (T5) and §5.4 (VAE). */
 #include "io/weights.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -421,7 +423,43 @@ done:
     return st;
 }
 
-/* A folder holding one component: the diffusers names, then the official repo's file names. */
+/* Case-insensitive substring test. */
+static bool contains_ci(const char *s, const char *sub) {
+    for (; *s; s++) {
+        size_t k = 0;
+        while (sub[k] && s[k] && tolower((unsigned char)s[k]) == sub[k]) k++;
+        if (!sub[k]) return true;
+    }
+    return false;
+}
+
+/* In the official repo layout one folder holds every component (Wan2.1_VAE, models_t5_umt5-xxl-enc, the DiT
+ * as diffusion_pytorch_model): the T5 and VAE files are found by "t5" / "vae" in their names. Sets *out to the
+ * single match, or NULL when there is none; several matches are an error (the caller must name the file). */
+static rad_status find_named(const rad_weights *w, const char *dir, const char *key, char **out) {
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return rad_err(RADIAL_ERR_IO, "%s: cannot list the folder: %s", dir, strerror(errno));
+    rad_status st = RAD_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!ends_with(e->d_name, ".safetensors") || !contains_ci(e->d_name, key)) continue;
+        if (*out) {
+            st = rad_err(RADIAL_ERR_IO, "%s: several %s files (%s, %s); pass the file itself", dir, comp_name(w->comp),
+                         strrchr(*out, '/') + 1, e->d_name);
+            break;
+        }
+        if ((st = join(dir, e->d_name, out)) != RAD_OK) break;
+    }
+    closedir(d);
+    if (st != RAD_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* A folder holding one component (diffusers names), or the official repo folder. */
 static rad_status open_component_dir(rad_weights *w, const char *dir) {
     static const char *const k_names[] = {
         "diffusion_pytorch_model.safetensors.index.json",
@@ -430,6 +468,14 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
         "model.safetensors",
     };
     char *p = NULL;
+    if (w->comp != RAD_COMP_DIT) {
+        RAD_TRY(find_named(w, dir, w->comp == RAD_COMP_T5 ? "t5" : "vae", &p));
+        if (p) { /* the folder's config.json is the DiT's: this file has none */
+            rad_status st = add_file(w, p);
+            free(p);
+            return st;
+        }
+    }
     for (size_t i = 0; i < N_OF(k_names); i++) {
         RAD_TRY(join(dir, k_names[i], &p));
         if (is_file(p)) {
@@ -441,9 +487,9 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
         free(p);
     }
     return rad_err(RADIAL_ERR_IO,
-                   "%s: no %s weights found (expected diffusion_pytorch_model.safetensors, model.safetensors or a "
-                   "*.safetensors.index.json)",
-                   dir, comp_name(w->comp));
+                   "%s: no %s weights found (expected diffusion_pytorch_model.safetensors, model.safetensors, a "
+                   "*.safetensors.index.json%s)",
+                   dir, comp_name(w->comp), w->comp == RAD_COMP_DIT ? "" : w->comp == RAD_COMP_T5 ? " or *t5*.safetensors" : " or *vae*.safetensors");
 }
 
 static rad_status open_path(rad_weights *w, const char *path) {

@@ -3,7 +3,10 @@
  * prefix), across one file or the shards of a `*.safetensors.index.json`.
  *
  * `path` may be a single .safetensors file, an index.json, a component folder of the diffusers layout
- * (transformer/, text_encoder/, vae/), or the root of a diffusers folder (then `comp` picks the component). */
+ * (transformer/, text_encoder/, vae/), the root of a diffusers folder (then `comp` picks the component), or
+ * a folder in the official repo layout (the DiT as diffusion_pytorch_model*, the T5 and VAE as the one
+ * *.safetensors file with "t5" / "vae" in its name). Shard names in an index must be plain file names in the
+ * index's folder. The layout of the names is detected from the names themselves. */
 #ifndef RAD_WEIGHTS_H
 #define RAD_WEIGHTS_H
 #include "io/safetensors.h"

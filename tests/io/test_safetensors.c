@@ -157,7 +157,38 @@ static void conversions(void) {
     }
 }
 
+/* A tensor large enough to be converted by several threads: every element must land in its place. */
+static void large_conversion(void) {
+    const size_t n = (size_t)1 << 21;
+    const char *hfmt = "{\"t\":{\"dtype\":\"BF16\",\"shape\":[%zu],\"data_offsets\":[0,%zu]}}";
+    char hdr[128];
+    size_t hl = (size_t)snprintf(hdr, sizeof hdr, hfmt, n, 2 * n);
+    uint8_t *img = malloc(8 + hl + 2 * n);
+    float *out = malloc(n * sizeof(float));
+    for (int i = 0; i < 8; i++) img[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(img + 8, hdr, hl);
+    for (size_t i = 0; i < n; i++) { /* bf16 bits of the integer (i % 256) + 256: exact in bf16 (8-bit mantissa) */
+        float v = (float)(i % 128 + 128);
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        img[8 + hl + 2 * i] = (uint8_t)(u >> 16);
+        img[8 + hl + 2 * i + 1] = (uint8_t)(u >> 24);
+    }
+    rad_st_file *f = NULL;
+    CHECK_OK(rad_st_open_memory(img, 8 + hl + 2 * n, "large", &f));
+    if (f) {
+        CHECK_OK(rad_st_to_f32(rad_st_at(f, 0), out));
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) bad += out[i] != (float)(i % 128 + 128);
+        CHECK(bad == 0);
+        rad_st_close(f);
+    }
+    free(out);
+    free(img);
+}
+
 int main(void) {
+    large_conversion();
     golden();
     roundtrip();
     conversions();

@@ -2,6 +2,8 @@
  * layout (tests/data/tiny-wan-original) hold the same weights, so both must give the same official names with
  * the same shapes and bytes. Counts come from spec wan21.md §5.2 (27 per block + 15) and the file listings. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -38,7 +40,73 @@ static void same_tensors(const char *what, const rad_weights *a, const rad_weigh
     }
 }
 
+/* Rewrites the tensors of `src` (all, or those at even/odd positions) into a new file under new names. */
+static void rewrite(const rad_weights *src, const char *path, const char *prefix, int parity) {
+    size_t n = rad_weights_count(src), k = 0;
+    rad_st_out *outs = calloc(n, sizeof *outs);
+    char **names = calloc(n, sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        if (parity >= 0 && (int)(i % 2) != parity) continue;
+        const rad_st_tensor *t = rad_weights_at(src, i, NULL);
+        names[k] = malloc(strlen(prefix) + strlen(t->name) + 1);
+        sprintf(names[k], "%s%s", prefix, t->name);
+        outs[k] = (rad_st_out){names[k], t->dtype, t->ndim, {0}, t->data};
+        memcpy(outs[k].shape, t->shape, sizeof t->shape);
+        k++;
+    }
+    CHECK_OK(rad_st_write(path, outs, k, NULL, 0));
+    for (size_t i = 0; i < k; i++) free(names[i]);
+    free(names);
+    free(outs);
+}
+
+/* Layouts made from the tiny files: a `model.diffusion_model.` single-file repack, and the diffusers DiT split
+ * into two shards with an index.json in a component folder (as the 14B repos are). */
+static void made_layouts(void) {
+    char p1[512], dir[64] = "rad_w_XXXXXX", f1[128], f2[128], f3[128], idx[128];
+    CHECK(mkdtemp(dir) != NULL);
+    rad_weights *orig = NULL, *diff = NULL, *w = NULL;
+    CHECK_OK(rad_weights_open(rad_test_path(p1, sizeof p1, "tiny-wan-original/diffusion_pytorch_model.safetensors"),
+                              RAD_COMP_DIT, &orig));
+    CHECK_OK(rad_weights_open(rad_test_path(p1, sizeof p1, "tiny-wan/transformer"), RAD_COMP_DIT, &diff));
+    if (!orig || !diff) return;
+    snprintf(f1, sizeof f1, "%s/repack.safetensors", dir);
+    rewrite(orig, f1, "model.diffusion_model.", -1);
+    CHECK_OK(rad_weights_open(f1, RAD_COMP_DIT, &w));
+    if (w) {
+        CHECK(strstr(rad_weights_layout(w), "model.diffusion_model.") != NULL);
+        same_tensors("prefixed DiT", w, orig, 69);
+        rad_weights_close(w);
+        w = NULL;
+    }
+    snprintf(f2, sizeof f2, "%s/diffusion_pytorch_model-00001-of-00002.safetensors", dir);
+    snprintf(f3, sizeof f3, "%s/diffusion_pytorch_model-00002-of-00002.safetensors", dir);
+    rewrite(diff, f2, "", 0);
+    rewrite(diff, f3, "", 1);
+    snprintf(idx, sizeof idx, "%s/diffusion_pytorch_model.safetensors.index.json", dir);
+    FILE *f = fopen(idx, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fprintf(f, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+        for (size_t i = 0; i < rad_weights_count(diff); i++)
+            fprintf(f, "%s\"%s\": \"diffusion_pytorch_model-0000%zu-of-00002.safetensors\"", i ? ", " : "",
+                    rad_weights_at(diff, i, NULL)->name, i % 2 + 1);
+        fprintf(f, "}}");
+        fclose(f);
+    }
+    CHECK_OK(rad_weights_open(dir, RAD_COMP_DIT, &w));
+    if (w) {
+        CHECK(rad_weights_file_count(w) == 2);
+        same_tensors("sharded DiT", w, orig, 69);
+        rad_weights_close(w);
+    }
+    rad_weights_close(orig);
+    rad_weights_close(diff);
+    remove(f1), remove(f2), remove(f3), remove(idx), rmdir(dir);
+}
+
 int main(void) {
+    made_layouts();
     char p1[512], p2[512];
     rad_weights *a = NULL, *b = NULL;
 
@@ -87,6 +155,24 @@ int main(void) {
     }
     rad_weights_close(a);
     rad_weights_close(b);
+
+    /* The official repo folder: one folder, the T5 and VAE files found by "t5" / "vae" in their names. */
+    const rad_component comps[3] = {RAD_COMP_DIT, RAD_COMP_T5, RAD_COMP_VAE};
+    const char *files[3] = {"tiny-wan-original/diffusion_pytorch_model.safetensors",
+                            "tiny-wan-original/models_t5_tiny_wan_names.safetensors",
+                            "tiny-wan-original/wan_vae_tiny.safetensors"};
+    const size_t counts[3] = {69, 22, 194};
+    for (int c = 0; c < 3; c++) {
+        a = b = NULL;
+        CHECK_OK(rad_weights_open(rad_test_path(p1, sizeof p1, "tiny-wan-original"), comps[c], &a));
+        CHECK_OK(rad_weights_open(rad_test_path(p2, sizeof p2, files[c]), comps[c], &b));
+        if (a && b) {
+            same_tensors("official folder", a, b, counts[c]);
+            CHECK(!strcmp(rad_st_path(rad_weights_file(a, 0)), p2));
+        }
+        rad_weights_close(a);
+        rad_weights_close(b);
+    }
 
     /* The wrong component gives a clear error rather than an empty model. */
     a = NULL;

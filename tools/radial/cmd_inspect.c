@@ -169,21 +169,26 @@ int cmd_inspect(int argc, char **argv) {
         return 1;
     }
 
-    /* A diffusers root: each component in turn. */
-    char idx[4096];
-    snprintf(idx, sizeof idx, "%s/model_index.json", path);
-    if (S_ISDIR(sb.st_mode) && stat(idx, &sb) == 0 && comp < 0) {
-        int rc = 0;
+    /* A folder without --component: every component it holds (a diffusers root must hold all three). */
+    if (S_ISDIR(sb.st_mode) && comp < 0) {
+        char idx[4096];
+        struct stat ib;
+        snprintf(idx, sizeof idx, "%s/model_index.json", path);
+        bool root = stat(idx, &ib) == 0;
+        int rc = 0, found = 0;
         for (int c = 0; c < 3; c++) {
             rad_weights *w;
             if (rad_weights_open(path, (rad_component)c, &w) != RAD_OK) {
-                fprintf(stderr, "radial inspect: %s: %s\n", k_comp_names[c], rad_last_error());
-                rc = 1;
+                if (root) fprintf(stderr, "radial inspect: %s: %s\n", k_comp_names[c], rad_last_error()), rc = 1;
                 continue;
             }
+            if (found++) printf("\n");
             print_weights(w, (rad_component)c, list);
             rad_weights_close(w);
-            printf("\n");
+        }
+        if (!found) {
+            fprintf(stderr, "radial inspect: %s: no DiT, T5 or VAE weights recognised (%s)\n", path, rad_last_error());
+            return 1;
         }
         return rc;
     }
