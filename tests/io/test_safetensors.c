@@ -167,7 +167,7 @@ static void large_conversion(void) {
     float *out = malloc(n * sizeof(float));
     for (int i = 0; i < 8; i++) img[i] = (uint8_t)((uint64_t)hl >> (8 * i));
     memcpy(img + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) { /* bf16 bits of the integer (i % 256) + 256: exact in bf16 (8-bit mantissa) */
+    for (size_t i = 0; i < n; i++) { /* bf16 bits of (i % 128) + 128: exact in bf16 (8 significant bits) */
         float v = (float)(i % 128 + 128);
         uint32_t u;
         memcpy(&u, &v, 4);
