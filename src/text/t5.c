@@ -1,0 +1,270 @@
+/* umT5 encoder: loading by official Wan names and the forward pass through the backend ops (see t5.h). */
+#include "text/t5.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/mem.h"
+
+typedef struct t5_layer {
+    float *norm1, *norm2;         /* [d_model] backend buffers */
+    rad_weight *q, *k, *v, *o;    /* q/k/v [inner, d_model], o [d_model, inner] */
+    rad_weight *gate, *fc1, *fc2; /* gate/fc1 [d_ff, d_model], fc2 [d_model, d_ff] */
+    float *pos;                   /* host [num_buckets, num_heads]: this layer's bias table */
+} t5_layer;
+
+struct rad_t5 {
+    rad_backend *be;
+    rad_t5_config cfg;
+    int64_t inner;            /* num_heads * d_kv */
+    const rad_st_tensor *emb; /* token_embedding.weight [vocab, d_model], in the mapped file */
+    t5_layer *layers;
+    float *norm; /* final norm [d_model] */
+};
+
+int rad_t5_rel_bucket(int64_t rel, int num_buckets, int max_distance) {
+    int half = num_buckets / 2, max_exact = half / 2;
+    int bucket = rel > 0 ? half : 0;
+    int64_t n = rel < 0 ? -rel : rel;
+    if (n < max_exact) return bucket + (int)n;
+    /* Float32 arithmetic as in the references (torch: float tensor / python scalar), truncated toward 0. */
+    float big =
+        logf((float)n / (float)max_exact) / (float)log((double)max_distance / max_exact) * (float)(half - max_exact);
+    int large = max_exact + (int)big;
+    return bucket + (large < half - 1 ? large : half - 1);
+}
+
+/* ---- loading ---- */
+
+static rad_status load_vec(rad_t5 *t5, const rad_weights *w, const char *name, int64_t d, float **out) {
+    float *host;
+    int64_t shape[1] = {d};
+    RAD_TRY(rad_weights_f32(w, name, 1, shape, &host));
+    rad_status s = t5->be->alloc(t5->be, (size_t)d * sizeof(float), name, (void **)out);
+    if (s == RAD_OK) s = t5->be->upload(t5->be, *out, host, (size_t)d * sizeof(float));
+    rad_free(host);
+    return s;
+}
+
+/* Converts one matrix to fp32 and hands it to the backend; the staging copy is freed at once, so loading
+ * holds at most one converted matrix beyond what the backend keeps. */
+static rad_status load_mat(rad_t5 *t5, const rad_weights *w, const char *name, int64_t rows, int64_t cols,
+                           rad_weight **out) {
+    float *host;
+    int64_t shape[2] = {rows, cols};
+    RAD_TRY(rad_weights_f32(w, name, 2, shape, &host));
+    rad_status s = t5->be->weight_new(t5->be, host, rows, cols, name, out);
+    rad_free(host);
+    return s;
+}
+
+static rad_status check_config(const rad_t5_config *c, const char *label) {
+    if (c->vocab <= 0 || c->d_model <= 0 || c->num_heads <= 0 || c->d_kv <= 0 || c->d_ff <= 0 || c->num_layers <= 0 ||
+        c->num_layers > 1000)
+        return rad_err(RADIAL_ERR_MODEL,
+                       "%s: T5 config out of range (vocab %d, d_model %d, heads %d, d_kv %d, d_ff %d, layers %d)",
+                       label, c->vocab, c->d_model, c->num_heads, c->d_kv, c->d_ff, c->num_layers);
+    if (c->num_buckets < 4 || c->num_buckets % 2 || c->num_buckets > 4096 || c->max_distance <= c->num_buckets / 4)
+        return rad_err(RADIAL_ERR_MODEL,
+                       "%s: T5 relative attention buckets %d / max distance %d: expected an even bucket count >= 4 "
+                       "and max distance > buckets/4",
+                       label, c->num_buckets, c->max_distance);
+    if (!(c->eps > 0.0f && c->eps < 1.0f))
+        return rad_err(RADIAL_ERR_MODEL, "%s: T5 layer_norm_epsilon %g out of range (0, 1)", label, (double)c->eps);
+    size_t bytes;
+    if (!rad_mul_size((size_t)c->num_heads, (size_t)c->d_kv, &bytes) || bytes > INT32_MAX)
+        return rad_err(RADIAL_ERR_MODEL, "%s: T5 heads %d x d_kv %d overflows", label, c->num_heads, c->d_kv);
+    return RAD_OK;
+}
+
+static rad_status load_layer(rad_t5 *t5, const rad_weights *w, int i, t5_layer *L) {
+    const rad_t5_config *c = &t5->cfg;
+    char name[128];
+#define T5_NAME(fmt) (snprintf(name, sizeof name, "blocks.%d." fmt, i), name)
+    RAD_TRY(load_vec(t5, w, T5_NAME("norm1.weight"), c->d_model, &L->norm1));
+    RAD_TRY(load_mat(t5, w, T5_NAME("attn.q.weight"), t5->inner, c->d_model, &L->q));
+    RAD_TRY(load_mat(t5, w, T5_NAME("attn.k.weight"), t5->inner, c->d_model, &L->k));
+    RAD_TRY(load_mat(t5, w, T5_NAME("attn.v.weight"), t5->inner, c->d_model, &L->v));
+    RAD_TRY(load_mat(t5, w, T5_NAME("attn.o.weight"), c->d_model, t5->inner, &L->o));
+    int64_t pshape[2] = {c->num_buckets, c->num_heads};
+    RAD_TRY(rad_weights_f32(w, T5_NAME("pos_embedding.embedding.weight"), 2, pshape, &L->pos));
+    RAD_TRY(load_vec(t5, w, T5_NAME("norm2.weight"), c->d_model, &L->norm2));
+    RAD_TRY(load_mat(t5, w, T5_NAME("ffn.gate.0.weight"), c->d_ff, c->d_model, &L->gate));
+    RAD_TRY(load_mat(t5, w, T5_NAME("ffn.fc1.weight"), c->d_ff, c->d_model, &L->fc1));
+    RAD_TRY(load_mat(t5, w, T5_NAME("ffn.fc2.weight"), c->d_model, c->d_ff, &L->fc2));
+#undef T5_NAME
+    return RAD_OK;
+}
+
+static rad_status t5_load(rad_t5 *t5, const rad_weights *w) {
+    const char *label = rad_weights_label(w);
+    RAD_TRY(rad_t5_config_detect(w, &t5->cfg));
+    RAD_TRY(check_config(&t5->cfg, label));
+    const rad_t5_config *c = &t5->cfg;
+    t5->inner = (int64_t)c->num_heads * c->d_kv;
+
+    int64_t eshape[2] = {c->vocab, c->d_model};
+    RAD_TRY(rad_weights_get(w, "token_embedding.weight", 2, eshape, &t5->emb));
+    rad_dtype dt = t5->emb->dtype;
+    if (dt != RAD_DT_F32 && dt != RAD_DT_BF16 && dt != RAD_DT_F16)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: token_embedding.weight has dtype %s; expected F32, BF16 or F16",
+                       label, t5->emb->dtype_name ? t5->emb->dtype_name : rad_dtype_name(dt));
+
+    RAD_TRY(rad_calloc((void **)&t5->layers, (size_t)c->num_layers, sizeof *t5->layers, "T5 layer table"));
+    for (int i = 0; i < c->num_layers; i++) {
+        rad_status s = load_layer(t5, w, i, &t5->layers[i]);
+        if (s != RAD_OK) return rad_err_prefix(s, "loading T5 layer %d of %d: ", i, c->num_layers);
+    }
+    return load_vec(t5, w, "norm.weight", c->d_model, &t5->norm);
+}
+
+rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out) {
+    *out = NULL;
+    rad_t5 *t5;
+    RAD_TRY(rad_calloc((void **)&t5, 1, sizeof *t5, "T5 encoder"));
+    t5->be = be;
+    rad_status s = t5_load(t5, w);
+    if (s != RAD_OK) {
+        rad_t5_free(t5);
+        return s;
+    }
+    *out = t5;
+    return RAD_OK;
+}
+
+const rad_t5_config *rad_t5_get_config(const rad_t5 *t5) { return &t5->cfg; }
+
+void rad_t5_free(rad_t5 *t5) {
+    if (!t5) return;
+    rad_backend *be = t5->be;
+    if (t5->layers) {
+        for (int i = 0; i < t5->cfg.num_layers; i++) {
+            t5_layer *L = &t5->layers[i];
+            rad_weight *ws[] = {L->q, L->k, L->v, L->o, L->gate, L->fc1, L->fc2};
+            for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
+                if (ws[j]) be->weight_free(be, ws[j]);
+            if (L->norm1) be->free(be, L->norm1);
+            if (L->norm2) be->free(be, L->norm2);
+            rad_free(L->pos);
+        }
+        rad_free(t5->layers);
+    }
+    if (t5->norm) be->free(be, t5->norm);
+    rad_free(t5);
+}
+
+/* ---- forward ---- */
+
+/* Activation buffers of one encode, all on the backend. */
+typedef struct t5_bufs {
+    float *x, *h, *q, *k, *v, *att, *a, *g, *bias;
+} t5_bufs;
+
+/* Embedding rows of ids, read straight from the mapped table (one row converted at a time). */
+static rad_status gather_embeddings(const rad_t5 *t5, const int32_t *ids, int n, float *dst) {
+    const rad_st_tensor *e = t5->emb;
+    size_t row_bytes = (size_t)t5->cfg.d_model * rad_dtype_size(e->dtype);
+    for (int i = 0; i < n; i++) {
+        rad_st_tensor row = *e;
+        row.ndim = 1;
+        row.shape[0] = t5->cfg.d_model;
+        row.numel = t5->cfg.d_model;
+        row.nbytes = row_bytes;
+        row.data = (const char *)e->data + (size_t)ids[i] * row_bytes;
+        RAD_TRY(rad_st_to_f32(&row, dst + (size_t)i * t5->cfg.d_model));
+    }
+    return RAD_OK;
+}
+
+/* bias_host [heads, n, n] of one layer from its bucket table and the bucket index of every (i, j). */
+static void layer_bias(const rad_t5 *t5, const float *pos, const uint16_t *bucket, int n, float *bias_host) {
+    int heads = t5->cfg.num_heads;
+    size_t nn = (size_t)n * n;
+    for (int h = 0; h < heads; h++)
+        for (size_t ij = 0; ij < nn; ij++) bias_host[(size_t)h * nn + ij] = pos[(size_t)bucket[ij] * heads + h];
+}
+
+static rad_status encode_layers(rad_t5 *t5, const t5_bufs *b, const uint16_t *bucket, float *bias_host, int n) {
+    rad_backend *be = t5->be;
+    const rad_t5_config *c = &t5->cfg;
+    int64_t d = c->d_model, m = n;
+    size_t bias_bytes = (size_t)c->num_heads * n * n * sizeof(float);
+    for (int i = 0; i < c->num_layers; i++) {
+        const t5_layer *L = &t5->layers[i];
+        layer_bias(t5, L->pos, bucket, n, bias_host);
+        RAD_TRY(be->upload(be, b->bias, bias_host, bias_bytes));
+        /* x += o(attention(norm1(x))): T5 has no 1/sqrt(d_kv) scaling (scale 1). */
+        RAD_TRY(be->rmsnorm(be, b->x, m, d, L->norm1, c->eps, b->h));
+        RAD_TRY(be->linear(be, b->h, m, d, L->q, NULL, b->q));
+        RAD_TRY(be->linear(be, b->h, m, d, L->k, NULL, b->k));
+        RAD_TRY(be->linear(be, b->h, m, d, L->v, NULL, b->v));
+        RAD_TRY(be->attention(be, b->q, b->k, b->v, b->att, m, m, c->num_heads, c->d_kv, 1.0f, b->bias, NULL));
+        RAD_TRY(be->linear(be, b->att, m, t5->inner, L->o, NULL, b->h));
+        RAD_TRY(be->add_gated(be, b->x, b->h, m, d, NULL));
+        /* x += fc2(fc1(h) * gelu_tanh(gate(h))), h = norm2(x). */
+        RAD_TRY(be->rmsnorm(be, b->x, m, d, L->norm2, c->eps, b->h));
+        RAD_TRY(be->linear(be, b->h, m, d, L->fc1, NULL, b->a));
+        RAD_TRY(be->linear(be, b->h, m, d, L->gate, NULL, b->g));
+        RAD_TRY(be->mul_gelu(be, b->a, b->g, m * c->d_ff));
+        RAD_TRY(be->linear(be, b->a, m, c->d_ff, L->fc2, NULL, b->h));
+        RAD_TRY(be->add_gated(be, b->x, b->h, m, d, NULL));
+    }
+    return be->rmsnorm(be, b->x, m, d, t5->norm, c->eps, b->h);
+}
+
+rad_status rad_t5_encode(rad_t5 *t5, const int32_t *ids, int n, float *hidden_out) {
+    const rad_t5_config *c = &t5->cfg;
+    if (n < 1 || n > RAD_T5_MAX_TOKENS)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: %d tokens; expected 1 to %d", n, RAD_T5_MAX_TOKENS);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab)
+            return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: token %d has id %d; expected 0 to %d (vocab %d)", i,
+                           ids[i], c->vocab - 1, c->vocab);
+
+    /* Sizes: n <= 512 and the config was checked at load, but d_ff, d_model and heads come from the file. */
+    size_t nd, ninner, nff, nbias;
+    if (!rad_mul_size((size_t)n, (size_t)c->d_model * sizeof(float), &nd) ||
+        !rad_mul_size((size_t)n, (size_t)t5->inner * sizeof(float), &ninner) ||
+        !rad_mul_size((size_t)n, (size_t)c->d_ff * sizeof(float), &nff) ||
+        !rad_mul_size((size_t)n * n, (size_t)c->num_heads * sizeof(float), &nbias))
+        return rad_err(RADIAL_ERR_NOMEM, "T5 encode: activation sizes overflow (%d tokens)", n);
+
+    rad_backend *be = t5->be;
+    t5_bufs b = {0};
+    uint16_t *bucket = NULL;
+    float *bias_host = NULL, *emb = NULL;
+    rad_status s = RAD_OK;
+    struct {
+        float **p;
+        size_t bytes;
+        const char *what;
+    } allocs[] = {
+        {&b.x, nd, "T5 residual"}, {&b.h, nd, "T5 normed"},    {&b.q, ninner, "T5 q"},
+        {&b.k, ninner, "T5 k"},    {&b.v, ninner, "T5 v"},     {&b.att, ninner, "T5 attention out"},
+        {&b.a, nff, "T5 ffn fc1"}, {&b.g, nff, "T5 ffn gate"}, {&b.bias, nbias, "T5 position bias"},
+    };
+    size_t n_allocs = sizeof allocs / sizeof allocs[0];
+    for (size_t i = 0; i < n_allocs && s == RAD_OK; i++)
+        s = be->alloc(be, allocs[i].bytes, allocs[i].what, (void **)allocs[i].p);
+    if (s == RAD_OK) s = rad_alloc((void **)&bucket, (size_t)n * n * sizeof *bucket, "T5 bucket table");
+    if (s == RAD_OK) s = rad_alloc((void **)&bias_host, nbias, "T5 position bias (host)");
+    if (s == RAD_OK) s = rad_alloc((void **)&emb, nd, "T5 embeddings (host)");
+    if (s == RAD_OK) s = gather_embeddings(t5, ids, n, emb);
+    if (s == RAD_OK) s = be->upload(be, b.x, emb, nd);
+    if (s == RAD_OK) {
+        /* The bucket of (i, j) is the same in every layer; each layer has its own table of values. */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                bucket[(size_t)i * n + j] = (uint16_t)rad_t5_rel_bucket(j - i, c->num_buckets, c->max_distance);
+        s = encode_layers(t5, &b, bucket, bias_host, n);
+    }
+    if (s == RAD_OK) s = be->download(be, hidden_out, b.h, nd);
+
+    rad_free(emb);
+    rad_free(bias_host);
+    rad_free(bucket);
+    for (size_t i = 0; i < n_allocs; i++)
+        if (*allocs[i].p) be->free(be, *allocs[i].p);
+    return s;
+}

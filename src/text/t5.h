@@ -1,0 +1,53 @@
+/* The umT5 text encoder (encoder only), spec wan21.md §2.
+ *
+ *   x = token_embedding[ids]
+ *   per layer:  x += o(attention(q, k, v of rmsnorm1(x), no 1/sqrt(d) scale, + relative position bias))
+ *               x += fc2(fc1(h) * gelu_tanh(gate(h))),  h = rmsnorm2(x)
+ *   hidden = rmsnorm(x)   (the final `norm`)
+ * The relative position bias is per layer (umT5), from the bucket function of §2.2.
+ *
+ * The encoder runs on the real tokens only (ids including the trailing eos, no padding): pad keys are masked
+ * in every layer and the bias depends only on j - i, so the rows of the real tokens are the same as in the
+ * 512-token padded run of the reference (§2.4). The caller zero-pads the output to 512 rows for the DiT.
+ *
+ * Memory: the real encoder (umT5-XXL: vocab 256384, d_model 4096, 24 layers, d_ff 10240) has 5.68 B
+ * parameters. In fp32 that is ~23 GB, of which ~4.2 GB is the embedding table and ~18.5 GB the 24 layers
+ * (~0.77 GB each). How this is handled:
+ *   - the embedding table is never converted: rad_t5_encode gathers only the rows of the given ids from the
+ *     mapped file (bf16/fp16/fp32 source), so it costs no resident memory beyond the page cache;
+ *   - rad_t5_load converts the layers one tensor at a time (the fp32 staging buffer of one matrix, at most
+ *     168 MB, is freed before the next), so the peak is the backend's weights (~18.5 GB on the CPU backend,
+ *     which keeps fp32; the CUDA backend keeps bf16, ~9.3 GB) plus one matrix.
+ * Streaming the layers from the file at encode time (so T5 never holds all layers) is a possible later
+ * change; the per-layer structure of rad_t5_load/rad_t5_encode keeps it local to t5.c. */
+#ifndef RAD_T5_H
+#define RAD_T5_H
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "io/model_config.h"
+#include "io/weights.h"
+
+/* Longest input the encoder accepts: Wan tokenizes to at most 512 ids including eos (§2.3). */
+#define RAD_T5_MAX_TOKENS 512
+
+typedef struct rad_t5 rad_t5;
+
+/* Detects the configuration (rad_t5_config_detect), checks every tensor's shape and converts the layer
+ * weights for `be`. `w` must stay open until rad_t5_free: the embedding rows are read from it at encode
+ * time. */
+rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out);
+
+/* hidden_out (host, [n, d_model] fp32) = encoder output for ids[0..n), 1 <= n <= RAD_T5_MAX_TOKENS.
+ * Ids outside [0, vocab) are RADIAL_ERR_INVALID_ARG naming the position and the value. */
+rad_status rad_t5_encode(rad_t5 *t5, const int32_t *ids, int n, float *hidden_out);
+
+/* The configuration in use. */
+const rad_t5_config *rad_t5_get_config(const rad_t5 *t5);
+
+void rad_t5_free(rad_t5 *t5);
+
+/* T5 relative position bucket (bidirectional) of rel = key position - query position (§2.2): exposed for
+ * the tests. num_buckets even and >= 4, max_distance > num_buckets / 4. */
+int rad_t5_rel_bucket(int64_t rel, int num_buckets, int max_distance);
+#endif
