@@ -350,6 +350,54 @@ static void test_bf16(rad_backend *be, const golden *g) {
     free(out[0]), free(out[1]);
 }
 
+/* ---- malformed models: a missing tensor, a wrong shape, the DiT given as T5 ---- */
+static void expect_load_fails(rad_backend *be, const char *path) {
+    rad_weights *w = NULL;
+    rad_t5 *t5 = NULL;
+    rad_status s = rad_weights_open(path, RAD_COMP_T5, &w);
+    if (s != RAD_OK) {
+        printf("  rejected at open: %s\n", rad_last_error());
+        return;
+    }
+    CHECK_FAILS(rad_t5_load(be, w, &t5));
+    CHECK(t5 == NULL);
+    rad_weights_close(w);
+}
+
+static void test_malformed(rad_backend *be) {
+    char src[1024];
+    rad_st_file *f = NULL;
+    CHECK_OK(rad_st_open(rad_test_path(src, sizeof src, "tiny-wan-original/models_t5_tiny_wan_names.safetensors"), &f));
+    if (!f) return;
+    size_t n = rad_st_count(f);
+    rad_st_out *outs = calloc(n, sizeof *outs);
+    for (size_t i = 0; i < n; i++) {
+        const rad_st_tensor *t = rad_st_at(f, i);
+        CHECK(t->dtype == RAD_DT_F32);
+        outs[i] = (rad_st_out){.name = t->name, .dtype = RAD_DT_F32, .ndim = t->ndim, .data = t->data};
+        memcpy(outs[i].shape, t->shape, sizeof t->shape);
+    }
+    for (int variant = 0; variant < 2; variant++) {
+        size_t m = 0;
+        rad_st_out *v = calloc(n, sizeof *v);
+        for (size_t i = 0; i < n; i++) {
+            rad_st_out o = outs[i];
+            if (variant == 0 && !strcmp(o.name, "blocks.1.ffn.fc2.weight")) continue; /* missing */
+            if (variant == 1 && !strcmp(o.name, "blocks.1.pos_embedding.embedding.weight"))
+                o.shape[0] = 4, o.shape[1] = 32; /* transposed table */
+            v[m++] = o;
+        }
+        CHECK_OK(rad_st_write("t5_tiny_broken.safetensors", v, m, NULL, 0));
+        printf("malformed variant %d\n", variant);
+        expect_load_fails(be, "t5_tiny_broken.safetensors");
+        free(v);
+    }
+    printf("DiT weights as T5\n");
+    expect_load_fails(be, rad_test_path(src, sizeof src, "tiny-wan-original/diffusion_pytorch_model.safetensors"));
+    free(outs);
+    rad_st_close(f);
+}
+
 int main(void) {
     test_buckets();
     rad_backend *be = NULL;
@@ -361,6 +409,7 @@ int main(void) {
         test_layout(be, &g, "tiny-wan-original/models_t5_tiny_wan_names.safetensors");
         test_padding(be, &g);
         test_bf16(be, &g);
+        test_malformed(be);
         golden_close(&g);
     }
     if (be) be->destroy(be);
