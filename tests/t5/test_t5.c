@@ -407,6 +407,7 @@ int main(void) {
         test_layout(be, &g, "tiny-wan/text_encoder");
         test_layout(be, &g, "tiny-wan");
         test_layout(be, &g, "tiny-wan-original/models_t5_tiny_wan_names.safetensors");
+        test_layout(be, &g, "tiny-wan-original"); /* official repo folder: the file with "t5" in its name */
         test_padding(be, &g);
         test_bf16(be, &g);
         test_malformed(be);
