@@ -1,0 +1,243 @@
+/* The extern "C" side of the CUDA attention (cuda_attention.h): argument checks, the device copy of the
+ * block-CSR layout with its launch order, the choice of kernel version, event timing, and the small device
+ * helpers that tests and benchmarks use. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/attn_internal.cuh"
+
+extern "C" {
+#include "backend/cuda/cuda_attention.h"
+#include "base/mem.h"
+}
+
+static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto", "v1", "v3", "v3pp"};
+
+extern "C" const char *rad_cuda_attn_kernel_name(int kernel) {
+    return kernel >= 0 && kernel < RAD_CUDA_ATTN_N_KERNELS ? kernel_names[kernel] : NULL;
+}
+
+extern "C" int rad_cuda_attn_kernel_from_name(const char *name) {
+    for (int i = 0; i < RAD_CUDA_ATTN_N_KERNELS; i++)
+        if (name && !strcmp(name, kernel_names[i])) return i;
+    return -1;
+}
+
+/* ---------------- layout ---------------- */
+
+typedef struct {
+    int32_t row, count;
+} row_count;
+
+static int by_count_desc(const void *a, const void *b) {
+    const row_count *x = (const row_count *)a, *y = (const row_count *)b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row; /* stable: equal rows keep their order (dense = identity) */
+}
+
+extern "C" rad_status rad_cuda_bsr_upload(const rad_bsr *h, rad_cuda_bsr *out) {
+    memset(out, 0, sizeof *out);
+    if (!h || !h->row_ptr || !h->col_idx)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR layout is missing its arrays");
+    if (h->block != RAD_CUDA_ATTN_BLOCK)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: block-CSR block is %d, the kernels need %d",
+                       (int)h->block, RAD_CUDA_ATTN_BLOCK);
+    if (h->n_tokens <= 0 || h->n_blocks != (h->n_tokens + h->block - 1) / h->block)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR has %d block rows for %lld tokens (expected %lld)",
+                       (int)h->n_blocks, (long long)h->n_tokens, (long long)((h->n_tokens + h->block - 1) / h->block));
+    if (h->row_ptr[0] != 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR row_ptr[0] is %d, expected 0", (int)h->row_ptr[0]);
+    for (int32_t r = 0; r < h->n_blocks; r++) {
+        if (h->row_ptr[r + 1] < h->row_ptr[r])
+            return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR row_ptr decreases at row %d", (int)r);
+        for (int32_t e = h->row_ptr[r]; e < h->row_ptr[r + 1]; e++)
+            if (h->col_idx[e] < 0 || h->col_idx[e] >= h->n_blocks)
+                return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR col_idx[%d] = %d outside [0, %d) in row %d",
+                               (int)e, (int)h->col_idx[e], (int)h->n_blocks, (int)r);
+    }
+    const int64_t nnz = h->row_ptr[h->n_blocks];
+
+    /* Launch order: block rows with the most blocks first, so that the short ones fill the last wave. */
+    row_count *rc;
+    RAD_TRY(rad_alloc((void **)&rc, (size_t)h->n_blocks * sizeof *rc, "cuda attention row order"));
+    for (int32_t r = 0; r < h->n_blocks; r++) rc[r] = (row_count){r, h->row_ptr[r + 1] - h->row_ptr[r]};
+    qsort(rc, (size_t)h->n_blocks, sizeof *rc, by_count_desc);
+    int32_t *order = (int32_t *)rc; /* compact in place: row i of the order overwrites pair i's first word */
+    for (int32_t i = 0; i < h->n_blocks; i++) order[i] = rc[i].row;
+
+    rad_status s = RAD_OK;
+    const size_t rp = ((size_t)h->n_blocks + 1) * sizeof(int32_t), ci = (size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t),
+                 ro = (size_t)h->n_blocks * sizeof(int32_t);
+    if ((s = rad_cuda_malloc((void **)&out->row_ptr, rp, "block-CSR row_ptr")) != RAD_OK ||
+        (s = rad_cuda_malloc((void **)&out->col_idx, ci, "block-CSR col_idx")) != RAD_OK ||
+        (s = rad_cuda_malloc((void **)&out->row_order, ro, "block-CSR row order")) != RAD_OK ||
+        (s = rad_cuda_upload(out->row_ptr, h->row_ptr, rp)) != RAD_OK ||
+        (s = rad_cuda_upload(out->col_idx, h->col_idx, (size_t)nnz * sizeof(int32_t))) != RAD_OK ||
+        (s = rad_cuda_upload(out->row_order, order, ro)) != RAD_OK) {
+        rad_free(rc);
+        rad_cuda_bsr_free(out);
+        return s;
+    }
+    rad_free(rc);
+    out->n_tokens = h->n_tokens;
+    out->block = h->block;
+    out->n_blocks = h->n_blocks;
+    out->nnz = nnz;
+    return RAD_OK;
+}
+
+extern "C" void rad_cuda_bsr_free(rad_cuda_bsr *b) {
+    if (!b) return;
+    rad_cuda_free(b->row_ptr);
+    rad_cuda_free(b->col_idx);
+    rad_cuda_free(b->row_order);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---------------- attention ---------------- */
+
+static int device_cc_major(void) {
+    static int major = -1;
+    if (major < 0) {
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+            major = 0;
+    }
+    return major;
+}
+
+static rad_status check_call(const void *q, const void *k, const void *v, const void *out, int64_t heads,
+                             const rad_cuda_bsr *mask, int kernel) {
+    if (!q || !k || !v || !out || !mask || !mask->row_ptr)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: null tensor or layout");
+    if (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)out) % 16)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: q, k, v and out must be 16-byte aligned");
+    if (heads < 1 || heads > 4096)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: heads = %lld, expected 1..4096", (long long)heads);
+    if ((int64_t)mask->n_blocks * heads > INT32_MAX)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: %d block rows x %lld heads exceed the grid",
+                       (int)mask->n_blocks, (long long)heads);
+    if (kernel < 0 || kernel >= RAD_CUDA_ATTN_N_KERNELS)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
+    if ((kernel == RAD_CUDA_ATTN_V3_WGMMA || kernel == RAD_CUDA_ATTN_V3_PINGPONG) && device_cc_major() != 9)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: kernel %s needs a Hopper GPU (sm_90), found sm_%d0",
+                       kernel_names[kernel], device_cc_major());
+    return RAD_OK;
+}
+
+static rad_status launch(const rad_attn_args *a, int kernel) {
+    if (kernel == RAD_CUDA_ATTN_AUTO)
+        kernel = device_cc_major() == 9 ? RAD_CUDA_ATTN_V3_PINGPONG : RAD_CUDA_ATTN_V1_SIMPLE;
+    switch (kernel) {
+    case RAD_CUDA_ATTN_V1_SIMPLE: return rad_attn_v1_launch(a);
+    case RAD_CUDA_ATTN_V3_WGMMA: return rad_attn_v3_launch(a, false);
+    case RAD_CUDA_ATTN_V3_PINGPONG: return rad_attn_v3_launch(a, true);
+    default: return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
+    }
+}
+
+static rad_attn_args make_args(const void *q, const void *k, const void *v, void *out, int64_t heads, float scale,
+                               const rad_cuda_bsr *mask, void *stream) {
+    rad_attn_args a;
+    a.q = (const __nv_bfloat16 *)q;
+    a.k = (const __nv_bfloat16 *)k;
+    a.v = (const __nv_bfloat16 *)v;
+    a.o = (__nv_bfloat16 *)out;
+    a.n_tokens = mask->n_tokens;
+    a.heads = (int)heads;
+    a.scale = scale;
+    a.row_ptr = mask->row_ptr;
+    a.col_idx = mask->col_idx;
+    a.row_order = mask->row_order;
+    a.n_blocks = mask->n_blocks;
+    a.stream = (cudaStream_t)stream;
+    return a;
+}
+
+extern "C" rad_status rad_cuda_attention_bf16(const void *q, const void *k, const void *v, void *out, int64_t heads,
+                                              float scale, const rad_cuda_bsr *mask, int kernel, void *stream) {
+    RAD_TRY(check_call(q, k, v, out, heads, mask, kernel));
+    const rad_attn_args a = make_args(q, k, v, out, heads, scale, mask, stream);
+    return launch(&a, kernel);
+}
+
+extern "C" rad_status rad_cuda_attention_time(const void *q, const void *k, const void *v, void *out, int64_t heads,
+                                              float scale, const rad_cuda_bsr *mask, int kernel, int warmup, int reps,
+                                              float *ms) {
+    RAD_TRY(check_call(q, k, v, out, heads, mask, kernel));
+    if (warmup < 0 || reps < 1 || !ms)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention timing: warmup %d, reps %d", warmup, reps);
+    const rad_attn_args a = make_args(q, k, v, out, heads, scale, mask, NULL);
+    for (int i = 0; i < warmup; i++) RAD_TRY(launch(&a, kernel));
+    cudaEvent_t ev[2];
+    RAD_CUDA_TRY(cudaEventCreate(&ev[0]));
+    if (cudaEventCreate(&ev[1]) != cudaSuccess) {
+        cudaEventDestroy(ev[0]);
+        return rad_err(RADIAL_ERR_BACKEND, "cuda attention timing: cudaEventCreate failed");
+    }
+    rad_status s = RAD_OK;
+    for (int i = 0; i < reps && s == RAD_OK; i++) {
+        cudaError_t e = cudaEventRecord(ev[0], 0);
+        if (e == cudaSuccess) s = launch(&a, kernel);
+        if (e == cudaSuccess && s == RAD_OK) e = cudaEventRecord(ev[1], 0);
+        if (e == cudaSuccess && s == RAD_OK) e = cudaEventSynchronize(ev[1]);
+        if (e == cudaSuccess && s == RAD_OK) e = cudaEventElapsedTime(&ms[i], ev[0], ev[1]);
+        if (e != cudaSuccess && s == RAD_OK)
+            s = rad_err(RADIAL_ERR_BACKEND, "cuda attention timing, rep %d: %s", i, cudaGetErrorString(e));
+    }
+    cudaEventDestroy(ev[0]);
+    cudaEventDestroy(ev[1]);
+    return s;
+}
+
+/* ---------------- helpers ---------------- */
+
+extern "C" rad_status rad_cuda_device_info(char *name, size_t size, int *cc_major, int *cc_minor) {
+    int n = 0, dev = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "count is 0");
+    RAD_CUDA_TRY(cudaGetDevice(&dev));
+    cudaDeviceProp p;
+    RAD_CUDA_TRY(cudaGetDeviceProperties(&p, dev));
+    if (name && size) snprintf(name, size, "%s (sm_%d%d, %d SMs)", p.name, p.major, p.minor, p.multiProcessorCount);
+    if (cc_major) *cc_major = p.major;
+    if (cc_minor) *cc_minor = p.minor;
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_malloc(void **p, size_t bytes, const char *what) {
+    *p = NULL;
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        *p = NULL;
+        return rad_err(RADIAL_ERR_NOMEM, "cudaMalloc of %zu bytes for %s failed: %s", bytes, what, cudaGetErrorString(e));
+    }
+    return RAD_OK;
+}
+
+extern "C" void rad_cuda_free(void *p) {
+    if (p) cudaFree(p);
+}
+
+extern "C" rad_status rad_cuda_upload(void *dst, const void *src, size_t bytes) {
+    RAD_CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_download(void *dst, const void *src, size_t bytes) {
+    RAD_CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_memset(void *p, int value, size_t bytes) {
+    RAD_CUDA_TRY(cudaMemset(p, value, bytes));
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_sync(void) {
+    RAD_CUDA_TRY(cudaDeviceSynchronize());
+    return RAD_OK;
+}

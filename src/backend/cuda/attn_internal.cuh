@@ -1,0 +1,36 @@
+/* Shared between the attention kernel files and their dispatch (attn_dispatch.cu): the launch arguments
+ * and the error check that turns a CUDA error into a rad_err message naming the call, file and line. */
+#ifndef RAD_ATTN_INTERNAL_CUH
+#define RAD_ATTN_INTERNAL_CUH
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "base/status.h"
+}
+
+#define RAD_CUDA_TRY(call)                                                                                  \
+    do {                                                                                                    \
+        cudaError_t rad_e_ = (call);                                                                        \
+        if (rad_e_ != cudaSuccess)                                                                          \
+            return rad_err(RADIAL_ERR_BACKEND, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call,            \
+                           cudaGetErrorString(rad_e_));                                                     \
+    } while (0)
+
+/* One attention call. Pointers are device pointers; the layout arrays come from rad_cuda_bsr. */
+struct rad_attn_args {
+    const __nv_bfloat16 *q, *k, *v;
+    __nv_bfloat16 *o;
+    int64_t n_tokens;
+    int heads;
+    float scale;
+    const int32_t *row_ptr, *col_idx, *row_order;
+    int n_blocks;
+    cudaStream_t stream;
+};
+
+rad_status rad_attn_v1_launch(const rad_attn_args *a);
+/* pingpong: the two consumer warpgroups alternate their matrix-instruction issue (FA3's schedule). */
+rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong);
+#endif

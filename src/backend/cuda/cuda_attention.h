@@ -1,0 +1,80 @@
+/* CUDA self-attention over a block-CSR layout (dense = the all-blocks layout, through the same kernels).
+ *
+ * out[i, h, :] = softmax_j(scale * q[i,h] . k[j,h]) v[j, h, :] over the keys j of the blocks listed for the
+ * 128-query block row of i; keys outside those blocks, and past n_tokens in a partial last block, are
+ * excluded exactly. A query row whose block row lists no block gets zeros.
+ *
+ * Tensors are bf16 in device memory, [n_tokens, heads, 128] row-major (the DiT's layout), 16-byte aligned.
+ * Softmax runs flash-style with fp32 running max and sum; products accumulate in fp32.
+ *
+ * This header is plain C: the .cu files implement it behind extern "C". Streams are passed as void *
+ * (a cudaStream_t; NULL = the default stream). */
+#ifndef RAD_CUDA_ATTENTION_H
+#define RAD_CUDA_ATTENTION_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attn/bsr.h"
+#include "base/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { RAD_CUDA_ATTN_HEAD_DIM = 128, RAD_CUDA_ATTN_BLOCK = 128 };
+
+/* Kernel versions (bench/NOTES-kernels.md has each one's numbers). AUTO picks the fastest that runs on the
+ * device: the wgmma kernel on Hopper (sm_90), else the simple one. */
+typedef enum rad_cuda_attn_kernel {
+    RAD_CUDA_ATTN_AUTO = 0,
+    RAD_CUDA_ATTN_V1_SIMPLE, /* attn_v1_simple.cu: one thread per query row, fp32 CUDA cores; any sm */
+    RAD_CUDA_ATTN_V3_WGMMA,  /* attn_v3_wgmma.cu: TMA producer warp + 2 wgmma consumer warpgroups (sm_90a) */
+    RAD_CUDA_ATTN_V3_PINGPONG, /* the same, with the two consumer warpgroups taking turns on the tensor cores */
+    RAD_CUDA_ATTN_N_KERNELS
+} rad_cuda_attn_kernel;
+
+/* "auto", "v1", "v3", "v3pp"; NULL for an unknown id. */
+const char *rad_cuda_attn_kernel_name(int kernel);
+/* Parses a name above; returns -1 if unknown. */
+int rad_cuda_attn_kernel_from_name(const char *name);
+
+/* A block-CSR layout in device memory plus its launch schedule (block rows, most blocks first). */
+typedef struct rad_cuda_bsr {
+    int64_t n_tokens;
+    int32_t block, n_blocks;
+    int64_t nnz;
+    int32_t *row_ptr;   /* device, n_blocks + 1 */
+    int32_t *col_idx;   /* device, nnz */
+    int32_t *row_order; /* device, n_blocks: block rows sorted by block count, descending */
+} rad_cuda_bsr;
+
+/* Checks the host layout (bounds, monotone row_ptr, block == 128) and copies it to the device. */
+rad_status rad_cuda_bsr_upload(const rad_bsr *host, rad_cuda_bsr *out);
+void rad_cuda_bsr_free(rad_cuda_bsr *b);
+
+/* out = attention(q, k, v) over mask (see the top of this file). heads >= 1; scale is usually 1/sqrt(128).
+ * kernel: a rad_cuda_attn_kernel. Asynchronous on `stream`; launch errors are reported here. */
+rad_status rad_cuda_attention_bf16(const void *q, const void *k, const void *v, void *out, int64_t heads, float scale,
+                                   const rad_cuda_bsr *mask, int kernel, void *stream);
+
+/* Times `reps` launches (after `warmup` untimed ones) with CUDA events, one event pair per launch;
+ * ms[reps] receives each launch's time. */
+rad_status rad_cuda_attention_time(const void *q, const void *k, const void *v, void *out, int64_t heads,
+                                   float scale, const rad_cuda_bsr *mask, int kernel, int warmup, int reps,
+                                   float *ms);
+
+/* ---- small device helpers for tests and benchmarks (C code never includes the CUDA headers) ---- */
+/* Whether a CUDA device is usable; *name (size bytes) gets its name and compute capability. */
+rad_status rad_cuda_device_info(char *name, size_t size, int *cc_major, int *cc_minor);
+rad_status rad_cuda_malloc(void **p, size_t bytes, const char *what);
+void rad_cuda_free(void *p);
+rad_status rad_cuda_upload(void *dst, const void *src, size_t bytes);
+rad_status rad_cuda_download(void *dst, const void *src, size_t bytes);
+/* Fills bytes with `value` (e.g. 0xff: every bf16 becomes NaN, to catch unwritten outputs). */
+rad_status rad_cuda_memset(void *p, int value, size_t bytes);
+rad_status rad_cuda_sync(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
