@@ -10,7 +10,8 @@
  * written and finite; the relative error ||out - ref|| / ||ref|| must stay under 1e-2; a second launch must
  * give the same bits (a moving result is a race).
  *
- * Exit 77 (ctest: skipped) when no CUDA device is present. */
+ * Arguments name the kernel versions to test (default: all this device runs). RAD_TEST_SMALL=1 skips the
+ * Wan-size shapes (for runs under compute-sanitizer). Exit 77 (ctest: skipped) when no CUDA device is present. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -234,7 +235,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const int k = rad_cuda_attn_kernel_from_name(argv[i]);
         if (k < 0) {
-            fprintf(stderr, "unknown kernel '%s' (auto, v1, v3, v3pp)\n", argv[i]);
+            fprintf(stderr, "unknown kernel '%s' (auto, v1, v3, v3pp, v3s3)\n", argv[i]);
             return 2;
         }
         kernels[n_kernels++] = k;
@@ -244,6 +245,7 @@ int main(int argc, char **argv) {
         if (major == 9) {
             kernels[n_kernels++] = RAD_CUDA_ATTN_V3_WGMMA;
             kernels[n_kernels++] = RAD_CUDA_ATTN_V3_PINGPONG;
+            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_STAGES3;
         }
         kernels[n_kernels++] = RAD_CUDA_ATTN_AUTO;
     }
@@ -266,7 +268,9 @@ int main(int argc, char **argv) {
         {.n = 21 * 1560, .heads = 12, .mask = MASK_RADIAL, .frames = 21, .tpf = 1560, .spread = 1.7, .sampled = 1},
         {.n = 21 * 1560, .heads = 12, .mask = MASK_DENSE, .spread = 1.7, .sampled = 1},
     };
+    const int small_only = getenv("RAD_TEST_SMALL") != NULL; /* e.g. under compute-sanitizer */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (small_only && cases[i].n > 4096) continue;
         /* the simple kernel at Wan size takes seconds per launch: keep it to the smaller shapes */
         int ks[RAD_CUDA_ATTN_N_KERNELS], nk = 0;
         for (int j = 0; j < n_kernels; j++)

@@ -12,7 +12,7 @@ extern "C" {
 #include "base/mem.h"
 }
 
-static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto", "v1", "v3", "v3pp"};
+static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto", "v1", "v3", "v3pp", "v3s3"};
 
 extern "C" const char *rad_cuda_attn_kernel_name(int kernel) {
     return kernel >= 0 && kernel < RAD_CUDA_ATTN_N_KERNELS ? kernel_names[kernel] : NULL;
@@ -121,7 +121,7 @@ static rad_status check_call(const void *q, const void *k, const void *v, const 
                        (int)mask->n_blocks, (long long)heads);
     if (kernel < 0 || kernel >= RAD_CUDA_ATTN_N_KERNELS)
         return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
-    if ((kernel == RAD_CUDA_ATTN_V3_WGMMA || kernel == RAD_CUDA_ATTN_V3_PINGPONG) && device_cc_major() != 9)
+    if (kernel >= RAD_CUDA_ATTN_V3_WGMMA && device_cc_major() != 9)
         return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: kernel %s needs a Hopper GPU (sm_90), found sm_%d0",
                        kernel_names[kernel], device_cc_major());
     return RAD_OK;
@@ -129,11 +129,12 @@ static rad_status check_call(const void *q, const void *k, const void *v, const 
 
 static rad_status launch(const rad_attn_args *a, int kernel) {
     if (kernel == RAD_CUDA_ATTN_AUTO)
-        kernel = device_cc_major() == 9 ? RAD_CUDA_ATTN_V3_PINGPONG : RAD_CUDA_ATTN_V1_SIMPLE;
+        kernel = device_cc_major() == 9 ? RAD_CUDA_ATTN_V3_WGMMA : RAD_CUDA_ATTN_V1_SIMPLE; /* NOTES-kernels.md */
     switch (kernel) {
     case RAD_CUDA_ATTN_V1_SIMPLE: return rad_attn_v1_launch(a);
-    case RAD_CUDA_ATTN_V3_WGMMA: return rad_attn_v3_launch(a, false);
-    case RAD_CUDA_ATTN_V3_PINGPONG: return rad_attn_v3_launch(a, true);
+    case RAD_CUDA_ATTN_V3_WGMMA: return rad_attn_v3_launch(a, false, 2);
+    case RAD_CUDA_ATTN_V3_PINGPONG: return rad_attn_v3_launch(a, true, 2);
+    case RAD_CUDA_ATTN_V3_STAGES3: return rad_attn_v3_launch(a, false, 3);
     default: return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
     }
 }

@@ -31,6 +31,7 @@ struct rad_attn_args {
 };
 
 rad_status rad_attn_v1_launch(const rad_attn_args *a);
-/* pingpong: the two consumer warpgroups alternate their matrix-instruction issue (FA3's schedule). */
-rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong);
+/* pingpong: the two consumer warpgroups alternate their matrix-instruction issue (FA3's schedule);
+ * stages: depth of the K/V shared-memory ring (2 or 3). */
+rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages);
 #endif

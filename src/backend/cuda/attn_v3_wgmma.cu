@@ -29,17 +29,14 @@ enum : uint32_t {
     D = 128,
     BM = 128,
     BN = 128,
-    STAGES = 2,
     NTHREADS = 384,
     TILE = BN * D * 2, /* one Q, K or V tile: 32 KB */
     BOX = TILE / 2,    /* one 128 x 64 TMA box */
-    OFF_Q = 0,
-    OFF_K = TILE,
-    OFF_V = TILE * (1 + STAGES),
-    OFF_BAR = TILE * (1 + 2 * STAGES),
-    N_BARS = 1 + 4 * STAGES, /* q_full, k_full[S], k_empty[S], v_full[S], v_empty[S] */
-    SMEM = OFF_BAR + N_BARS * 8 + 1024, /* + slack to align the base to 1024 (the swizzle atom) */
 };
+/* Shared memory of a STAGES-deep ring: Q at 0, K[STAGES] at TILE, V[STAGES] at TILE (1 + STAGES), then the
+ * barriers q_full, k_full[S], k_empty[S], v_full[S], v_empty[S]; + 1024 of slack to align the base to the
+ * swizzle atom. */
+constexpr uint32_t smem_bytes(int stages) { return TILE * (1 + 2 * stages) + (1 + 4 * stages) * 8 + 1024; }
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define RAD_V3_DEVICE 1
@@ -190,14 +187,14 @@ __device__ __forceinline__ void pack_p(const float *s, uint32_t *p) {
 }
 #endif
 
-template <bool PINGPONG>
+template <bool PINGPONG, int STAGES>
 __global__ void __launch_bounds__(NTHREADS, 1)
     attn_v3_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                    const __grid_constant__ CUtensorMap tm_v, const rad_attn_args a) {
 #ifdef RAD_V3_DEVICE
     extern __shared__ unsigned char smem_raw[];
     const uint32_t base = ((uint32_t)__cvta_generic_to_shared(smem_raw) + 1023u) & ~1023u;
-    const uint32_t sQ = base + OFF_Q, sK = base + OFF_K, sV = base + OFF_V, bars = base + OFF_BAR;
+    const uint32_t sQ = base, sK = base + TILE, sV = base + TILE * (1 + STAGES), bars = base + TILE * (1 + 2 * STAGES);
     const uint32_t q_full = bars;
     auto k_full = [&](int s) { return bars + 8u * (1 + s); };
     auto k_empty = [&](int s) { return bars + 8u * (1 + STAGES + s); };
@@ -312,11 +309,11 @@ __global__ void __launch_bounds__(NTHREADS, 1)
     for (int j = 1; j < nnz; j++) {
         const int s = j % STAGES, sp = (j - 1) % STAGES;
         mbar_wait(k_full(s), (j / STAGES) & 1);
-        mbar_wait(v_full(sp), ((j - 1) / STAGES) & 1);
         if (PINGPONG) named_sync(my_bar, 256);
         wgmma_fence();
         issue_s(s);
         wgmma_commit();
+        mbar_wait(v_full(sp), ((j - 1) / STAGES) & 1); /* V_{j-1} may land while S_j runs */
         issue_pv(sp);
         wgmma_commit();
         if (PINGPONG && !(cw == 1 && j == nnz - 1)) named_arrive(other_bar, 256);
@@ -399,19 +396,21 @@ rad_status make_map(CUtensorMap *m, const void *ptr, int64_t n_tokens, int heads
     return RAD_OK;
 }
 
-template <bool PP> rad_status launch(const rad_attn_args *a) {
+template <bool PP, int STAGES> rad_status launch(const rad_attn_args *a) {
     CUtensorMap mq, mk, mv;
     RAD_TRY(make_map(&mq, a->q, a->n_tokens, a->heads, "q"));
     RAD_TRY(make_map(&mk, a->k, a->n_tokens, a->heads, "k"));
     RAD_TRY(make_map(&mv, a->v, a->n_tokens, a->heads, "v"));
-    RAD_CUDA_TRY(cudaFuncSetAttribute(attn_v3_kernel<PP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM));
+    constexpr int smem = (int)smem_bytes(STAGES);
+    RAD_CUDA_TRY(cudaFuncSetAttribute(attn_v3_kernel<PP, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     const unsigned grid = (unsigned)a->n_blocks * (unsigned)a->heads;
-    attn_v3_kernel<PP><<<grid, NTHREADS, SMEM, a->stream>>>(mq, mk, mv, *a);
+    attn_v3_kernel<PP, STAGES><<<grid, NTHREADS, smem, a->stream>>>(mq, mk, mv, *a);
     RAD_CUDA_TRY(cudaGetLastError());
     return RAD_OK;
 }
 } // namespace
 
-rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong) {
-    return pingpong ? launch<true>(a) : launch<false>(a);
+rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages) {
+    if (stages == 3) return pingpong ? launch<true, 3>(a) : launch<false, 3>(a);
+    return pingpong ? launch<true, 2>(a) : launch<false, 2>(a);
 }

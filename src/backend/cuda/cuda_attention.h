@@ -24,16 +24,17 @@ extern "C" {
 enum { RAD_CUDA_ATTN_HEAD_DIM = 128, RAD_CUDA_ATTN_BLOCK = 128 };
 
 /* Kernel versions (bench/NOTES-kernels.md has each one's numbers). AUTO picks the fastest that runs on the
- * device: the wgmma kernel on Hopper (sm_90), else the simple one. */
+ * device: v3 on Hopper (sm_90), else the simple one. */
 typedef enum rad_cuda_attn_kernel {
     RAD_CUDA_ATTN_AUTO = 0,
     RAD_CUDA_ATTN_V1_SIMPLE, /* attn_v1_simple.cu: one thread per query row, fp32 CUDA cores; any sm */
     RAD_CUDA_ATTN_V3_WGMMA,  /* attn_v3_wgmma.cu: TMA producer warp + 2 wgmma consumer warpgroups (sm_90a) */
     RAD_CUDA_ATTN_V3_PINGPONG, /* the same, with the two consumer warpgroups taking turns on the tensor cores */
+    RAD_CUDA_ATTN_V3_STAGES3,  /* v3 with a 3-deep K/V ring (224 KB of shared memory) */
     RAD_CUDA_ATTN_N_KERNELS
 } rad_cuda_attn_kernel;
 
-/* "auto", "v1", "v3", "v3pp"; NULL for an unknown id. */
+/* "auto", "v1", "v3", "v3pp", "v3s3"; NULL for an unknown id. */
 const char *rad_cuda_attn_kernel_name(int kernel);
 /* Parses a name above; returns -1 if unknown. */
 int rad_cuda_attn_kernel_from_name(const char *name);
