@@ -1,7 +1,8 @@
 """Writes tests/data/cases_extra/*.safetensors: DiT, T5 and VAE cases at shapes other than the goldens', computed
 by the pure-Python float64 reference wan_ref.py on the tiny models of tests/data/tiny-wan-original/. Same tensor
 names as the goldens (dit: x, t, context -> v; t5: ids -> hidden; vae: latent -> video). Inputs are drawn from
-Python's random with fixed seeds and stored as F32; the reference computes on those stored (rounded) values.
+Python's random with a fixed seed per case (CRC-32 of its name) and stored as F32; the reference computes on
+those stored (rounded) values.
 Run validate.py first: the cases are trustworthy because the same code reproduces the goldens.
 Usage: python3 tests/refs/gen_cases.py [case-name-prefix ...]   (takes a few minutes; not run by ctest)"""
 import array
@@ -9,6 +10,7 @@ import os
 import random
 import sys
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402
@@ -95,9 +97,10 @@ def gen_vae(name, seed):
 def main():
     os.makedirs(OUT, exist_ok=True)
     jobs = [(n, gen_dit) for n in DIT_CASES] + [(n, gen_t5) for n in T5_CASES] + [(n, gen_vae) for n in VAE_CASES]
-    for seed, (name, fn) in enumerate(jobs, start=1000):
+    for name, fn in jobs:
         if len(sys.argv) > 1 and not any(name.startswith(p) for p in sys.argv[1:]):
             continue
+        seed = zlib.crc32(name.encode())  # fixed per case, independent of the order and number of cases
         t0 = time.time()
         tensors, m = fn(name, seed)
         st.write(os.path.join(OUT, name + ".safetensors"), tensors, m)
