@@ -2,11 +2,13 @@
 #include "io/json.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Config and index files are small (the 14B index is ~100 KB); a cap keeps a bad path from eating memory. */
 #define JSON_MAX_FILE (64u << 20)
@@ -22,12 +24,17 @@ rad_status rad_json_loadb(const char *buf, size_t len, const char *label, json_t
 
 rad_status rad_json_load(const char *path, json_t **out) {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not hang the open */
+    if (fd < 0) return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
         return rad_err(RADIAL_ERR_IO, "%s: not a regular file", path);
+    }
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     if ((unsigned long long)sb.st_size > JSON_MAX_FILE) {
         fclose(fp);

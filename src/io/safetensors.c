@@ -354,7 +354,7 @@ rad_status rad_st_open_memory(const void *data, size_t size, const char *label, 
 
 rad_status rad_st_open(const char *path, rad_st_file **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not hang the open */
     if (fd < 0) return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {

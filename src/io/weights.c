@@ -166,6 +166,7 @@ static const name_rule k_t5_top[] = {
     {"shared.weight", "token_embedding.weight"},
     {"encoder.embed_tokens.weight", "token_embedding.weight"}, /* tied copy of shared.weight */
     {"encoder.final_layer_norm.", "norm."},
+    {"spiece_model", "spiece_model"}, /* ComfyUI single-file umT5 carries its tokenizer as a U8 tensor */
 };
 static const name_rule k_t5_block[] = {
     {"layer.0.layer_norm.", "norm1."},
@@ -392,7 +393,9 @@ static rad_status open_index(rad_weights *w, const char *path) {
         if (have) continue;
         if ((st = join(dir, s, &shard)) != RAD_OK) goto done;
         if (!is_file(shard)) {
-            st = rad_err(RADIAL_ERR_IO, "%s: shard \"%s\" (for tensor '%s') does not exist", path, shard, name);
+            struct stat sb;
+            st = rad_err(RADIAL_ERR_IO, "%s: shard \"%s\" (for tensor '%s') %s", path, shard, name,
+                         stat(shard, &sb) == 0 ? "is not a regular file" : "does not exist");
             goto done;
         }
         if ((st = add_file(w, shard)) != RAD_OK) goto done;
@@ -508,7 +511,9 @@ static rad_status open_path(rad_weights *w, const char *path) {
         free(d);
         return st;
     }
-    if (!is_file(path)) return rad_err(RADIAL_ERR_IO, "%s: no such file or folder", path);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return rad_err(RADIAL_ERR_IO, "%s: no such file or folder", path);
+    if (!S_ISREG(sb.st_mode)) return rad_err(RADIAL_ERR_IO, "%s: not a regular file or a folder", path);
     if (ends_with(path, ".json")) return open_index(w, path);
     RAD_TRY(add_file(w, path));
     char *dir;

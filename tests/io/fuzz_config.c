@@ -32,8 +32,12 @@ static void cleanup(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    snprintf(g_dir, sizeof g_dir, "/tmp/rad_fuzz_cfg_XXXXXX");
-    if (!mkdtemp(g_dir)) abort();
+    /* tmpfs where there is one: every input is written to two files. */
+    snprintf(g_dir, sizeof g_dir, "/dev/shm/rad_fuzz_cfg_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        snprintf(g_dir, sizeof g_dir, "/tmp/rad_fuzz_cfg_XXXXXX");
+        if (!mkdtemp(g_dir)) abort();
+    }
     atexit(cleanup);
     /* Weights of each component with our config.json beside them (symlinks to the golden tiny files). */
     static const char *const src[3] = {"tiny-wan-original/diffusion_pytorch_model.safetensors",

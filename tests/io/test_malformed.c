@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/json.h"
@@ -411,6 +412,17 @@ static void index_files(void) {
     /* A shard that is itself malformed. */
     put("bad.safetensors", "garbage!garbage!");
     index_open(false, "{\"weight_map\":{\"patch_embedding.weight\":\"bad.safetensors\"}}");
+
+    /* Special files: a FIFO must be refused, not waited on. */
+    snprintf(p, sizeof p, "%s/fifo.safetensors", g_dir);
+    CHECK(mkfifo(p, 0600) == 0);
+    rad_st_file *sf = NULL;
+    CHECK_FAILS(rad_st_open(p, &sf));
+    json_t *j = NULL;
+    CHECK_FAILS(rad_json_load(p, &j));
+    index_open(false, "{\"weight_map\":{\"patch_embedding.weight\":\"fifo.safetensors\"}}");
+    CHECK_FAILS(rad_st_open(g_dir, &sf));
+    unlink(p);
 
     const char *names[] = {"s1.safetensors", "s2.safetensors", "s3.safetensors", "bad.safetensors", "m.safetensors.index.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
