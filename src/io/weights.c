@@ -607,7 +607,8 @@ void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size) {
     size_t n = 0;
     n += (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+        n += shape[i] < 0 ? (size_t)snprintf(buf + n, size - n, i ? ", *" : "*")
+                          : (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
     if (n < size) snprintf(buf + n, size - n, "]");
 }
 
@@ -625,9 +626,10 @@ rad_status rad_weights_get(const rad_weights *w, const char *official_name, int 
         char want[160], got[160];
         rad_shape_str(shape, ndim, want, sizeof want);
         rad_shape_str(t->shape, t->ndim, got, sizeof got);
-        return rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s'%s%s%s: expected shape %s, found %s", rad_st_path(w->files[e->file]),
-                       official_name, strcmp(t->name, official_name) ? " (stored as '" : "",
-                       strcmp(t->name, official_name) ? t->name : "", strcmp(t->name, official_name) ? "')" : "", want, got);
+        char stored[256] = "";
+        if (strcmp(t->name, official_name)) snprintf(stored, sizeof stored, " (stored as '%s')", t->name);
+        return rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s'%s: expected shape %s, found %s", rad_st_path(w->files[e->file]),
+                       official_name, stored, want, got);
     }
     *out = t;
     return RAD_OK;
