@@ -20,8 +20,14 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/timer.h"
 
 enum { N_STAGES = 4, CACHE_T = 2 };
+
+typedef struct vbuf {
+    float *p;
+    size_t cap; /* floats */
+} vbuf;
 
 typedef struct {
     rad_weight *w;
@@ -49,6 +55,7 @@ typedef struct {
     vae_conv time_conv; /* temporal only: c -> 2c, (3,1,1) */
     vae_conv conv;      /* resample.1: Conv2d(c, c/2, 3, p=1) as a 1x3x3 conv */
     int seen;           /* temporal: chunk 0 went through ("Rep") */
+    struct vbuf held;   /* a multi-frame output, while its frames go on one at a time */
 } vae_up;
 
 typedef enum { L_RES, L_ATTN, L_UP } layer_kind;
@@ -69,10 +76,6 @@ typedef struct {
     size_t cap;
 } vae_cache;
 
-typedef struct {
-    float *p;
-    size_t cap; /* floats */
-} vbuf;
 
 struct rad_vae {
     rad_backend *be;
@@ -87,8 +90,10 @@ struct rad_vae {
     int n_slots;
     /* Activation buffers reused across chunks; they grow to the largest size seen (chunk 1 has the most). */
     vbuf act[3], tmp[4];
-    size_t weight_bytes;         /* weights, biases, gammas on the backend */
-    size_t work_bytes, work_peak; /* activation buffers and caches of the running decode */
+    float *video; /* host output of the running decode, [3, F, OH, OW], and the next frame to write */
+    int64_t F, OH, OW, f_next;
+    size_t work_bytes; /* activation buffers and caches of the running decode */
+    rad_vae_stats stats;
 };
 
 /* ------------------------------------------------------------------------------------------------------
@@ -96,7 +101,7 @@ struct rad_vae {
 
 static rad_status upload_vec(rad_vae *v, const float *host, int64_t n, const char *what, float **out) {
     RAD_TRY(v->be->alloc(v->be, (size_t)n * sizeof(float), what, (void **)out));
-    v->weight_bytes += (size_t)n * sizeof(float);
+    v->stats.weight_bytes += (size_t)n * sizeof(float);
     return v->be->upload(v->be, *out, host, (size_t)n * sizeof(float));
 }
 
@@ -112,7 +117,7 @@ static rad_status load_conv(rad_vae *v, const rad_weights *w, const char *prefix
     RAD_TRY(rad_weights_f32(w, name, ndim, ndim == 5 ? shape5 : shape4, &host));
     rad_status st = v->be->weight_new(v->be, host, cout, cin * kt * k * k, name, &cv->w);
     rad_free(host);
-    v->weight_bytes += (size_t)(cout * cin * kt * k * k) * sizeof(float);
+    v->stats.weight_bytes += (size_t)(cout * cin * kt * k * k) * sizeof(float);
     RAD_TRY(st);
     snprintf(name, sizeof name, "%s.bias", prefix);
     RAD_TRY(rad_weights_f32(w, name, 1, &cout, &host));
@@ -183,6 +188,11 @@ static void release_buffers(rad_vae *v) {
         work_free(v, v->tmp[i].p, v->tmp[i].cap);
         v->tmp[i] = (vbuf){0};
     }
+    for (int i = 0; v->layers && i < v->n_layers; i++)
+        if (v->layers[i].kind == L_UP) {
+            work_free(v, v->layers[i].u.up.held.p, v->layers[i].u.up.held.cap);
+            v->layers[i].u.up.held = (vbuf){0};
+        }
 }
 
 void rad_vae_free(rad_vae *v) {
@@ -318,16 +328,15 @@ int64_t rad_vae_out_frames(const rad_vae *v, int64_t T) {
     return T < 1 ? 0 : 1 + tf * (T - 1);
 }
 
-size_t rad_vae_weight_bytes(const rad_vae *v) { return v->weight_bytes; }
-size_t rad_vae_work_peak_bytes(const rad_vae *v) { return v->work_peak; }
+rad_vae_stats rad_vae_last_stats(const rad_vae *v) { return v->stats; }
 
-/* Backend allocation of the decode's working memory, counted for rad_vae_work_peak_bytes. */
+/* Backend allocation of the decode's working memory, counted in stats.work_peak_bytes. */
 static rad_status work_alloc(rad_vae *v, size_t n_floats, const char *what, float **out) {
     size_t bytes;
     if (!rad_mul_size(n_floats, sizeof(float), &bytes)) return rad_err(RADIAL_ERR_NOMEM, "VAE %s: size overflows", what);
     RAD_TRY(v->be->alloc(v->be, bytes, what, (void **)out));
     v->work_bytes += bytes;
-    if (v->work_bytes > v->work_peak) v->work_peak = v->work_bytes;
+    if (v->work_bytes > v->stats.work_peak_bytes) v->stats.work_peak_bytes = v->work_bytes;
     return RAD_OK;
 }
 
@@ -362,8 +371,12 @@ static rad_status conv_run(rad_vae *v, const vae_conv *cv, const float *x, int64
                            float *y) {
     rad_backend *be = v->be;
     vae_cache *cache = cv->slot >= 0 ? &v->caches[cv->slot] : NULL;
+    const double t0 = rad_now();
     RAD_TRY(be->conv3d(be, x, cv->cin, t, h, w, cache ? cache->buf : NULL, cache ? cache->n : 0, cv->w, cv->b,
                        cv->cout, cv->kt, cv->kh, cv->kw, cv->ph, cv->pw, y));
+    v->stats.conv_seconds += rad_now() - t0;
+    v->stats.conv_flops += 2.0 * (double)(cv->cout * cv->cin * cv->kt * cv->kh * cv->kw) *
+                (double)(t * (h + 2 * cv->ph - cv->kh + 1) * (w + 2 * cv->pw - cv->kw + 1));
     if (!cache) return RAD_OK;
     const size_t fb = (size_t)(h * w) * sizeof(float), pitch2 = CACHE_T * fb, cin = (size_t)cv->cin;
     if (cache->cap < cin * CACHE_T * (size_t)(h * w)) {
@@ -489,29 +502,46 @@ static rad_status up_run(rad_vae *v, vae_up *u, int64_t *t, int64_t h, int64_t w
     return RAD_OK;
 }
 
-/* One chunk: act[0] holds z [z_dim, 1, h, w] (after conv2); leaves [3, t, 8h, 8w] in act[0]. */
-static rad_status decode_chunk(rad_vae *v, int64_t h, int64_t w, int64_t *t_out) {
+/* Runs layers [i, n) and the head on act[0] = [C, t, h, w] and writes the frames into the video.
+ * After an upsample that leaves several frames, they continue one at a time: every later layer works per frame
+ * or through its conv cache, so this equals running the chunk whole, bit for bit, and the full-resolution
+ * stages hold one frame instead of four. */
+static rad_status run_from(rad_vae *v, int i, int64_t t, int64_t h, int64_t w) {
     rad_backend *be = v->be;
-    int64_t t = 1;
-    RAD_TRY(ensure(v, &v->act[1], (size_t)(v->conv_in.cout * h * w), "VAE activation"));
-    RAD_TRY(conv_run(v, &v->conv_in, v->act[0].p, t, h, w, v->act[1].p));
-    swap_buf(&v->act[0], &v->act[1]);
-    for (int i = 0; i < v->n_layers; i++) {
+    for (; i < v->n_layers; i++) {
         vae_layer *l = &v->layers[i];
         rad_status st = l->kind == L_RES    ? res_run(v, &l->u.res, t, h, w)
                         : l->kind == L_ATTN ? attn_run(v, &l->u.attn, t, h, w)
                                             : up_run(v, &l->u.up, &t, h, w);
         if (st != RAD_OK) return rad_err_prefix(st, "%s: ", l->name);
-        if (l->kind == L_UP) h *= 2, w *= 2;
+        if (l->kind != L_UP) continue;
+        h *= 2, w *= 2;
+        if (t == 1) continue;
+        vae_up *u = &l->u.up;
+        const int64_t c = u->c / 2;
+        const size_t fb = (size_t)(h * w) * sizeof(float);
+        swap_buf(&u->held, &v->act[0]);
+        RAD_TRY(ensure(v, &v->act[0], (size_t)(c * h * w), "VAE activation"));
+        for (int64_t f = 0; f < t; f++) {
+            RAD_TRY(be->copy2d(be, v->act[0].p, fb, u->held.p + f * h * w, (size_t)t * fb, fb, (size_t)c));
+            RAD_TRY(run_from(v, i + 1, 1, h, w));
+        }
+        return RAD_OK;
     }
     const int64_t C = v->head.cin, s = t * h * w;
+    if (h != v->OH || w != v->OW || v->f_next + t > v->F)
+        return rad_err(RADIAL_ERR_MODEL, "VAE decode: the decoder made %lld frames of %lldx%lld at frame %lld of "
+                       "%lld x %lldx%lld", (long long)t, (long long)h, (long long)w, (long long)v->f_next,
+                       (long long)v->F, (long long)v->OH, (long long)v->OW);
     RAD_TRY(ensure(v, &v->act[1], (size_t)(C * s), "VAE activation"));
     RAD_TRY(ensure(v, &v->act[2], (size_t)(3 * s), "VAE activation"));
     RAD_TRY(be->rmsnorm_channels(be, v->act[0].p, C, s, v->head_gamma, v->act[1].p));
     RAD_TRY(be->silu(be, v->act[1].p, C * s));
     RAD_TRY(conv_run(v, &v->head, v->act[1].p, t, h, w, v->act[2].p));
-    swap_buf(&v->act[0], &v->act[2]);
-    *t_out = t;
+    for (int64_t c = 0; c < 3; c++)
+        RAD_TRY(be->download(be, v->video + (c * v->F + v->f_next) * s, v->act[2].p + c * s,
+                             (size_t)s * sizeof(float)));
+    v->f_next += t;
     return RAD_OK;
 }
 
@@ -536,8 +566,10 @@ rad_status rad_vae_decode(rad_vae *v, const float *latent, int64_t T, int64_t H,
     for (int c = 0; c < 16; c++) inv_std[c] = 1.0f / v->cfg.latents_std[c];
 
     rad_status st = RAD_OK;
-    int64_t f0 = 0;
-    v->work_peak = 0;
+    const double t_start = rad_now();
+    v->stats.work_peak_bytes = 0;
+    v->stats.conv_flops = v->stats.conv_seconds = 0;
+    v->video = video, v->F = F, v->OH = OH, v->OW = OW, v->f_next = 0;
     for (int i = 0; i < v->n_layers; i++)
         if (v->layers[i].kind == L_UP) v->layers[i].u.up.seen = 0;
     for (int i = 0; i < v->n_slots; i++) v->caches[i].n = 0;
@@ -545,26 +577,23 @@ rad_status rad_vae_decode(rad_vae *v, const float *latent, int64_t T, int64_t H,
         for (int64_t c = 0; c < z; c++)
             for (int64_t p = 0; p < hw; p++)
                 zc[c * hw + p] = latent[(c * T + i) * hw + p] / inv_std[c] + v->cfg.latents_mean[c];
+        /* act[0] = conv1(conv2(z)), one latent frame, then the rest of the decoder. */
         st = ensure(v, &v->act[1], (size_t)(z * hw), "VAE activation");
-        if (st == RAD_OK) st = ensure(v, &v->act[0], (size_t)(z * hw), "VAE activation");
+        if (st == RAD_OK) st = ensure(v, &v->act[2], (size_t)(z * hw), "VAE activation");
+        if (st == RAD_OK) st = ensure(v, &v->act[0], (size_t)(v->conv_in.cout * hw), "VAE activation");
         if (st == RAD_OK) st = be->upload(be, v->act[1].p, zc, (size_t)(z * hw) * sizeof(float));
-        if (st == RAD_OK) st = conv_run(v, &v->post_quant, v->act[1].p, 1, H, W, v->act[0].p);
-        int64_t t = 0;
-        if (st == RAD_OK) st = decode_chunk(v, H, W, &t);
-        if (st == RAD_OK && f0 + t > F)
-            st = rad_err(RADIAL_ERR_MODEL, "VAE decode: chunk %lld produced %lld frames past %lld", (long long)i,
-                         (long long)t, (long long)F);
-        for (int64_t c = 0; st == RAD_OK && c < 3; c++)
-            st = be->download(be, video + (c * F + f0) * OH * OW, v->act[0].p + c * t * OH * OW,
-                              (size_t)(t * OH * OW) * sizeof(float));
-        f0 += t;
+        if (st == RAD_OK) st = conv_run(v, &v->post_quant, v->act[1].p, 1, H, W, v->act[2].p);
+        if (st == RAD_OK) st = conv_run(v, &v->conv_in, v->act[2].p, 1, H, W, v->act[0].p);
+        if (st == RAD_OK) st = run_from(v, 0, 1, H, W);
         if (st != RAD_OK) st = rad_err_prefix(st, "VAE decode, latent frame %lld: ", (long long)i);
     }
-    if (st == RAD_OK && f0 != F)
-        st = rad_err(RADIAL_ERR_MODEL, "VAE decode: produced %lld frames, expected %lld", (long long)f0,
+    if (st == RAD_OK && v->f_next != F)
+        st = rad_err(RADIAL_ERR_MODEL, "VAE decode: produced %lld frames, expected %lld", (long long)v->f_next,
                      (long long)F);
+    v->video = NULL;
     rad_free(zc);
     release_buffers(v);
+    v->stats.total_seconds = rad_now() - t_start;
     return st;
 }
 

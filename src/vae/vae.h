@@ -30,10 +30,15 @@ int64_t rad_vae_spatial_factor(const rad_vae *vae);
 rad_status rad_vae_decode(rad_vae *vae, const float *latent_normalised, int64_t T, int64_t H, int64_t W,
                           float *video_out);
 
-/* Backend bytes held by the weights, and the peak of the last decode's working memory (activation buffers
- * and conv caches; the backend's own scratch is not included). */
-size_t rad_vae_weight_bytes(const rad_vae *vae);
-size_t rad_vae_work_peak_bytes(const rad_vae *vae);
+/* What the last decode cost. Times are wall clock on the host; on an asynchronous backend conv_seconds only
+ * counts enqueueing. */
+typedef struct rad_vae_stats {
+    size_t weight_bytes;    /* weights, biases and gammas held on the backend */
+    size_t work_peak_bytes; /* peak of the activation buffers + conv caches (the backend's own scratch aside) */
+    double conv_flops;      /* 2 per multiply-add of every convolution */
+    double conv_seconds, total_seconds;
+} rad_vae_stats;
+rad_vae_stats rad_vae_last_stats(const rad_vae *vae);
 
 /* Video [3, F, H, W] in [-1, 1] (clamped here) to uint8 frames [F][H][W][3] the way the official saving
  * does it (torchvision make_grid with value_range (-1, 1), then `* 255` and a truncating cast):

@@ -97,7 +97,7 @@ int main(void) {
     check_causal(vae, rnd, T, H, W);
     free(rnd);
     printf("working memory peak of the last decode: %.2f MiB (weights %.2f MiB)\n",
-           rad_vae_work_peak_bytes(vae) / 1048576.0, rad_vae_weight_bytes(vae) / 1048576.0);
+           rad_vae_last_stats(vae).work_peak_bytes / 1048576.0, rad_vae_last_stats(vae).weight_bytes / 1048576.0);
 
     /* Pipeline golden: final latent -> video (clamped) and the uint8 frames. */
     float *lat5 = read_tensor("cases/pipeline.safetensors", "latent_005", s);

@@ -4,4 +4,5 @@
 int bench_attention(int argc, char **argv);
 int bench_dit(int argc, char **argv);
 int bench_pipeline(int argc, char **argv);
+int bench_vae(int argc, char **argv);
 #endif

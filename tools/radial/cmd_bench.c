@@ -13,6 +13,7 @@ static const struct {
     {"attention", bench_attention, "dense and radial attention kernels (CUDA) at Wan shapes"},
     {"dit", bench_dit, "DiT blocks at a model's width on the selected backend (random weights)"},
     {"pipeline", bench_pipeline, "a whole generation with a model folder"},
+    {"vae", bench_vae, "one VAE decode at a video size (random weights at Wan shapes, or --model)"},
 };
 
 int cmd_bench(int argc, char **argv) {

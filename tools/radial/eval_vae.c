@@ -67,7 +67,8 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
     fprintf(stderr, "vae decode %lldx%lldx%lld -> %lld frames %lldx%lld: %.3f s, %d threads; weights %.1f MiB, "
                     "activations + caches peak %.1f MiB, host peak %.1f MiB\n",
             (long long)T, (long long)H, (long long)W, (long long)F, (long long)(sf * H), (long long)(sf * W), dt,
-            rad_get_threads(), rad_vae_weight_bytes(r->vae) / 1048576.0, rad_vae_work_peak_bytes(r->vae) / 1048576.0,
+            rad_get_threads(), rad_vae_last_stats(r->vae).weight_bytes / 1048576.0,
+            rad_vae_last_stats(r->vae).work_peak_bytes / 1048576.0,
             rad_mem_peak() / 1048576.0);
     const rad_st_out out = {.name = "video", .dtype = RAD_DT_F32, .ndim = 4, .shape = {3, F, sf * H, sf * W},
                             .data = r->video};

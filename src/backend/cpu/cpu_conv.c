@@ -9,7 +9,8 @@
  *
  * Accumulation order is fixed and independent of the thread count and tile sizes: every output element is
  * ((0 + w_0·x_0) + w_1·x_1 + ...) over k ascending, then + bias; partial sums between channel blocks are
- * stored to y and reloaded in fp32, which changes nothing. (ISO C mode compiles without FMA contraction.) */
+ * stored to y and reloaded in fp32, which changes nothing. The only machine dependence is whether the kernel
+ * fuses the multiply-add (see below). */
 #include <math.h>
 #include <string.h>
 
@@ -19,59 +20,74 @@
 
 enum {
     MR = 6,   /* output channels per register tile */
-    NR = 16,  /* output columns per register tile (a multiple of 8) */
+    NR = 32,  /* output columns per register tile (a multiple of 16) */
     XC = 128, /* output columns per work item (a multiple of NR) */
     PANEL_BYTES = 192 * 1024, /* target size of one channel block's panel (fits L2 with the weights) */
 };
 
 /* acc[MR][NR] += sum over the block's rows r and taps dx of wp[(r·kw+dx)][i] · panel[r][xo + dx + j].
  *
- * The column direction uses GCC/Clang vector types so that the accumulators stay in registers (plain loops
- * get vectorised across i with shuffles). Two builds of the same loop: SSE2 (every x86-64; 16-byte vectors,
- * the tile done as two halves of NR/2 columns) and AVX2 (32-byte vectors), picked at run time. Both do the
- * same multiplies and adds in the same order, without FMA, so they give bit-identical results. */
+ * The column direction uses vector types so that the MR x NCOLS accumulators stay in registers (plain loops
+ * get vectorised across i, with shuffles). Three builds, picked at run time: AVX-512 (16-wide, fused
+ * multiply-add), AVX2 + FMA (8-wide, the tile in two passes of 16 columns) and portable 4-wide vectors
+ * without fusion (every x86-64 has SSE2; elsewhere the compiler lowers them). The two fused builds round
+ * identically; the portable one rounds each product, so its results differ in the last bits. */
 typedef float vf4 __attribute__((vector_size(16), aligned(4)));
-typedef float vf8 __attribute__((vector_size(32), aligned(4)));
 
-#define DEFINE_KERNEL(NAME, ATTR, VT, VW, NCOLS)                                                            \
+#define DEFINE_KERNEL(NAME, ATTR, VT, VW, NCOLS, SPLAT, MADD)                                               \
     ATTR static void NAME(const float *restrict wp, const float *restrict panel, int64_t rows, int64_t kw,  \
                           int64_t panel_w, int64_t xo, float acc[MR][NR]) {                                 \
         enum { NVEC = (NCOLS) / (VW) };                                                                     \
-        for (int half = 0; half < NR / (NCOLS); half++) {                                                  \
+        for (int part = 0; part < NR / (NCOLS); part++) {                                                  \
             VT c[MR][NVEC];                                                                                 \
             for (int i = 0; i < MR; i++)                                                                    \
-                for (int v = 0; v < NVEC; v++) c[i][v] = *(const VT *)(acc[i] + half * (NCOLS) + v * (VW));  \
+                for (int v = 0; v < NVEC; v++) c[i][v] = *(const VT *)(acc[i] + part * (NCOLS) + v * (VW));  \
             const float *w = wp;                                                                            \
             for (int64_t r = 0; r < rows; r++) {                                                            \
-                const float *b0 = panel + r * panel_w + xo + half * (NCOLS);                                \
+                const float *b0 = panel + r * panel_w + xo + part * (NCOLS);                                \
                 for (int64_t dx = 0; dx < kw; dx++) {                                                       \
                     VT b[NVEC];                                                                             \
                     for (int v = 0; v < NVEC; v++) b[v] = *(const VT *)(b0 + dx + v * (VW));                 \
                     for (int i = 0; i < MR; i++) {                                                          \
-                        const float a = w[i];                                                               \
-                        for (int v = 0; v < NVEC; v++) c[i][v] += a * b[v];                                 \
+                        const VT a = SPLAT(w[i]);                                                           \
+                        for (int v = 0; v < NVEC; v++) c[i][v] = MADD(a, b[v], c[i][v]);                    \
                     }                                                                                       \
                     w += MR;                                                                                \
                 }                                                                                           \
             }                                                                                               \
             for (int i = 0; i < MR; i++)                                                                    \
-                for (int v = 0; v < NVEC; v++) *(VT *)(acc[i] + half * (NCOLS) + v * (VW)) = c[i][v];        \
+                for (int v = 0; v < NVEC; v++) *(VT *)(acc[i] + part * (NCOLS) + v * (VW)) = c[i][v];        \
         }                                                                                                   \
     }
 
-static _Atomic bool conv_generic_only; /* tests: run the portable kernel on an AVX2 machine */
 typedef void (*kernel_fn)(const float *restrict, const float *restrict, int64_t, int64_t, int64_t, int64_t,
                           float[MR][NR]);
-DEFINE_KERNEL(kernel_generic, , vf4, 4, NR / 2)
+static _Atomic int conv_isa_cap = 2; /* tests: 0 portable, 1 up to AVX2, 2 up to AVX-512 */
+
+#define SPLAT4(x) ((vf4){(x), (x), (x), (x)})
+#define MADD_PLAIN(a, b, c) ((c) + (a) * (b))
+DEFINE_KERNEL(kernel_portable, , vf4, 4, 8, SPLAT4, MADD_PLAIN)
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-DEFINE_KERNEL(kernel_avx2, __attribute__((target("avx2"))), vf8, 8, NR)
+#include <immintrin.h>
+typedef float vf8 __attribute__((vector_size(32), aligned(4)));
+typedef float vf16 __attribute__((vector_size(64), aligned(4)));
+#define SPLAT8(x) ((vf8)_mm256_set1_ps(x))
+#define MADD8(a, b, c) ((vf8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define SPLAT16(x) ((vf16)_mm512_set1_ps(x))
+#define MADD16(a, b, c) ((vf16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+DEFINE_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), vf8, 8, 16, SPLAT8, MADD8)
+DEFINE_KERNEL(kernel_avx512, __attribute__((target("avx512f"))), vf16, 16, 32, SPLAT16, MADD16)
 static kernel_fn pick_kernel(void) {
-    return !conv_generic_only && __builtin_cpu_supports("avx2") ? kernel_avx2 : kernel_generic;
+    __builtin_cpu_init();
+    if (conv_isa_cap >= 2 && __builtin_cpu_supports("avx512f")) return kernel_avx512;
+    if (conv_isa_cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernel_avx2;
+    return kernel_portable;
 }
 #else
-static kernel_fn pick_kernel(void) { return kernel_generic; }
+static kernel_fn pick_kernel(void) { return kernel_portable; }
 #endif
-void rad_cpu_conv3d_generic_only(bool on) { conv_generic_only = on; }
+void rad_cpu_conv3d_isa_cap(int level) { conv_isa_cap = level; }
 
 typedef struct {
     const float *x, *prev, *bias;

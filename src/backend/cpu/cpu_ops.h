@@ -5,8 +5,6 @@
  * cpu_backend.c puts them into the rad_backend table. Signatures are those of src/backend/backend.h. */
 #ifndef RAD_CPU_OPS_H
 #define RAD_CPU_OPS_H
-#include <stdbool.h>
-
 #include "backend/backend.h"
 
 struct rad_weight {
@@ -51,6 +49,6 @@ rad_status rad_cpu_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, 
 rad_status rad_cpu_upsample2x(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
 rad_status rad_cpu_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
                           size_t row_bytes, size_t rows);
-/* Tests: makes conv3d use its portable kernel even where the AVX2 one could run (results are bit-identical). */
-void rad_cpu_conv3d_generic_only(bool on);
+/* Tests: caps the conv3d kernel at 0 portable, 1 AVX2+FMA, 2 AVX-512 (default: the best the CPU has). */
+void rad_cpu_conv3d_isa_cap(int level);
 #endif
