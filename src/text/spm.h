@@ -11,7 +11,8 @@
  * ' ' -> U+2581), unigram_model.cc EncodeOptimized (Viterbi over bytes, UNUSED pieces skipped,
  * USER_DEFINED scored len*max_score-0.1, an unknown character scored min_score-10), and
  * sentencepiece_processor.cc (unknown pieces become <0xXX> byte pieces with byte_fallback, otherwise runs
- * of unknowns merge into one <unk>). Ids are the piece indices of the model. */
+ * of unknowns merge into one <unk>). Ids are the piece indices of the model. A loaded model is read-only:
+ * encoding from several threads at once is safe. */
 #ifndef RAD_SPM_H
 #define RAD_SPM_H
 #include <stdbool.h>

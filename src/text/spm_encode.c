@@ -8,7 +8,7 @@
 #include "base/mem.h"
 #include "text/spm_internal.h"
 
-/* Longer prompts are not prompts; this also keeps byte positions within int32. */
+/* Longer prompts are not prompts. Byte positions (int32) are bounded by SPM_MAX_BUF. */
 #define SPM_MAX_TEXT ((size_t)1 << 24)
 
 typedef struct best_path {
@@ -120,11 +120,8 @@ rad_status rad_spm_encode_bytes(const rad_spm *m, const char *text, size_t len, 
         return rad_err(RADIAL_ERR_INVALID_ARG, "text of %zu bytes to tokenize, the limit is %zu", len, SPM_MAX_TEXT);
     spm_buf norm;
     RAD_TRY(spm_normalize(m, (const uint8_t *)text, len, &norm));
-    rad_status st = RAD_OK;
-    if (norm.len > INT32_MAX - 1)
-        st = rad_err(RADIAL_ERR_INVALID_ARG, "normalized text of %zu bytes is too long", norm.len);
-    /* Every piece covers at least one byte, so there are at most norm.len ids. */
-    if (st == RAD_OK) st = rad_alloc((void **)ids, (norm.len ? norm.len : 1) * sizeof **ids, "token ids");
+    /* Every piece covers at least one byte, so there are at most norm.len (<= SPM_MAX_BUF) ids. */
+    rad_status st = rad_alloc((void **)ids, (norm.len ? norm.len : 1) * sizeof **ids, "token ids");
     if (st == RAD_OK) st = encode_normalized(m, (const uint8_t *)norm.p, norm.len, *ids, n);
     rad_free(norm.p);
     if (st != RAD_OK) {

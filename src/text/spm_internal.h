@@ -77,7 +77,9 @@ static inline void spm_cursor_init(const spm_index *ix, spm_cursor *c) {
  * true, *id is the piece equal to the prefix read so far, or -1. */
 bool spm_cursor_step(const rad_spm *m, const spm_index *ix, spm_cursor *c, uint8_t b, int32_t *id);
 
-/* A growable byte buffer for the normalizer output. */
+/* A growable byte buffer for the normalizer and prompt-cleaning output, capped at SPM_MAX_BUF: real prompts
+ * are kilobytes, and the cap keeps a hostile charsmap (long replacements) from growing it without bound. */
+#define SPM_MAX_BUF ((size_t)1 << 26)
 typedef struct spm_buf {
     char *p;
     size_t len, cap;

@@ -14,8 +14,9 @@ rad_status spm_buf_put(spm_buf *b, const void *src, size_t n) {
     if (n == 0) return RAD_OK;
     if (n > b->cap - b->len) {
         size_t need, cap = b->cap ? b->cap : 256;
-        if (!rad_add_size(b->len, n, &need) || need > ((size_t)1 << 31))
-            return rad_err(RADIAL_ERR_NOMEM, "normalized text grows past 2 GiB");
+        if (!rad_add_size(b->len, n, &need) || need > SPM_MAX_BUF)
+            return rad_err(RADIAL_ERR_INVALID_ARG, "text grows past %zu bytes while it is normalized or cleaned",
+                           (size_t)SPM_MAX_BUF);
         while (cap < need) cap *= 2;
         char *p;
         RAD_TRY(rad_alloc((void **)&p, cap, "normalized text"));

@@ -173,7 +173,8 @@ static void charsmap_model(buf *m, uint32_t value, const char *repl, size_t repl
     units[0] = 1u << 10;
     units[96] = 1u << 10 | 1u << 8 | 0x61;
     units[97] = 0x80000000u | value;
-    unsigned char blob[4 + sizeof units + 64];
+    static unsigned char blob[4 + sizeof units + 40000];
+    if (repl_len > 40000) abort(); /* test bug */
     uint32_t size = sizeof units;
     memcpy(blob, &size, 4);
     memcpy(blob + 4, units, sizeof units);
@@ -208,6 +209,22 @@ static void check_charsmap(void) {
         size_t n;
         CHECK_FAILS(rad_spm_encode(spm, "a", &ids, &n));
         CHECK_OK(rad_spm_encode(spm, "b", &ids, &n)); /* no lookup hit: fine */
+        rad_free(ids);
+        rad_spm_free(spm);
+    }
+    /* A replacement of 30000 bytes for "a": 2300 a's would normalize to 69 MB, past the 64 MiB cap. */
+    static char big[30001], text[2301];
+    memset(big, 'b', 30000);
+    memset(text, 'a', 2300);
+    m.n = 0;
+    charsmap_model(&m, 0, big, sizeof big);
+    spm = load(&m, 1);
+    if (spm) {
+        int32_t *ids;
+        size_t n;
+        CHECK_FAILS(rad_spm_encode(spm, text, &ids, &n));
+        CHECK_OK(rad_spm_encode(spm, "a", &ids, &n)); /* ▁ + 30000 b */
+        CHECK(n == 30001);
         rad_free(ids);
         rad_spm_free(spm);
     }
