@@ -48,11 +48,47 @@ struct rad_dit {
     float *head_mod; /* host copy of head.modulation [2, D] */
     dit_block *blocks;
     dit_ws ws;
+    int64_t grid[3]; /* token grid (f, h, w) of the last forward, whose state rad_dit_run_block reuses */
 };
 
 const rad_dit_config *rad_dit_config_of(const rad_dit *d) { return &d->c; }
 
 /* ---------------------------------------------------------------------------------------------------- load */
+
+/* Where tensors come from: the model files, or (w == NULL) seeded random values for benchmarks. */
+typedef struct {
+    const rad_weights *w;
+    uint64_t seed;
+} tensor_src;
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Random stand-in for a tensor, seeded by (seed, name): matrices uniform in ±1/√fan_in, norm weights near 1,
+ * modulation tables and biases small, so activations stay in a realistic range over many blocks. */
+static rad_status random_f32(uint64_t seed, const char *name, int ndim, const int64_t *shape, float **out) {
+    size_t n;
+    RAD_TRY(rad_shape_bytes(shape, ndim, 1, &n));
+    RAD_TRY(rad_alloc((void **)out, n * sizeof(float), name));
+    uint64_t st = seed;
+    for (const char *c = name; *c; c++) st = st * 1099511628211ULL ^ (unsigned char)*c;
+    const size_t fan_in = ndim >= 2 && shape[0] > 0 ? n / (size_t)shape[0] : 1;
+    const int is_norm = strstr(name, "norm") != NULL, is_bias = strstr(name, ".bias") != NULL;
+    const float amp = strstr(name, "modulation") || is_bias || is_norm ? 0.1f : (float)(1.0 / sqrt((double)fan_in));
+    const float base = is_norm && !is_bias ? 1.0f : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        (*out)[i] = base + amp * (float)((double)(splitmix64(&st) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+    return RAD_OK;
+}
+
+static rad_status src_f32(tensor_src *src, const char *name, int ndim, const int64_t *shape, float **out) {
+    if (src->w) return rad_weights_f32(src->w, name, ndim, shape, out);
+    return random_f32(src->seed, name, ndim, shape, out);
+}
 
 static rad_status be_buffer(rad_backend *be, const float *host, int64_t n, const char *what, float **out) {
     RAD_TRY(be->alloc(be, (size_t)n * sizeof(float), what, (void **)out));
@@ -60,21 +96,21 @@ static rad_status be_buffer(rad_backend *be, const float *host, int64_t n, const
 }
 
 /* A tensor of any rank as a backend buffer (vectors: biases, norm weights). */
-static rad_status load_vec(rad_dit *d, const rad_weights *w, const char *name, int64_t n, float **out) {
+static rad_status load_vec(rad_dit *d, tensor_src *w, const char *name, int64_t n, float **out) {
     float *h;
-    RAD_TRY(rad_weights_f32(w, name, 1, &n, &h));
+    RAD_TRY(src_f32(w, name, 1, &n, &h));
     rad_status s = be_buffer(d->be, h, n, name, out);
     rad_free(h);
     return s;
 }
 
 /* `<prefix>.weight` [rows, cols] (or the given shape, flattened to rows x cols) and `<prefix>.bias` [rows]. */
-static rad_status load_lin_shape(rad_dit *d, const rad_weights *w, const char *prefix, int ndim,
+static rad_status load_lin_shape(rad_dit *d, tensor_src *w, const char *prefix, int ndim,
                                  const int64_t *shape, int64_t rows, int64_t cols, lin *out) {
     char name[160];
     float *h;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    RAD_TRY(rad_weights_f32(w, name, ndim, shape, &h));
+    RAD_TRY(src_f32(w, name, ndim, shape, &h));
     rad_status s = d->be->weight_new(d->be, h, rows, cols, name, &out->w);
     rad_free(h);
     RAD_TRY(s);
@@ -82,18 +118,18 @@ static rad_status load_lin_shape(rad_dit *d, const rad_weights *w, const char *p
     return load_vec(d, w, name, rows, &out->b);
 }
 
-static rad_status load_lin(rad_dit *d, const rad_weights *w, const char *prefix, int64_t rows, int64_t cols,
+static rad_status load_lin(rad_dit *d, tensor_src *w, const char *prefix, int64_t rows, int64_t cols,
                            lin *out) {
     const int64_t shape[2] = {rows, cols};
     return load_lin_shape(d, w, prefix, 2, shape, rows, cols, out);
 }
 
-static rad_status load_block(rad_dit *d, const rad_weights *w, int i, dit_block *b) {
+static rad_status load_block(rad_dit *d, tensor_src *w, int i, dit_block *b) {
     const int64_t D = d->c.dim, F = d->c.ffn_dim;
     char p[128], n[160];
     const int64_t mshape[3] = {1, 6, D};
     snprintf(n, sizeof n, "blocks.%d.modulation", i);
-    RAD_TRY(rad_weights_f32(w, n, 3, mshape, &b->mod));
+    RAD_TRY(src_f32(w, n, 3, mshape, &b->mod));
     static const char *const att[2] = {"self_attn", "cross_attn"};
     for (int a = 0; a < 2; a++) {
         lin *l = a ? &b->cq : &b->sq;
@@ -131,7 +167,7 @@ static rad_status check_config(const rad_dit_config *c) {
     return RAD_OK;
 }
 
-static rad_status dit_load_all(rad_dit *d, const rad_weights *w) {
+static rad_status dit_load_all(rad_dit *d, tensor_src *w) {
     const rad_dit_config *c = &d->c;
     const int64_t D = c->dim, P = (int64_t)c->patch_t * c->patch_h * c->patch_w;
     const int64_t pshape[5] = {D, c->in_dim, c->patch_t, c->patch_h, c->patch_w};
@@ -143,15 +179,15 @@ static rad_status dit_load_all(rad_dit *d, const rad_weights *w) {
     RAD_TRY(load_lin(d, w, "time_projection.1", 6 * D, D, &d->tproj));
     RAD_TRY(load_lin(d, w, "head.head", c->out_dim * P, D, &d->head));
     const int64_t hshape[3] = {1, 2, D};
-    RAD_TRY(rad_weights_f32(w, "head.modulation", 3, hshape, &d->head_mod));
+    RAD_TRY(src_f32(w, "head.modulation", 3, hshape, &d->head_mod));
     RAD_TRY(rad_calloc((void **)&d->blocks, (size_t)c->num_layers, sizeof *d->blocks, "DiT blocks"));
     for (int i = 0; i < c->num_layers; i++) RAD_TRY(load_block(d, w, i, &d->blocks[i]));
     /* the blocks must end at num_layers: a further block means the config is wrong */
     char n[64];
     snprintf(n, sizeof n, "blocks.%d.modulation", c->num_layers);
-    if (rad_weights_find(w, n))
-        return rad_err(RADIAL_ERR_MODEL, "%s: has tensor %s but the config says %d layers", rad_weights_label(w),
-                       n, c->num_layers);
+    if (w->w && rad_weights_find(w->w, n))
+        return rad_err(RADIAL_ERR_MODEL, "%s: has tensor %s but the config says %d layers",
+                       rad_weights_label(w->w), n, c->num_layers);
     return RAD_OK;
 }
 
@@ -200,10 +236,28 @@ rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_dit **out) {
     d->be = be;
     rad_status s = dit_config_tmp(w, &d->c); /* TODO: rad_dit_config_detect once io lands it */
     if (s == RAD_OK) s = check_config(&d->c);
-    if (s == RAD_OK) s = dit_load_all(d, w);
+    tensor_src src = {w, 0};
+    if (s == RAD_OK) s = dit_load_all(d, &src);
     if (s != RAD_OK) {
         rad_dit_free(d);
         return rad_err_prefix(s, "loading the DiT from %s: ", rad_weights_label(w));
+    }
+    *out = d;
+    return RAD_OK;
+}
+
+rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, rad_dit **out) {
+    *out = NULL;
+    rad_dit *d;
+    RAD_TRY(rad_calloc((void **)&d, 1, sizeof *d, "DiT"));
+    d->be = be;
+    d->c = *c;
+    tensor_src src = {NULL, seed};
+    rad_status s = check_config(&d->c);
+    if (s == RAD_OK) s = dit_load_all(d, &src);
+    if (s != RAD_OK) {
+        rad_dit_free(d);
+        return rad_err_prefix(s, "building a random DiT: ");
     }
     *out = d;
     return RAD_OK;
@@ -422,6 +476,7 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
     if (mask && mask->n_tokens != n)
         return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: the attention mask covers %lld tokens, the latent has %lld",
                        (long long)mask->n_tokens, (long long)n);
+    d->grid[0] = 0;
     RAD_TRY(ws_ensure(d, n));
     dit_ws *ws = &d->ws;
 
@@ -448,6 +503,7 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
         s = block_forward(d, li, f, h, w, m);
         if (s != RAD_OK) rad_err_prefix(s, "DiT block %d: ", li);
     }
+    if (s == RAD_OK) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
     /* head: LN(x)·(1 + scale) + shift with (shift, scale) = head.modulation + e, then head.head */
     const int64_t KO = cout * P;
     if (s == RAD_OK) s = be->layernorm(be, ws->x, n, c->dim, NULL, NULL, c->eps, ws->xn);
@@ -470,4 +526,15 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
     }
     rad_free(host);
     return s;
+}
+
+rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask) {
+    if (d->grid[0] <= 0) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT run_block: no completed forward to continue from");
+    if (layer < 0 || layer >= d->c.num_layers)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT run_block: layer %d out of [0, %d)", layer, d->c.num_layers);
+    const int64_t n = d->grid[0] * d->grid[1] * d->grid[2];
+    if (mask && mask->n_tokens != n)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT run_block: the mask covers %lld tokens, the state has %lld",
+                       (long long)mask->n_tokens, (long long)n);
+    return block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask);
 }

@@ -28,4 +28,11 @@ const rad_dit_config *rad_dit_config_of(const rad_dit *d);
  * token count does not grow. */
 rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
                            int L, const rad_dit_attn_policy *policy, float *v_out);
+
+/* ---- for benchmarks and tests ---- */
+/* A DiT of the given config with seeded random weights (no files). */
+rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, rad_dit **out);
+/* Runs block `layer` once more on the activations left by the last successful rad_dit_forward (same token
+ * grid, same timestep and context): the unit of work that `radial bench dit` times. */
+rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask);
 #endif

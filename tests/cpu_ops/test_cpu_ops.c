@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "base/mem.h"
 #include "base/threads.h"
 #include "test_util.h"
@@ -179,8 +180,12 @@ int main(void) {
     CHECK_OK(rad_backend_cpu(&be));
     static const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 5},     {3, 256, 33},  {7, 257, 31}, {97, 513, 65},
                                         {100, 48, 300}, {13, 1000, 9}, {200, 96, 257}, {5, 4096, 48}, {33, 33, 33}};
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        test_linear(be, shapes[i][0], shapes[i][1], shapes[i][2], (int)(i % 2));
+    for (int isa = 2; isa >= 0; isa--) { /* each micro-kernel this CPU can run */
+        rad_cpu_gemm_max_isa(isa);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            test_linear(be, shapes[i][0], shapes[i][1], shapes[i][2], (int)(i % 2));
+    }
+    rad_cpu_gemm_max_isa(2);
     test_norms(be);
     test_elementwise(be);
     test_rope(be, 3, 4, 6, 2, 24);  /* tiny model: 8/8/8 */

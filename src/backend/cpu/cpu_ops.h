@@ -23,6 +23,8 @@ size_t rad_cpu_peak_bytes(rad_backend *be);
 
 rad_status rad_cpu_linear(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
                           const float *bias, float *y);
+/* Tests: limit the linear micro-kernel to baseline x86-64 (0), AVX2+FMA (1) or the best the CPU has (2). */
+void rad_cpu_gemm_max_isa(int level);
 rad_status rad_cpu_layernorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w,
                              const float *b, float eps, float *y);
 rad_status rad_cpu_rmsnorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, float eps,
