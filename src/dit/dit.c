@@ -14,7 +14,6 @@
 
 #include "base/log.h"
 #include "base/mem.h"
-#include "io/json.h"
 
 /* The FFN runs over at most this many tokens at a time, bounding its [rows, ffn_dim] hidden buffer. */
 #define FFN_CHUNK 8192
@@ -191,50 +190,12 @@ static rad_status dit_load_all(rad_dit *d, tensor_src *w) {
     return RAD_OK;
 }
 
-/* TEMPORARY until io/model_config.c lands: the config from tensor shapes, heads from config.json. */
-static rad_status dit_config_tmp(const rad_weights *w, rad_dit_config *c) {
-    const rad_st_tensor *t;
-    memset(c, 0, sizeof *c);
-    const int64_t any5[5] = {-1, -1, -1, -1, -1}, any2[2] = {-1, -1};
-    RAD_TRY(rad_weights_get(w, "patch_embedding.weight", 5, any5, &t));
-    c->dim = (int)t->shape[0], c->in_dim = (int)t->shape[1];
-    c->patch_t = (int)t->shape[2], c->patch_h = (int)t->shape[3], c->patch_w = (int)t->shape[4];
-    RAD_TRY(rad_weights_get(w, "blocks.0.ffn.0.weight", 2, any2, &t));
-    c->ffn_dim = (int)t->shape[0];
-    RAD_TRY(rad_weights_get(w, "text_embedding.0.weight", 2, any2, &t));
-    c->text_dim = (int)t->shape[1];
-    RAD_TRY(rad_weights_get(w, "time_embedding.0.weight", 2, any2, &t));
-    c->freq_dim = (int)t->shape[1];
-    RAD_TRY(rad_weights_get(w, "head.head.weight", 2, any2, &t));
-    c->out_dim = (int)(t->shape[0] / ((int64_t)c->patch_t * c->patch_h * c->patch_w));
-    char n[64];
-    for (c->num_layers = 0; c->num_layers < 4096; c->num_layers++) {
-        snprintf(n, sizeof n, "blocks.%d.modulation", c->num_layers);
-        if (!rad_weights_find(w, n)) break;
-    }
-    c->text_len = 512, c->eps = 1e-6f, c->head_dim = 128;
-    const char *cp = rad_weights_config_path(w);
-    if (cp) {
-        json_t *j;
-        RAD_TRY(rad_json_load(cp, &j));
-        long long v;
-        bool found;
-        rad_status s = rad_json_int(j, "num_heads", cp, &v, &found);
-        if (s == RAD_OK && !found) s = rad_json_int(j, "num_attention_heads", cp, &v, &found);
-        json_decref(j);
-        RAD_TRY(s);
-        if (found && v > 0 && v <= c->dim) c->head_dim = c->dim / (int)v;
-    }
-    c->num_heads = c->head_dim > 0 ? c->dim / c->head_dim : 0;
-    return RAD_OK;
-}
-
 rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_dit **out) {
     *out = NULL;
     rad_dit *d;
     RAD_TRY(rad_calloc((void **)&d, 1, sizeof *d, "DiT"));
     d->be = be;
-    rad_status s = dit_config_tmp(w, &d->c); /* TODO: rad_dit_config_detect once io lands it */
+    rad_status s = rad_dit_config_detect(w, &d->c);
     if (s == RAD_OK) s = check_config(&d->c);
     tensor_src src = {w, 0};
     if (s == RAD_OK) s = dit_load_all(d, &src);
