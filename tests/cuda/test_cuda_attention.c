@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const int k = rad_cuda_attn_kernel_from_name(argv[i]);
         if (k < 0) {
-            fprintf(stderr, "unknown kernel '%s' (auto, v1, v3, v3pp, v3s3)\n", argv[i]);
+            fprintf(stderr, "unknown kernel '%s' (auto, v1, v3, v3pp, v3s3, v3nat, v3e)\n", argv[i]);
             return 2;
         }
         kernels[n_kernels++] = k;
@@ -246,6 +246,8 @@ int main(int argc, char **argv) {
             kernels[n_kernels++] = RAD_CUDA_ATTN_V3_WGMMA;
             kernels[n_kernels++] = RAD_CUDA_ATTN_V3_PINGPONG;
             kernels[n_kernels++] = RAD_CUDA_ATTN_V3_STAGES3;
+            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_NATURAL;
+            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_EARLY;
         }
         kernels[n_kernels++] = RAD_CUDA_ATTN_AUTO;
     }

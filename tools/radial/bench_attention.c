@@ -41,7 +41,7 @@ static void usage(FILE *f) {
             "token counts of the given video sizes.\n"
             "  --frames LIST   video frames (4n+1); latent frames = (T-1)/4+1, tokens = latent x (H/16)(W/16)\n"
             "  --mode LIST     dense, radial (radial mask: rad_radial_layout, block 128, --decay)\n"
-            "  --kernel LIST   auto, v1, v3, v3pp, v3s3 (kernel versions, see bench/NOTES-kernels.md)\n"
+            "  --kernel LIST   auto, v1, v3, v3pp, v3s3, v3nat, v3e (versions, see bench/NOTES-kernels.md)\n"
             "  --reps N        timed launches per point (each timed alone with CUDA events); --warmup N untimed\n"
             "  --json/--csv    write one record per point\n");
 }

@@ -12,7 +12,7 @@ extern "C" {
 #include "base/mem.h"
 }
 
-static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto", "v1", "v3", "v3pp", "v3s3"};
+static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto", "v1", "v3", "v3pp", "v3s3", "v3nat", "v3e"};
 
 extern "C" const char *rad_cuda_attn_kernel_name(int kernel) {
     return kernel >= 0 && kernel < RAD_CUDA_ATTN_N_KERNELS ? kernel_names[kernel] : NULL;
@@ -132,9 +132,15 @@ static rad_status launch(const rad_attn_args *a, int kernel) {
         kernel = device_cc_major() == 9 ? RAD_CUDA_ATTN_V3_WGMMA : RAD_CUDA_ATTN_V1_SIMPLE; /* NOTES-kernels.md */
     switch (kernel) {
     case RAD_CUDA_ATTN_V1_SIMPLE: return rad_attn_v1_launch(a);
-    case RAD_CUDA_ATTN_V3_WGMMA: return rad_attn_v3_launch(a, false, 2);
-    case RAD_CUDA_ATTN_V3_PINGPONG: return rad_attn_v3_launch(a, true, 2);
-    case RAD_CUDA_ATTN_V3_STAGES3: return rad_attn_v3_launch(a, false, 3);
+    case RAD_CUDA_ATTN_V3_WGMMA: return rad_attn_v3_launch(a, false, 2, false);
+    case RAD_CUDA_ATTN_V3_PINGPONG: return rad_attn_v3_launch(a, true, 2, false);
+    case RAD_CUDA_ATTN_V3_STAGES3: return rad_attn_v3_launch(a, false, 3, false);
+    case RAD_CUDA_ATTN_V3_EARLY: return rad_attn_v3_launch(a, false, 2, true);
+    case RAD_CUDA_ATTN_V3_NATURAL: {
+        rad_attn_args b = *a;
+        b.row_order = NULL;
+        return rad_attn_v3_launch(&b, false, 2, false);
+    }
     default: return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
     }
 }

@@ -25,13 +25,14 @@ struct rad_attn_args {
     int64_t n_tokens;
     int heads;
     float scale;
-    const int32_t *row_ptr, *col_idx, *row_order;
+    const int32_t *row_ptr, *col_idx, *row_order; /* row_order NULL: block rows in natural order */
     int n_blocks;
     cudaStream_t stream;
 };
 
 rad_status rad_attn_v1_launch(const rad_attn_args *a);
 /* pingpong: the two consumer warpgroups alternate their matrix-instruction issue (FA3's schedule);
- * stages: depth of the K/V shared-memory ring (2 or 3). */
-rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages);
+ * stages: depth of the K/V shared-memory ring (2 or 3); early_rescale: O's rescale overlaps the S GEMM.
+ * (Variants are exclusive: pingpong and stages 3 run without early_rescale.) */
+rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages, bool early_rescale);
 #endif

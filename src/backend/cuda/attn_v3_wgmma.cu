@@ -13,6 +13,7 @@
  *     O += P_j V_j are issued together, the softmax of S_{j+1} runs while P_j V_j is still on the tensor
  *     cores. With PINGPONG the two warpgroups also take turns issuing (named barriers), so that one
  *     warpgroup's softmax hides behind the other's GEMMs.
+ * EARLY_RESCALE moves O's rescale by the previous block's softmax factor under the S GEMM (FA3's order).
  * Key blocks past n_tokens are zero-filled by TMA and their scores set to -inf (exact masking); query rows
  * past n_tokens are computed on zeros and never stored.
  *
@@ -187,7 +188,7 @@ __device__ __forceinline__ void pack_p(const float *s, uint32_t *p) {
 }
 #endif
 
-template <bool PINGPONG, int STAGES>
+template <bool PINGPONG, int STAGES, bool EARLY_RESCALE>
 __global__ void __launch_bounds__(NTHREADS, 1)
     attn_v3_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                    const __grid_constant__ CUtensorMap tm_v, const rad_attn_args a) {
@@ -203,7 +204,7 @@ __global__ void __launch_bounds__(NTHREADS, 1)
 
     const int tid = threadIdx.x, wg = tid / 128;
     const int head = blockIdx.x / a.n_blocks;
-    const int rb = a.row_order[blockIdx.x % a.n_blocks];
+    const int rb = a.row_order ? a.row_order[blockIdx.x % a.n_blocks] : (int)(blockIdx.x % a.n_blocks);
     const int e0 = a.row_ptr[rb], nnz = a.row_ptr[rb + 1] - e0;
 
     if (tid == 0) {
@@ -313,7 +314,12 @@ __global__ void __launch_bounds__(NTHREADS, 1)
         wgmma_fence();
         issue_s(s);
         wgmma_commit();
+        if (EARLY_RESCALE) { /* O takes the previous block's factor while S_j runs (O is idle: PV_{j-2} is done) */
+#pragma unroll
+            for (int i = 0; i < 64; i++) oacc[i] *= alpha[(i / 2) % 2];
+        }
         mbar_wait(v_full(sp), ((j - 1) / STAGES) & 1); /* V_{j-1} may land while S_j runs */
+        wgmma_fence();
         issue_pv(sp);
         wgmma_commit();
         if (PINGPONG && !(cw == 1 && j == nnz - 1)) named_arrive(other_bar, 256);
@@ -324,13 +330,19 @@ __global__ void __launch_bounds__(NTHREADS, 1)
         wgmma_wait<0>();
         fence_regs(oacc);
         if (t == 0) mbar_arrive(v_empty(sp));
+        if (!EARLY_RESCALE) {
 #pragma unroll
-        for (int i = 0; i < 64; i++) oacc[i] *= alpha[(i / 2) % 2];
+            for (int i = 0; i < 64; i++) oacc[i] *= alpha[(i / 2) % 2];
+        }
         pack_p(sacc, p);
     }
 
     /* last block's P V */
     const int sl = (nnz - 1) % STAGES;
+    if (EARLY_RESCALE) {
+#pragma unroll
+        for (int i = 0; i < 64; i++) oacc[i] *= alpha[(i / 2) % 2];
+    }
     mbar_wait(v_full(sl), ((nnz - 1) / STAGES) & 1);
     wgmma_fence();
     issue_pv(sl);
@@ -396,21 +408,23 @@ rad_status make_map(CUtensorMap *m, const void *ptr, int64_t n_tokens, int heads
     return RAD_OK;
 }
 
-template <bool PP, int STAGES> rad_status launch(const rad_attn_args *a) {
+template <bool PP, int STAGES, bool EARLY> rad_status launch(const rad_attn_args *a) {
     CUtensorMap mq, mk, mv;
     RAD_TRY(make_map(&mq, a->q, a->n_tokens, a->heads, "q"));
     RAD_TRY(make_map(&mk, a->k, a->n_tokens, a->heads, "k"));
     RAD_TRY(make_map(&mv, a->v, a->n_tokens, a->heads, "v"));
     constexpr int smem = (int)smem_bytes(STAGES);
-    RAD_CUDA_TRY(cudaFuncSetAttribute(attn_v3_kernel<PP, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    auto kernel = attn_v3_kernel<PP, STAGES, EARLY>;
+    RAD_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     const unsigned grid = (unsigned)a->n_blocks * (unsigned)a->heads;
-    attn_v3_kernel<PP, STAGES><<<grid, NTHREADS, smem, a->stream>>>(mq, mk, mv, *a);
+    kernel<<<grid, NTHREADS, smem, a->stream>>>(mq, mk, mv, *a);
     RAD_CUDA_TRY(cudaGetLastError());
     return RAD_OK;
 }
 } // namespace
 
-rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages) {
-    if (stages == 3) return pingpong ? launch<true, 3>(a) : launch<false, 3>(a);
-    return pingpong ? launch<true, 2>(a) : launch<false, 2>(a);
+rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages, bool early_rescale) {
+    if (pingpong) return launch<true, 2, false>(a);
+    if (stages == 3) return launch<false, 3, false>(a);
+    return early_rescale ? launch<false, 2, true>(a) : launch<false, 2, false>(a);
 }

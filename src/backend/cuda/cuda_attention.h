@@ -31,10 +31,12 @@ typedef enum rad_cuda_attn_kernel {
     RAD_CUDA_ATTN_V3_WGMMA,  /* attn_v3_wgmma.cu: TMA producer warp + 2 wgmma consumer warpgroups (sm_90a) */
     RAD_CUDA_ATTN_V3_PINGPONG, /* the same, with the two consumer warpgroups taking turns on the tensor cores */
     RAD_CUDA_ATTN_V3_STAGES3,  /* v3 with a 3-deep K/V ring (224 KB of shared memory) */
+    RAD_CUDA_ATTN_V3_NATURAL,  /* v3 launching block rows in natural order instead of most-blocks-first */
+    RAD_CUDA_ATTN_V3_EARLY,    /* v3 with O's rescale moved under the S GEMM */
     RAD_CUDA_ATTN_N_KERNELS
 } rad_cuda_attn_kernel;
 
-/* "auto", "v1", "v3", "v3pp", "v3s3"; NULL for an unknown id. */
+/* "auto", "v1", "v3", "v3pp", "v3s3", "v3nat", "v3e"; NULL for an unknown id. */
 const char *rad_cuda_attn_kernel_name(int kernel);
 /* Parses a name above; returns -1 if unknown. */
 int rad_cuda_attn_kernel_from_name(const char *name);
