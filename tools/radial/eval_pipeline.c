@@ -1,8 +1,101 @@
-/* TODO(skeleton): replaced by the owner of this component. */
+/* radial eval pipeline --model DIR --in CASE --out FILE
+ * Prompt, negative prompt, steps, shift, guidance and size come from the case's __metadata__, the initial
+ * noise from its `noise` tensor; writes `frames_u8` [F,H,W,3] and `video` [3,F,H,W] (clamped to [-1,1]). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "cli_args.h"
 #include "eval.h"
+#include "io/safetensors.h"
+#include "pipeline/pipeline.h"
+#include "vae/vae.h"
+
+static const char *meta_or_fail(const rad_st_file *f, const char *key, const char *path) {
+    const char *v = rad_st_meta(f, key);
+    if (!v) fprintf(stderr, "radial eval pipeline: %s: __metadata__ has no '%s'\n", path, key);
+    return v;
+}
+
 int eval_pipeline(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "radial eval %s: not built yet\n", argv[0]);
-    return 1;
+    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char **dst = !strcmp(argv[i], "--model") ? &model
+                           : !strcmp(argv[i], "--in")  ? &in
+                           : !strcmp(argv[i], "--out") ? &out
+                                                       : NULL;
+        if (!dst) {
+            fprintf(stderr, "radial %s: unknown option '%s'\n", cmd, argv[i]);
+            return 2;
+        }
+        if (!(*dst = cli_value(cmd, argc, argv, &i))) return 2;
+    }
+    if (!model || !in || !out) {
+        fprintf(stderr, "usage: radial eval pipeline --model DIR --in CASE --out FILE\n");
+        return 2;
+    }
+    rad_st_file *cf;
+    if (rad_st_open(in, &cf) != RAD_OK) {
+        fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
+        return 1;
+    }
+    radial_gen_params g = radial_default_gen_params();
+    const char *keys[] = {"prompt", "negative_prompt", "steps", "shift", "guidance", "width", "height", "frames"};
+    const char *vals[8];
+    for (int k = 0; k < 8; k++)
+        if (!(vals[k] = meta_or_fail(cf, keys[k], in))) {
+            rad_st_close(cf);
+            return 1;
+        }
+    long long steps, width, height, frames;
+    double shift, guidance;
+    if (!cli_int(cmd, "steps", vals[2], 1, 1000, &steps) || !cli_float(cmd, "shift", vals[3], 1e-3, 1e3, &shift) ||
+        !cli_float(cmd, "guidance", vals[4], 0, 100, &guidance) ||
+        !cli_int(cmd, "width", vals[5], 16, 8192, &width) || !cli_int(cmd, "height", vals[6], 16, 8192, &height) ||
+        !cli_int(cmd, "frames", vals[7], 1, 4097, &frames)) {
+        rad_st_close(cf);
+        return 1;
+    }
+    g.prompt = vals[0], g.negative_prompt = vals[1];
+    g.steps = (int)steps, g.shift = (float)shift, g.guidance = (float)guidance;
+    g.width = (int)width, g.height = (int)height, g.frames = (int)frames;
+
+    int status = 1;
+    float *noise = NULL, *video = NULL;
+    uint8_t *u8 = NULL;
+    radial_ctx *ctx = NULL;
+    const int T = (g.frames - 1) / 4 + 1;
+    const int64_t want[4] = {16, T, g.height / 8, g.width / 8};
+    const rad_st_tensor *nt = rad_st_find(cf, "noise");
+    rad_status s = RAD_OK;
+    if (!nt || nt->ndim != 4 || memcmp(nt->shape, want, sizeof want))
+        s = rad_err(RADIAL_ERR_FORMAT, "%s: tensor 'noise' must be [16,%d,%d,%d]", in, T, g.height / 8, g.width / 8);
+    if (s == RAD_OK) s = rad_alloc((void **)&noise, (size_t)nt->numel * sizeof(float), "noise");
+    if (s == RAD_OK) s = rad_st_to_f32(nt, noise);
+    g.noise = noise;
+    int F = 0;
+    if (s == RAD_OK) s = radial_init(model, NULL, &ctx);
+    if (s == RAD_OK) s = rad_pipeline_generate(ctx, &g, &video, &F, NULL);
+    const size_t n_pix = (size_t)F * g.height * g.width;
+    if (s == RAD_OK) s = rad_alloc((void **)&u8, n_pix * 3, "frames");
+    if (s == RAD_OK) {
+        rad_video_to_u8(video, F, g.height, g.width, u8);
+        for (size_t i = 0; i < 3 * n_pix; i++) video[i] = video[i] < -1.f ? -1.f : video[i] > 1.f ? 1.f : video[i];
+        rad_st_out outs[2] = {
+            {"frames_u8", RAD_DT_U8, 4, {F, g.height, g.width, 3}, u8},
+            {"video", RAD_DT_F32, 4, {3, F, g.height, g.width}, video},
+        };
+        s = rad_st_write(out, outs, 2, NULL, 0);
+    }
+    if (s == RAD_OK)
+        status = 0;
+    else
+        fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
+    radial_free(ctx);
+    rad_free(noise);
+    rad_free(video);
+    rad_free(u8);
+    rad_st_close(cf);
+    return status;
 }
