@@ -142,9 +142,9 @@ static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *
     if (s == RAD_OK) s = rad_t5_load(c->be, tw, &t5);
     for (int i = 0; i < 2 && s == RAD_OK; i++) {
         s = rad_t5_tokenize(c->tok, texts[i], 512, &ids[i], &n[i]);
-        if (s == RAD_OK && rad_t5_dim(t5) != text_dim)
-            s = rad_err(RADIAL_ERR_MODEL, "text encoder width %d does not match the DiT's text_dim %d", rad_t5_dim(t5),
-                        text_dim);
+        if (s == RAD_OK && rad_t5_get_config(t5)->d_model != text_dim)
+            s = rad_err(RADIAL_ERR_MODEL, "text encoder width %d does not match the DiT's text_dim %d",
+                        rad_t5_get_config(t5)->d_model, text_dim);
         if (s == RAD_OK) s = rad_calloc((void **)&outs[i], n[i] * (size_t)text_dim, sizeof(float), "text context");
         if (s == RAD_OK) s = rad_t5_encode(t5, ids[i], (int)n[i], outs[i]);
     }
@@ -208,7 +208,7 @@ radial_status radial_generate(radial_ctx *c, const radial_gen_params *g, radial_
     rad_status s = rad_pipeline_generate(c, g, &video, &frames, tm);
     if (s == RAD_OK) s = rad_alloc((void **)&out->data, (size_t)frames * g->height * g->width * 3, "output frames");
     if (s == RAD_OK) {
-        rad_video_to_u8(video, frames, g->height, g->width, out->data);
+        rad_vae_to_u8(video, frames, g->height, g->width, out->data);
         out->frames = frames, out->height = g->height, out->width = g->width;
     }
     rad_free(video);
@@ -225,7 +225,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     const bool cfg = g->guidance != 1.0f;
     float *v_c = NULL, *v_u = NULL;
     rad_sched *sched = NULL;
-    const rad_radial_mask *mask = NULL;
+    const rad_bsr *mask = NULL;
     double t0 = rad_now();
     rad_status s = RAD_OK;
 
@@ -236,7 +236,9 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (s == RAD_OK && g->attention == RADIAL_ATTN_RADIAL) {
         if (!(g->decay > 0) || !isfinite(g->decay)) return rad_err(RADIAL_ERR_INVALID_ARG, "decay must be positive");
         /* Tokens per latent frame after the 1x2x2 patch embedding. */
-        s = rad_radial_mask_get(T, (int64_t)(H / 2) * (W / 2), g->decay, 128, &mask);
+        const rad_radial_cfg rc = {.frames = T, .tokens_per_frame = (int64_t)(H / 2) * (W / 2), .decay = g->decay,
+                                   .block = 128};
+        s = rad_radial_layout(&rc, &mask);
     }
     if (s == RAD_OK) s = rad_alloc((void **)&v_c, n_latent * sizeof(float), "velocity (cond)");
     if (s == RAD_OK && cfg) s = rad_alloc((void **)&v_u, n_latent * sizeof(float), "velocity (uncond)");
@@ -246,7 +248,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     for (int i = 0; i < g->steps && s == RAD_OK; i++) {
         double ts = rad_now();
         rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
-        if (mask && i >= g->dense_steps) policy = (rad_dit_attn_policy){.mask = &mask->bsr, .dense_layers = g->dense_layers};
+        if (mask && i >= g->dense_steps) policy = (rad_dit_attn_policy){.mask = mask, .dense_layers = g->dense_layers};
         float t = (float)rad_sched_timestep(sched, i);
         s = rad_dit_forward(c->dit, latent, T, H, W, t, ctx_cond, len_cond, &policy, v_c);
         if (s == RAD_OK && cfg) s = rad_dit_forward(c->dit, latent, T, H, W, t, ctx_uncond, len_uncond, &policy, v_u);

@@ -80,7 +80,7 @@ int eval_pipeline(int argc, char **argv) {
     const size_t n_pix = (size_t)F * g.height * g.width;
     if (s == RAD_OK) s = rad_alloc((void **)&u8, n_pix * 3, "frames");
     if (s == RAD_OK) {
-        rad_video_to_u8(video, F, g.height, g.width, u8);
+        rad_vae_to_u8(video, F, g.height, g.width, u8);
         for (size_t i = 0; i < 3 * n_pix; i++) video[i] = video[i] < -1.f ? -1.f : video[i] > 1.f ? 1.f : video[i];
         rad_st_out outs[2] = {
             {"frames_u8", RAD_DT_U8, 4, {F, g.height, g.width, 3}, u8},
