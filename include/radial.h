@@ -52,6 +52,7 @@ typedef enum radial_sampler { RADIAL_SAMPLER_UNIPC = 0, RADIAL_SAMPLER_EULER = 1
 typedef struct radial_params {
     radial_backend backend; /* default CPU */
     int n_threads;          /* CPU threads; 0 = all cores */
+    const char *tokenizer;  /* spiece.model (or a folder holding it); NULL = look in the model folder */
 } radial_params;
 radial_params radial_default_params(void);
 
@@ -91,7 +92,9 @@ void radial_video_free(radial_video *v);
 
 typedef struct radial_ctx radial_ctx;
 
-/* model_path: a diffusers folder (model_index.json + components). */
+/* model_path: a diffusers folder (model_index.json + transformer/, text_encoder/, tokenizer/, vae/), or the
+ * official Wan folder (config.json + diffusion_pytorch_model*.safetensors, the T5 and VAE converted to
+ * safetensors with "t5" / "vae" in their names, google/umt5-xxl/spiece.model). */
 radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out);
 radial_status radial_generate(radial_ctx *ctx, const radial_gen_params *params, radial_video *out,
                               radial_timings *timings /* may be NULL */);

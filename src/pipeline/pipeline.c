@@ -21,6 +21,7 @@
 #include "sched/sched.h"
 #include "text/spm.h"
 #include "text/t5.h"
+#include "text/t5_tokenize.h"
 #include "vae/vae.h"
 
 /* shared_config.py sample_neg_prompt (spec wan21.md §4.6): used when no negative prompt is given. */
@@ -88,7 +89,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     c->params = params ? *params : radial_default_params();
     rad_set_threads(c->params.n_threads);
     rad_status s = c->params.backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&c->be) : rad_backend_cpu(&c->be);
-    if (s == RAD_OK) s = rad_spm_load_model_dir(model_path, &c->tok);
+    if (s == RAD_OK) s = rad_spm_load(c->params.tokenizer ? c->params.tokenizer : model_path, &c->tok);
     /* Open (map) the DiT and VAE now so that a broken model folder fails here, not after the text encoder. */
     if (s == RAD_OK) s = rad_weights_open(model_path, RAD_COMP_DIT, &c->dit_w);
     if (s == RAD_OK) s = rad_dit_config_detect(c->dit_w, &c->dit_cfg);
@@ -150,8 +151,8 @@ static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *
     }
     rad_t5_free(t5);
     rad_weights_close(tw);
-    free(ids[0]);
-    free(ids[1]);
+    rad_free(ids[0]);
+    rad_free(ids[1]);
     if (s != RAD_OK) {
         rad_free(outs[0]);
         rad_free(outs[1]);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/threads.h"
 #include "bench.h"
 #include "bench_record.h"
 #include "cli_args.h"
@@ -75,7 +76,7 @@ int bench_pipeline(int argc, char **argv) {
         bench_env e;
         bench_env_get(&e, argc, argv);
         char device[192];
-        snprintf(device, sizeof device, "CPU %s, %d threads", e.cpu, rp.n_threads);
+        snprintf(device, sizeof device, "CPU %s, %d threads", e.cpu, rad_get_threads());
         if (bench_record(record, "pipeline (CPU)", &e, device, body)) return 1;
     }
     return 0;

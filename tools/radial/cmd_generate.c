@@ -5,13 +5,15 @@
 
 #include "cli_args.h"
 #include "commands.h"
+#include "pipeline/pipeline.h"
 #include "radial.h"
 #include "video/video_writer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: radial generate --model DIR --prompt TEXT [options] -o OUTPUT\n\n"
-            "  --model DIR            Wan 2.1 T2V model folder (diffusers layout)\n"
+            "  --model DIR            Wan 2.1 T2V model folder (diffusers or official layout)\n"
+            "  --tokenizer PATH       spiece.model, when the model folder has none\n"
             "  -p, --prompt TEXT      what to generate\n"
             "  -n, --negative-prompt TEXT\n"
             "                         what to avoid; default: Wan's official negative prompt; \"\" for none\n"
@@ -74,6 +76,9 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--model")) {
             VALUE();
             model = val;
+        } else if (!strcmp(a, "--tokenizer")) {
+            VALUE();
+            rp.tokenizer = val;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
             VALUE();
             prompt = val;
@@ -170,6 +175,8 @@ int cmd_generate(int argc, char **argv) {
         return 2;
     }
     g.prompt = prompt;
+    if (g.seed < 0) g.seed = rad_random_seed();
+    fprintf(stderr, "radial generate: seed %lld\n", (long long)g.seed); /* before the run: a crash keeps it */
     progress pr = {.quiet = quiet};
     g.on_step = on_step;
     g.user_data = &pr;

@@ -19,11 +19,12 @@ static const char *meta_or_fail(const rad_st_file *f, const char *key, const cha
 }
 
 int eval_pipeline(int argc, char **argv) {
-    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL;
+    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL, *tokenizer = NULL;
     for (int i = 1; i < argc; i++) {
         const char **dst = !strcmp(argv[i], "--model") ? &model
                            : !strcmp(argv[i], "--in")  ? &in
                            : !strcmp(argv[i], "--out") ? &out
+                           : !strcmp(argv[i], "--tokenizer") ? &tokenizer
                                                        : NULL;
         if (!dst) {
             fprintf(stderr, "radial %s: unknown option '%s'\n", cmd, argv[i]);
@@ -32,7 +33,7 @@ int eval_pipeline(int argc, char **argv) {
         if (!(*dst = cli_value(cmd, argc, argv, &i))) return 2;
     }
     if (!model || !in || !out) {
-        fprintf(stderr, "usage: radial eval pipeline --model DIR --in CASE --out FILE\n");
+        fprintf(stderr, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH]\n");
         return 2;
     }
     rad_st_file *cf;
@@ -75,7 +76,9 @@ int eval_pipeline(int argc, char **argv) {
     if (s == RAD_OK) s = rad_st_to_f32(nt, noise);
     g.noise = noise;
     int F = 0;
-    if (s == RAD_OK) s = radial_init(model, NULL, &ctx);
+    radial_params rp = radial_default_params();
+    rp.tokenizer = tokenizer;
+    if (s == RAD_OK) s = radial_init(model, &rp, &ctx);
     if (s == RAD_OK) s = rad_pipeline_generate(ctx, &g, &video, &F, NULL);
     const size_t n_pix = (size_t)F * g.height * g.width;
     if (s == RAD_OK) s = rad_alloc((void **)&u8, n_pix * 3, "frames");
