@@ -19,7 +19,7 @@
 #include "base/threads.h"
 
 enum {
-    MR = 6,   /* output channels per register tile */
+    MR = 12,  /* output channels per register tile (a multiple of 6) */
     NR = 32,  /* output columns per register tile (a multiple of 16) */
     XC = 128, /* output columns per work item (a multiple of NR) */
     PANEL_BYTES = 192 * 1024, /* target size of one channel block's panel (fits L2 with the weights) */
@@ -27,37 +27,39 @@ enum {
 
 /* acc[MR][NR] += sum over the block's rows r and taps dx of wp[(r·kw+dx)][i] · panel[r][xo + dx + j].
  *
- * The column direction uses vector types so that the MR x NCOLS accumulators stay in registers (plain loops
- * get vectorised across i, with shuffles). Three builds, picked at run time: AVX-512 (16-wide, fused
- * multiply-add), AVX2 + FMA (8-wide, the tile in two passes of 16 columns) and portable 4-wide vectors
- * without fusion (every x86-64 has SSE2; elsewhere the compiler lowers them). The two fused builds round
- * identically; the portable one rounds each product, so its results differ in the last bits. */
+ * The column direction uses vector types so that the NROWS x NCOLS accumulators of a pass stay in registers
+ * (plain loops get vectorised across i, with shuffles). Three builds, picked at run time: AVX-512 (16-wide,
+ * fused multiply-add, the whole 12 x 32 tile in 24 registers), AVX2 + FMA (8-wide, four passes of 6 x 16)
+ * and portable 4-wide vectors without fusion (every x86-64 has SSE2; elsewhere the compiler lowers them),
+ * eight passes of 6 x 8. The two fused builds round identically; the portable one rounds each product, so
+ * its results differ in the last bits. */
 typedef float vf4 __attribute__((vector_size(16), aligned(4)));
 
-#define DEFINE_KERNEL(NAME, ATTR, VT, VW, NCOLS, SPLAT, MADD)                                               \
+#define DEFINE_KERNEL(NAME, ATTR, VT, VW, NROWS, NCOLS, SPLAT, MADD)                                        \
     ATTR static void NAME(const float *restrict wp, const float *restrict panel, int64_t rows, int64_t kw,  \
                           int64_t panel_w, int64_t xo, float acc[MR][NR]) {                                 \
         enum { NVEC = (NCOLS) / (VW) };                                                                     \
-        for (int part = 0; part < NR / (NCOLS); part++) {                                                  \
-            VT c[MR][NVEC];                                                                                 \
-            for (int i = 0; i < MR; i++)                                                                    \
-                for (int v = 0; v < NVEC; v++) c[i][v] = *(const VT *)(acc[i] + part * (NCOLS) + v * (VW));  \
-            const float *w = wp;                                                                            \
-            for (int64_t r = 0; r < rows; r++) {                                                            \
-                const float *b0 = panel + r * panel_w + xo + part * (NCOLS);                                \
-                for (int64_t dx = 0; dx < kw; dx++) {                                                       \
-                    VT b[NVEC];                                                                             \
-                    for (int v = 0; v < NVEC; v++) b[v] = *(const VT *)(b0 + dx + v * (VW));                 \
-                    for (int i = 0; i < MR; i++) {                                                          \
-                        const VT a = SPLAT(w[i]);                                                           \
-                        for (int v = 0; v < NVEC; v++) c[i][v] = MADD(a, b[v], c[i][v]);                    \
+        for (int r0 = 0; r0 < MR; r0 += (NROWS))                                                            \
+            for (int j0 = 0; j0 < NR; j0 += (NCOLS)) {                                                      \
+                VT c[NROWS][NVEC];                                                                          \
+                for (int i = 0; i < (NROWS); i++)                                                           \
+                    for (int v = 0; v < NVEC; v++) c[i][v] = *(const VT *)(acc[r0 + i] + j0 + v * (VW));     \
+                const float *w = wp + r0;                                                                   \
+                for (int64_t r = 0; r < rows; r++) {                                                        \
+                    const float *b0 = panel + r * panel_w + xo + j0;                                        \
+                    for (int64_t dx = 0; dx < kw; dx++) {                                                   \
+                        VT b[NVEC];                                                                         \
+                        for (int v = 0; v < NVEC; v++) b[v] = *(const VT *)(b0 + dx + v * (VW));             \
+                        for (int i = 0; i < (NROWS); i++) {                                                 \
+                            const VT a = SPLAT(w[i]);                                                       \
+                            for (int v = 0; v < NVEC; v++) c[i][v] = MADD(a, b[v], c[i][v]);                \
+                        }                                                                                   \
+                        w += MR;                                                                            \
                     }                                                                                       \
-                    w += MR;                                                                                \
                 }                                                                                           \
+                for (int i = 0; i < (NROWS); i++)                                                           \
+                    for (int v = 0; v < NVEC; v++) *(VT *)(acc[r0 + i] + j0 + v * (VW)) = c[i][v];           \
             }                                                                                               \
-            for (int i = 0; i < MR; i++)                                                                    \
-                for (int v = 0; v < NVEC; v++) *(VT *)(acc[i] + part * (NCOLS) + v * (VW)) = c[i][v];        \
-        }                                                                                                   \
     }
 
 typedef void (*kernel_fn)(const float *restrict, const float *restrict, int64_t, int64_t, int64_t, int64_t,
@@ -66,7 +68,7 @@ static _Atomic int conv_isa_cap = 2; /* tests: 0 portable, 1 up to AVX2, 2 up to
 
 #define SPLAT4(x) ((vf4){(x), (x), (x), (x)})
 #define MADD_PLAIN(a, b, c) ((c) + (a) * (b))
-DEFINE_KERNEL(kernel_portable, , vf4, 4, 8, SPLAT4, MADD_PLAIN)
+DEFINE_KERNEL(kernel_portable, , vf4, 4, 6, 8, SPLAT4, MADD_PLAIN)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -76,8 +78,8 @@ typedef float vf16 __attribute__((vector_size(64), aligned(4)));
 #define MADD8(a, b, c) ((vf8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define SPLAT16(x) ((vf16)_mm512_set1_ps(x))
 #define MADD16(a, b, c) ((vf16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-DEFINE_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), vf8, 8, 16, SPLAT8, MADD8)
-DEFINE_KERNEL(kernel_avx512, __attribute__((target("avx512f"))), vf16, 16, 32, SPLAT16, MADD16)
+DEFINE_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), vf8, 8, 6, 16, SPLAT8, MADD8)
+DEFINE_KERNEL(kernel_avx512, __attribute__((target("avx512f"))), vf16, 16, 12, 32, SPLAT16, MADD16)
 static kernel_fn pick_kernel(void) {
     __builtin_cpu_init();
     if (conv_isa_cap >= 2 && __builtin_cpu_supports("avx512f")) return kernel_avx512;
