@@ -1,7 +1,9 @@
 /* Wan-VAE decoder, chunked causal decode (spec wan21.md §3.2-3.4).
  *
- * Layout: activations are channel-first [C, t, h, w] backend buffers, t = frames of the current chunk at that
- * stage (1 for chunk 0; 1, 2, 4 after each temporal upsample for later chunks).
+ * Layout: activations are channel-first [C, t, h, w] backend buffers. A chunk is one latent frame; from chunk 1
+ * on, each upsample3d doubles its frames (1 -> 2 -> 4 in Wan 2.1). Those frames then go through the rest of
+ * the decoder one at a time (run_from): every later layer is per frame or causal through its cache, so this is
+ * the whole-chunk result bit for bit, and the large full-resolution stages hold one frame, not four.
  *
  * Caches: every 3-tap CausalConv3d owns a slot holding the last two frames of its input, [cin, 2, h, w]
  * (n = 0 before the first chunk). A conv reads them as `prev` and the backend zero-pads the frames that do
@@ -55,7 +57,7 @@ typedef struct {
     vae_conv time_conv; /* temporal only: c -> 2c, (3,1,1) */
     vae_conv conv;      /* resample.1: Conv2d(c, c/2, 3, p=1) as a 1x3x3 conv */
     int seen;           /* temporal: chunk 0 went through ("Rep") */
-    struct vbuf held;   /* a multi-frame output, while its frames go on one at a time */
+    vbuf held;          /* a multi-frame output, while its frames go on one at a time */
 } vae_up;
 
 typedef enum { L_RES, L_ATTN, L_UP } layer_kind;
@@ -75,7 +77,6 @@ typedef struct {
     int64_t n;  /* frames held: 0 or 2 */
     size_t cap;
 } vae_cache;
-
 
 struct rad_vae {
     rad_backend *be;
@@ -333,7 +334,8 @@ rad_vae_stats rad_vae_last_stats(const rad_vae *v) { return v->stats; }
 /* Backend allocation of the decode's working memory, counted in stats.work_peak_bytes. */
 static rad_status work_alloc(rad_vae *v, size_t n_floats, const char *what, float **out) {
     size_t bytes;
-    if (!rad_mul_size(n_floats, sizeof(float), &bytes)) return rad_err(RADIAL_ERR_NOMEM, "VAE %s: size overflows", what);
+    if (!rad_mul_size(n_floats, sizeof(float), &bytes))
+        return rad_err(RADIAL_ERR_NOMEM, "VAE %s: size overflows", what);
     RAD_TRY(v->be->alloc(v->be, bytes, what, (void **)out));
     v->work_bytes += bytes;
     if (v->work_bytes > v->stats.work_peak_bytes) v->stats.work_peak_bytes = v->work_bytes;
