@@ -208,11 +208,33 @@ rad_status rad_whitespace_clean(const char *in, size_t len, char **out, size_t *
     return run(whitespace_clean, in, len, out, out_len);
 }
 
+rad_status rad_uncurl_quotes(const char *in, size_t len, char **out, size_t *out_len) {
+    /* Every replaced character is 2 or 3 UTF-8 bytes and becomes 1, so the output is never longer. */
+    RAD_TRY(rad_alloc((void **)out, len + 1, "uncurled prompt"));
+    const unsigned char *u = (const unsigned char *)in;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (i + 1 < len && u[i] == 0xCA && u[i + 1] == 0xBC) { /* U+02BC */
+            (*out)[o++] = '\'', i += 2;
+        } else if (i + 2 < len && u[i] == 0xE2 && u[i + 1] == 0x80 && u[i + 2] >= 0x98 && u[i + 2] <= 0x9F) {
+            (*out)[o++] = u[i + 2] <= 0x9B ? '\'' : '"', i += 3; /* U+2018-201B, U+201C-201F */
+        } else {
+            (*out)[o++] = in[i++];
+        }
+    }
+    (*out)[o] = '\0';
+    *out_len = o;
+    return RAD_OK;
+}
+
 rad_status rad_prompt_clean(const char *in, size_t len, char **out, size_t *out_len) {
-    char *once, *twice;
-    size_t n1, n2;
-    RAD_TRY(rad_html_unescape(in, len, &once, &n1));
-    rad_status s = rad_html_unescape(once, n1, &twice, &n2);
+    char *straight, *once, *twice;
+    size_t n0, n1, n2;
+    RAD_TRY(rad_uncurl_quotes(in, len, &straight, &n0));
+    rad_status s = rad_html_unescape(straight, n0, &once, &n1);
+    rad_free(straight);
+    RAD_TRY(s);
+    s = rad_html_unescape(once, n1, &twice, &n2);
     rad_free(once);
     RAD_TRY(s);
     s = rad_whitespace_clean(twice, n2, out, out_len);

@@ -9,9 +9,10 @@
  * Python's str.isspace() set, which is also what `\s` matches: U+0009-000D, U+001C-001F, U+0020, U+0085,
  * U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F, U+3000.
  *
- * ftfy.fix_text is NOT reproduced (its mojibake repair is a large heuristic). For ordinary prompts it changes
- * nothing that the nmt_nfkc normalizer does not also do (NFC, full-width and ligature folding), except:
- *   - curly quotes: ftfy turns U+2018-201B and U+02BC into ' and U+201C-201F into ", we keep them;
+ * ftfy.fix_text is reproduced only in its quote straightening (uncurl_quotes: U+02BC and U+2018-201B become
+ * ', U+201C-201F become "), done first as ftfy does. Its mojibake repair is a large heuristic and is not
+ * reproduced; for ordinary prompts the rest changes nothing that the nmt_nfkc normalizer does not also do (NFC,
+ * full-width and ligature folding), except:
  *   - mojibake such as "cafÃ©" is repaired by ftfy, kept here;
  *   - ftfy itself also unescapes HTML entities (when the text has no '<'), so text escaped more than twice
  *     ("&amp;amp;amp;") comes out differently;
@@ -28,6 +29,8 @@
 rad_status rad_html_unescape(const char *in, size_t len, char **out, size_t *out_len);
 /* Strips leading and trailing whitespace and turns every inner run of it into one ' '. */
 rad_status rad_whitespace_clean(const char *in, size_t len, char **out, size_t *out_len);
-/* The whole cleaning: unescape twice, then the whitespace clean. */
+/* ftfy's uncurl_quotes. */
+rad_status rad_uncurl_quotes(const char *in, size_t len, char **out, size_t *out_len);
+/* The whole cleaning: uncurl quotes, unescape twice, then the whitespace clean. */
 rad_status rad_prompt_clean(const char *in, size_t len, char **out, size_t *out_len);
 #endif

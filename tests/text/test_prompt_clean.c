@@ -83,6 +83,10 @@ static void check_clean(void) {
     CLEANS("&amp;amp;amp;", "&amp;");
     CLEANS("&amp;nbsp;x&#10;y&nbsp;", "x y"); /* whitespace produced by unescaping is cleaned too */
     CLEANS("&#32;&#32;", "");
+    /* ftfy's uncurl_quotes docstring: '\u201chere\u2019s a test\u201d' -> '"here's a test"'. */
+    CLEANS("\xe2\x80\x9c" "here" "\xe2\x80\x99" "s a test" "\xe2\x80\x9d", "\"here's a test\"");
+    CLEANS("\xe2\x80\x98" "a" "\xe2\x80\x9b \xca\xbc \xe2\x80\x9e\xe2\x80\x9f", "'a' ' \"\"");
+    CLEANS("a\xe2\x80\x94" "b\xe2\x80\x97", "a\xe2\x80\x94" "b\xe2\x80\x97"); /* U+2014, U+2017 are not quotes */
 }
 
 static void check_t5(void) {
