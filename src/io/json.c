@@ -1,14 +1,13 @@
 /* Strict JSON loading through jansson, with messages "file:line:col: what". */
 #include "io/json.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "base/mem.h"
+#include "io/file.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Config and index files are small (the 14B index is ~100 KB); a cap keeps a bad path from eating memory. */
 #define JSON_MAX_FILE (64u << 20)
@@ -23,38 +22,12 @@ rad_status rad_json_loadb(const char *buf, size_t len, const char *label, json_t
 }
 
 rad_status rad_json_load(const char *path, json_t **out) {
+    uint8_t *buf;
+    size_t n;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not hang the open */
-    if (fd < 0) return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return rad_err(RADIAL_ERR_IO, "%s: not a regular file", path);
-    }
-    FILE *fp = fdopen(fd, "rb");
-    if (!fp) {
-        close(fd);
-        return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
-    if ((unsigned long long)sb.st_size > JSON_MAX_FILE) {
-        fclose(fp);
-        return rad_err(RADIAL_ERR_FORMAT, "%s: %lld bytes is too large for a JSON config (limit %u)", path,
-                       (long long)sb.st_size, JSON_MAX_FILE);
-    }
-    size_t n = (size_t)sb.st_size;
-    char *buf = malloc(n ? n : 1);
-    if (!buf) {
-        fclose(fp);
-        return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, n, fp);
-    fclose(fp);
-    if (got != n) {
-        free(buf);
-        return rad_err(RADIAL_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
-    }
-    rad_status st = rad_json_loadb(buf, n, path, out);
-    free(buf);
+    RAD_TRY(rad_file_read(path, JSON_MAX_FILE, "JSON config", &buf, &n));
+    rad_status st = rad_json_loadb((const char *)buf, n, path, out);
+    rad_free(buf);
     return st;
 }
 

@@ -4,19 +4,18 @@
 #include "io/safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/half.h"
 #include "base/mem.h"
 #include "base/threads.h"
+#include "io/file.h"
 
 #define ST_MAX_HEADER 100000000ull /* MAX_HEADER_SIZE of the reference reader */
 #define ST_MAX_NAME 65536          /* names and metadata keys (formats.md §1.3 caps) */
@@ -354,20 +353,16 @@ rad_status rad_st_open_memory(const void *data, size_t size, const char *label, 
 
 rad_status rad_st_open(const char *path, rad_st_file **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not hang the open */
-    if (fd < 0) return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return rad_err(RADIAL_ERR_IO, "%s: not a regular file", path);
-    }
+    int fd;
+    size_t size;
+    RAD_TRY(rad_file_open(path, &fd, &size));
     rad_st_file *f;
     rad_status st = new_file(path, &f);
     if (st != RAD_OK) {
         close(fd);
         return st;
     }
-    f->size = (size_t)sb.st_size;
+    f->size = size;
     if (f->size > 0) {
         /* Read-only private mapping: pages are loaded on first use, so opening a large file is cheap. */
         void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "base/mem.h"
+#include "io/file.h"
 #include "io/json.h"
 
 typedef struct w_entry {
@@ -39,14 +40,6 @@ static const char *comp_name(rad_component c) { return c == RAD_COMP_DIT ? "DiT"
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Paths */
 
-static bool is_file(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-static bool is_dir(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
 static bool ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && !strcmp(s + a - b, suf);
@@ -77,7 +70,7 @@ static rad_status dir_of(const char *path, char **out) {
 static rad_status find_config(rad_weights *w, const char *dir) {
     char *p;
     RAD_TRY(join(dir, "config.json", &p));
-    if (is_file(p))
+    if (rad_is_file(p))
         w->config = p;
     else
         free(p);
@@ -392,7 +385,7 @@ static rad_status open_index(rad_weights *w, const char *path) {
         }
         if (have) continue;
         if ((st = join(dir, s, &shard)) != RAD_OK) goto done;
-        if (!is_file(shard)) {
+        if (!rad_is_file(shard)) {
             struct stat sb;
             st = rad_err(RADIAL_ERR_IO, "%s: shard \"%s\" (for tensor '%s') %s", path, shard, name,
                          stat(shard, &sb) == 0 ? "is not a regular file" : "does not exist");
@@ -481,7 +474,7 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
     }
     for (size_t i = 0; i < N_OF(k_names); i++) {
         RAD_TRY(join(dir, k_names[i], &p));
-        if (is_file(p)) {
+        if (rad_is_file(p)) {
             rad_status st = ends_with(p, ".json") ? open_index(w, p) : add_file(w, p);
             if (st == RAD_OK && !w->config) st = find_config(w, dir);
             free(p);
@@ -496,17 +489,17 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
 }
 
 static rad_status open_path(rad_weights *w, const char *path) {
-    if (is_dir(path)) {
+    if (rad_is_dir(path)) {
         char *idx;
         RAD_TRY(join(path, "model_index.json", &idx));
-        bool root = is_file(idx);
+        bool root = rad_is_file(idx);
         free(idx);
         if (!root) return open_component_dir(w, path);
         /* A diffusers root: the component's folder. */
         const char *sub = w->comp == RAD_COMP_DIT ? "transformer" : w->comp == RAD_COMP_T5 ? "text_encoder" : "vae";
         char *d;
         RAD_TRY(join(path, sub, &d));
-        rad_status st = is_dir(d) ? open_component_dir(w, d)
+        rad_status st = rad_is_dir(d) ? open_component_dir(w, d)
                                   : rad_err(RADIAL_ERR_IO, "%s: diffusers folder without %s/ for the %s", path, sub, comp_name(w->comp));
         free(d);
         return st;

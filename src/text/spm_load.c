@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/mem.h"
+#include "io/file.h"
 #include "io/safetensors.h"
 #include "text/spm_internal.h"
 
@@ -447,41 +447,6 @@ rad_status rad_spm_load_memory(const void *buf, size_t len, const char *label, r
     return RAD_OK;
 }
 
-static rad_status read_file(const char *path, uint8_t **data, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return rad_err(RADIAL_ERR_IO, "%s: cannot open the sentencepiece model", path);
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return rad_err(RADIAL_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > SPM_MAX_FILE) {
-        fclose(f);
-        return rad_err(RADIAL_ERR_FORMAT, "%s: %lld bytes, larger than the %zu-byte limit for a sentencepiece model",
-                       path, (long long)st.st_size, SPM_MAX_FILE);
-    }
-    size_t n = (size_t)st.st_size;
-    rad_status s = rad_alloc((void **)data, n ? n : 1, "sentencepiece model bytes");
-    if (s == RAD_OK && fread(*data, 1, n, f) != n) {
-        rad_free(*data);
-        *data = NULL;
-        s = rad_err(RADIAL_ERR_IO, "%s: read error", path);
-    }
-    fclose(f);
-    *size = n;
-    return s;
-}
-
-static bool is_dir(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool is_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* ComfyUI's single-file T5 keeps the serialized model as a 1-D uint8 tensor named spiece_model. */
 static rad_status load_safetensors(const char *path, rad_spm **out) {
     rad_st_file *f;
@@ -503,12 +468,12 @@ rad_status rad_spm_load(const char *path, rad_spm **out) {
     *out = NULL;
     char found[4096];
     const char *file = path;
-    if (is_dir(path)) {
+    if (rad_is_dir(path)) {
         static const char *const rel[] = {"spiece.model", "tokenizer/spiece.model", "google/umt5-xxl/spiece.model"};
         file = NULL;
         for (size_t i = 0; i < sizeof rel / sizeof rel[0] && !file; i++) {
             int k = snprintf(found, sizeof found, "%s/%s", path, rel[i]);
-            if (k > 0 && (size_t)k < sizeof found && is_file(found)) file = found;
+            if (k > 0 && (size_t)k < sizeof found && rad_is_file(found)) file = found;
         }
         if (!file)
             return rad_err(RADIAL_ERR_IO,
@@ -520,7 +485,7 @@ rad_status rad_spm_load(const char *path, rad_spm **out) {
     if (n >= 12 && !strcmp(file + n - 12, ".safetensors")) return load_safetensors(file, out);
     rad_spm *m;
     RAD_TRY(spm_new(file, &m));
-    rad_status s = read_file(file, &m->data, &m->size);
+    rad_status s = rad_file_read(file, SPM_MAX_FILE, "sentencepiece model", &m->data, &m->size);
     if (s == RAD_OK) s = parse_model(m);
     if (s != RAD_OK) {
         rad_spm_free(m);

@@ -1,0 +1,59 @@
+#include "io/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+
+rad_status rad_file_open(const char *path, int *fd, size_t *size) {
+    *fd = -1;
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not hang the open */
+    if (f < 0) return rad_err(RADIAL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(f);
+        return rad_err(RADIAL_ERR_IO, "%s: not a regular file", path);
+    }
+    *fd = f;
+    *size = (size_t)sb.st_size;
+    return RAD_OK;
+}
+
+rad_status rad_file_read(const char *path, size_t max_bytes, const char *what, uint8_t **data, size_t *size) {
+    int fd;
+    size_t n;
+    *data = NULL;
+    RAD_TRY(rad_file_open(path, &fd, &n));
+    if (n > max_bytes) {
+        close(fd);
+        return rad_err(RADIAL_ERR_FORMAT, "%s: %zu bytes is too large for a %s (limit %zu)", path, n, what, max_bytes);
+    }
+    rad_status s = rad_alloc((void **)data, n ? n : 1, what);
+    for (size_t got = 0; s == RAD_OK && got < n;) {
+        ssize_t r = read(fd, *data + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) s = rad_err(RADIAL_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
+        else got += (size_t)r;
+    }
+    close(fd);
+    if (s != RAD_OK) {
+        rad_free(*data);
+        *data = NULL;
+        return s;
+    }
+    *size = n;
+    return RAD_OK;
+}
+
+bool rad_is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool rad_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
