@@ -113,6 +113,7 @@ size_t rad_cpu_peak_bytes(rad_backend *be) {
  * the thread count. Measured on the 2-core AMD EPYC dev VM: ~95 GFLOP/s per core at DiT shapes. */
 #define GEMM_KC 512 /* measured best among 128..512 on the dev VM (32 KB L1, 1 MB L2 per core) */
 #define GEMM_NC 256 /* widest column strip: its packed weight block (KC x NC = 512 KB) stays in L2 */
+#define GEMM_MIN_ROWS 64 /* shortest row chunk of an item */
 #define GEMM_MAXR 8
 #define GEMM_MAXC 32
 
@@ -264,16 +265,18 @@ rad_status rad_cpu_linear(rad_backend *be, const float *x, int64_t m, int64_t k,
     if (m == 0) return RAD_OK;
     gemm_job g = {.x = x, .w = w->data, .bias = bias, .y = y, .m = m, .n = w->rows, .k = k, .kern = gemm_pick()};
     const int mr = g.kern.mr, nr = g.kern.nr;
-    /* Items: column strips of at most GEMM_NC, then row chunks until every thread has about four items.
-     * Each weight block is packed once per item, so long row chunks keep packing cheap. */
+    /* Items: column strips of at most GEMM_NC, cut into row chunks (of at least GEMM_MIN_ROWS) until every
+     * thread has about four items; only when the rows run out are the strips narrowed (small m: each weight
+     * block is then still packed once). Wide strips and long chunks keep packing and x re-reads cheap. */
     const int64_t threads = rad_get_threads(), panels = (g.n + nr - 1) / nr, want = 4 * threads;
+    const int64_t row_tiles = (m + mr - 1) / mr, max_m_nb = (m + GEMM_MIN_ROWS - 1) / GEMM_MIN_ROWS;
     int64_t n_nb = (g.n + GEMM_NC - 1) / GEMM_NC;
-    if (n_nb < want) n_nb = want < panels ? want : panels;
+    int64_t m_nb = (want + n_nb - 1) / n_nb;
+    if (m_nb > max_m_nb) m_nb = max_m_nb;
+    if (n_nb * m_nb < want) n_nb = (want + m_nb - 1) / m_nb;
+    if (n_nb > panels) n_nb = panels;
     g.nc = (panels + n_nb - 1) / n_nb * nr;
     g.n_nb = (g.n + g.nc - 1) / g.nc;
-    const int64_t row_tiles = (m + mr - 1) / mr;
-    int64_t m_nb = (want + g.n_nb - 1) / g.n_nb;
-    if (m_nb > row_tiles) m_nb = row_tiles;
     g.mc = (row_tiles + m_nb - 1) / m_nb * mr;
     g.m_nb = (m + g.mc - 1) / g.mc;
     g.n_items = g.m_nb * g.n_nb;
