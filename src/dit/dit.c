@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/log.h"
 #include "base/mem.h"
 
 /* The FFN runs over at most this many tokens at a time, bounding its [rows, ffn_dim] hidden buffer. */
