@@ -176,6 +176,7 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
 
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
+    RAD_INFO("encoding the prompts (umT5)");
     rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->dit_cfg.text_dim);
     tm.text_encoder_s = rad_now() - t0;
 
@@ -233,13 +234,21 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (g->steps < 1 || g->steps > 1000) return rad_err(RADIAL_ERR_INVALID_ARG, "steps must be in [1, 1000]");
     if (!isfinite(g->guidance) || !isfinite(g->shift) || g->shift <= 0)
         return rad_err(RADIAL_ERR_INVALID_ARG, "guidance must be finite and shift positive");
-    if (!c->dit) s = rad_dit_load(c->be, c->dit_w, &c->dit);
+    if (!c->dit) {
+        RAD_INFO("loading the DiT (%d layers, dim %d)", c->dit_cfg.num_layers, c->dit_cfg.dim);
+        s = rad_dit_load(c->be, c->dit_w, &c->dit);
+    }
+    RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps, %s attention", g->width, g->height, g->frames, T,
+             g->steps, g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense");
     if (s == RAD_OK && g->attention == RADIAL_ATTN_RADIAL) {
         if (!(g->decay > 0) || !isfinite(g->decay)) return rad_err(RADIAL_ERR_INVALID_ARG, "decay must be positive");
         /* Tokens per latent frame after the 1x2x2 patch embedding. */
         const rad_radial_cfg rc = {.frames = T, .tokens_per_frame = (int64_t)(H / 2) * (W / 2), .decay = g->decay,
                                    .block = 128};
         s = rad_radial_layout(&rc, &mask);
+        if (s == RAD_OK)
+            RAD_INFO("radial mask: %lld tokens, block density %.3f; dense for the first %d steps and %d layers",
+                     (long long)mask->n_tokens, rad_bsr_density(mask), g->dense_steps, g->dense_layers);
     }
     if (s == RAD_OK) s = rad_alloc((void **)&v_c, n_latent * sizeof(float), "velocity (cond)");
     if (s == RAD_OK && cfg) s = rad_alloc((void **)&v_u, n_latent * sizeof(float), "velocity (uncond)");
@@ -268,6 +277,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (s != RAD_OK) return s;
 
     t0 = rad_now();
+    RAD_INFO("decoding %d frames (VAE)", 1 + 4 * (T - 1));
     if (!c->vae) s = rad_vae_load(c->be, c->vae_w, &c->vae);
     const int F = 1 + 4 * (T - 1);
     float *video = NULL;

@@ -181,6 +181,7 @@ int cmd_generate(int argc, char **argv) {
     g.on_step = on_step;
     g.user_data = &pr;
 
+    if (!quiet) radial_set_log(NULL, NULL, RADIAL_LOG_INFO); /* stage messages before the progress bar */
     radial_ctx *ctx;
     if (radial_init(model, &rp, &ctx) != RADIAL_OK) {
         fprintf(stderr, "radial generate: %s\n", radial_last_error());
