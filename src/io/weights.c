@@ -438,7 +438,10 @@ static rad_status find_named(const rad_weights *w, const char *dir, const char *
     if (!d) return rad_err(RADIAL_ERR_IO, "%s: cannot list the folder: %s", dir, strerror(errno));
     rad_status st = RAD_OK;
     struct dirent *e;
+    char pickle[256] = "";
     while ((e = readdir(d)) != NULL) {
+        if (ends_with(e->d_name, ".pth") && contains_ci(e->d_name, key))
+            snprintf(pickle, sizeof pickle, "%s", e->d_name);
         if (!ends_with(e->d_name, ".safetensors") || !contains_ci(e->d_name, key)) continue;
         if (*out) {
             st = rad_err(RADIAL_ERR_IO, "%s: several %s files (%s, %s); pass the file itself", dir, comp_name(w->comp),
@@ -448,6 +451,13 @@ static rad_status find_named(const rad_weights *w, const char *dir, const char *
         if ((st = join(dir, e->d_name, out)) != RAD_OK) break;
     }
     closedir(d);
+    if (st == RAD_OK && !*out && pickle[0])
+        /* The official download ships T5 and VAE as PyTorch pickles, which can run code when loaded. */
+        st = rad_err(RADIAL_ERR_UNSUPPORTED,
+                     "%s: the %s is only here as %s, a PyTorch pickle, which radial does not read; convert it once: "
+                     "python3 -c \"import torch, safetensors.torch as s; s.save_file(torch.load('%s', "
+                     "weights_only=True), '%.*s.safetensors')\"",
+                     dir, comp_name(w->comp), pickle, pickle, (int)(strlen(pickle) - 4), pickle);
     if (st != RAD_OK) {
         free(*out);
         *out = NULL;
