@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,4 +58,17 @@ bool rad_is_file(const char *path) {
 bool rad_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+rad_status rad_path_join(const char *dir, const char *name, char **out) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    *out = malloc(n);
+    if (!*out) return rad_err(RADIAL_ERR_NOMEM, "out of memory joining the path %s/%s", dir, name);
+    snprintf(*out, n, "%s/%s", dir, name);
+    return RAD_OK;
+}
+
+bool rad_ends_with(const char *name, const char *suffix) {
+    size_t a = strlen(name), b = strlen(suffix);
+    return a >= b && !strcmp(name + a - b, suffix);
 }

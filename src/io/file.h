@@ -1,5 +1,5 @@
-/* Opening and reading model files safely: only regular files (a FIFO or device named like a model must not
- * hang or stream forever), with a size cap checked before anything is allocated. */
+/* Paths, and opening and reading model files safely: only regular files (a FIFO or device named like a model
+ * must not hang or stream forever), with a size cap checked before anything is allocated. */
 #ifndef RAD_FILE_H
 #define RAD_FILE_H
 #include <stdbool.h>
@@ -17,4 +17,9 @@ rad_status rad_file_read(const char *path, size_t max_bytes, const char *what, u
 
 bool rad_is_file(const char *path);
 bool rad_is_dir(const char *path);
+
+/* dir + "/" + name as a new string (free() it). */
+rad_status rad_path_join(const char *dir, const char *name, char **out);
+/* Whether the name ends with suffix (a file extension such as ".json"); case-sensitive. */
+bool rad_ends_with(const char *name, const char *suffix);
 #endif

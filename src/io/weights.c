@@ -40,20 +40,6 @@ static const char *comp_name(rad_component c) { return c == RAD_COMP_DIT ? "DiT"
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Paths */
 
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
-/* Joins dir and name into a new string. */
-static rad_status join(const char *dir, const char *name, char **out) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    *out = malloc(n);
-    if (!*out) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
-    snprintf(*out, n, "%s/%s", dir, name);
-    return RAD_OK;
-}
-
 /* The folder holding a file ("." when the path has no slash). */
 static rad_status dir_of(const char *path, char **out) {
     const char *s = strrchr(path, '/');
@@ -69,7 +55,7 @@ static rad_status dir_of(const char *path, char **out) {
 /* Sets w->config to dir/config.json when that file exists. */
 static rad_status find_config(rad_weights *w, const char *dir) {
     char *p;
-    RAD_TRY(join(dir, "config.json", &p));
+    RAD_TRY(rad_path_join(dir, "config.json", &p));
     if (rad_is_file(p))
         w->config = p;
     else
@@ -353,6 +339,12 @@ static bool safe_shard_name(const char *s) {
     return s[0] && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/') && !strchr(s, '\\');
 }
 
+/* Whether f is the shard file named `name` (opened as <index folder>/name). */
+static bool is_shard(const rad_st_file *f, const char *name) {
+    const char *slash = strrchr(rad_st_path(f), '/');
+    return slash && !strcmp(slash + 1, name);
+}
+
 static rad_status open_index(rad_weights *w, const char *path) {
     json_t *root;
     RAD_TRY(rad_json_load(path, &root));
@@ -379,12 +371,9 @@ static rad_status open_index(rad_weights *w, const char *path) {
             goto done;
         }
         bool have = false;
-        for (size_t i = 0; i < w->n_files && !have; i++) {
-            const char *p = rad_st_path(w->files[i]);
-            have = ends_with(p, s) && p[strlen(p) - strlen(s) - 1] == '/';
-        }
+        for (size_t i = 0; i < w->n_files && !have; i++) have = is_shard(w->files[i], s);
         if (have) continue;
-        if ((st = join(dir, s, &shard)) != RAD_OK) goto done;
+        if ((st = rad_path_join(dir, s, &shard)) != RAD_OK) goto done;
         if (!rad_is_file(shard)) {
             struct stat sb;
             st = rad_err(RADIAL_ERR_IO, "%s: shard \"%s\" (for tensor '%s') %s", path, shard, name,
@@ -403,8 +392,7 @@ static rad_status open_index(rad_weights *w, const char *path) {
     json_object_foreach((json_t *)map, name, v) {
         const char *s = json_string_value(v);
         for (size_t i = 0; i < w->n_files; i++) {
-            const char *p = rad_st_path(w->files[i]);
-            if (!(ends_with(p, s) && p[strlen(p) - strlen(s) - 1] == '/')) continue;
+            if (!is_shard(w->files[i], s)) continue;
             if (!rad_st_find(w->files[i], name)) {
                 st = rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s' is mapped to shard \"%s\", which does not contain it", path, name, s);
                 goto done;
@@ -440,15 +428,15 @@ static rad_status find_named(const rad_weights *w, const char *dir, const char *
     struct dirent *e;
     char pickle[256] = "";
     while ((e = readdir(d)) != NULL) {
-        if (ends_with(e->d_name, ".pth") && contains_ci(e->d_name, key))
+        if (rad_ends_with(e->d_name, ".pth") && contains_ci(e->d_name, key))
             snprintf(pickle, sizeof pickle, "%s", e->d_name);
-        if (!ends_with(e->d_name, ".safetensors") || !contains_ci(e->d_name, key)) continue;
+        if (!rad_ends_with(e->d_name, ".safetensors") || !contains_ci(e->d_name, key)) continue;
         if (*out) {
             st = rad_err(RADIAL_ERR_IO, "%s: several %s files (%s, %s); pass the file itself", dir, comp_name(w->comp),
                          strrchr(*out, '/') + 1, e->d_name);
             break;
         }
-        if ((st = join(dir, e->d_name, out)) != RAD_OK) break;
+        if ((st = rad_path_join(dir, e->d_name, out)) != RAD_OK) break;
     }
     closedir(d);
     if (st == RAD_OK && !*out && pickle[0])
@@ -483,9 +471,9 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
         }
     }
     for (size_t i = 0; i < N_OF(k_names); i++) {
-        RAD_TRY(join(dir, k_names[i], &p));
+        RAD_TRY(rad_path_join(dir, k_names[i], &p));
         if (rad_is_file(p)) {
-            rad_status st = ends_with(p, ".json") ? open_index(w, p) : add_file(w, p);
+            rad_status st = rad_ends_with(p, ".json") ? open_index(w, p) : add_file(w, p);
             if (st == RAD_OK && !w->config) st = find_config(w, dir);
             free(p);
             return st;
@@ -501,14 +489,14 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
 static rad_status open_path(rad_weights *w, const char *path) {
     if (rad_is_dir(path)) {
         char *idx;
-        RAD_TRY(join(path, "model_index.json", &idx));
+        RAD_TRY(rad_path_join(path, "model_index.json", &idx));
         bool root = rad_is_file(idx);
         free(idx);
         if (!root) return open_component_dir(w, path);
         /* A diffusers root: the component's folder. */
         const char *sub = w->comp == RAD_COMP_DIT ? "transformer" : w->comp == RAD_COMP_T5 ? "text_encoder" : "vae";
         char *d;
-        RAD_TRY(join(path, sub, &d));
+        RAD_TRY(rad_path_join(path, sub, &d));
         rad_status st = rad_is_dir(d) ? open_component_dir(w, d)
                                   : rad_err(RADIAL_ERR_IO, "%s: diffusers folder without %s/ for the %s", path, sub, comp_name(w->comp));
         free(d);
@@ -517,7 +505,7 @@ static rad_status open_path(rad_weights *w, const char *path) {
     struct stat sb;
     if (stat(path, &sb) != 0) return rad_err(RADIAL_ERR_IO, "%s: no such file or folder", path);
     if (!S_ISREG(sb.st_mode)) return rad_err(RADIAL_ERR_IO, "%s: not a regular file or a folder", path);
-    if (ends_with(path, ".json")) return open_index(w, path);
+    if (rad_ends_with(path, ".json")) return open_index(w, path);
     RAD_TRY(add_file(w, path));
     char *dir;
     RAD_TRY(dir_of(path, &dir));

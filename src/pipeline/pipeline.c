@@ -67,13 +67,6 @@ void radial_video_free(radial_video *v) {
     v->data = NULL;
 }
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, const float *ctx_cond, int len_cond,
                                      const float *ctx_uncond, int len_uncond, float *latent, float **video_out,
                                      radial_timings *tm);
@@ -82,7 +75,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     *out = NULL;
     if (!model_path) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: no model path given");
     radial_ctx *c = calloc(1, sizeof *c);
-    if (!c || !(c->model_path = dup_str(model_path))) {
+    if (!c || !(c->model_path = strdup(model_path))) {
         free(c);
         return rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
     }

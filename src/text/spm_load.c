@@ -464,25 +464,8 @@ static rad_status load_safetensors(const char *path, rad_spm **out) {
     return s;
 }
 
-rad_status rad_spm_load(const char *path, rad_spm **out) {
-    *out = NULL;
-    char found[4096];
-    const char *file = path;
-    if (rad_is_dir(path)) {
-        static const char *const rel[] = {"spiece.model", "tokenizer/spiece.model", "google/umt5-xxl/spiece.model"};
-        file = NULL;
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0] && !file; i++) {
-            int k = snprintf(found, sizeof found, "%s/%s", path, rel[i]);
-            if (k > 0 && (size_t)k < sizeof found && rad_is_file(found)) file = found;
-        }
-        if (!file)
-            return rad_err(RADIAL_ERR_IO,
-                           "%s: no spiece.model in the folder (looked for spiece.model, tokenizer/spiece.model, "
-                           "google/umt5-xxl/spiece.model)",
-                           path);
-    }
-    size_t n = strlen(file);
-    if (n >= 12 && !strcmp(file + n - 12, ".safetensors")) return load_safetensors(file, out);
+static rad_status load_file(const char *file, rad_spm **out) {
+    if (rad_ends_with(file, ".safetensors")) return load_safetensors(file, out);
     rad_spm *m;
     RAD_TRY(spm_new(file, &m));
     rad_status s = rad_file_read(file, SPM_MAX_FILE, "sentencepiece model", &m->data, &m->size);
@@ -493,6 +476,24 @@ rad_status rad_spm_load(const char *path, rad_spm **out) {
     }
     *out = m;
     return RAD_OK;
+}
+
+rad_status rad_spm_load(const char *path, rad_spm **out) {
+    *out = NULL;
+    if (!rad_is_dir(path)) return load_file(path, out);
+    static const char *const rel[] = {"spiece.model", "tokenizer/spiece.model", "google/umt5-xxl/spiece.model"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        char *file;
+        RAD_TRY(rad_path_join(path, rel[i], &file));
+        const bool here = rad_is_file(file);
+        rad_status s = here ? load_file(file, out) : RAD_OK;
+        free(file);
+        if (here) return s;
+    }
+    return rad_err(RADIAL_ERR_IO,
+                   "%s: no spiece.model in the folder (looked for spiece.model, tokenizer/spiece.model, "
+                   "google/umt5-xxl/spiece.model)",
+                   path);
 }
 
 void rad_spm_free(rad_spm *m) {

@@ -2,10 +2,12 @@
  * names), totals, metadata, the detected name layout and the detected configuration. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "io/file.h"
 #include "io/model_config.h"
 #include "io/weights.h"
 
@@ -171,10 +173,13 @@ int cmd_inspect(int argc, char **argv) {
 
     /* A folder without --component: every component it holds (a diffusers root must hold all three). */
     if (S_ISDIR(sb.st_mode) && comp < 0) {
-        char idx[4096];
-        struct stat ib;
-        snprintf(idx, sizeof idx, "%s/model_index.json", path);
-        bool root = stat(idx, &ib) == 0;
+        char *idx;
+        if (rad_path_join(path, "model_index.json", &idx) != RAD_OK) {
+            fprintf(stderr, "radial inspect: %s\n", rad_last_error());
+            return 1;
+        }
+        const bool root = rad_is_file(idx);
+        free(idx);
         int rc = 0, found = 0;
         for (int c = 0; c < 3; c++) {
             rad_weights *w;
@@ -195,7 +200,7 @@ int cmd_inspect(int argc, char **argv) {
 
     /* One component: the one given, or the first whose key tensors are found. A single file is parsed first
      * so that a malformed file is reported as such, not as "no component recognised". */
-    bool is_st_file = S_ISREG(sb.st_mode) && !strstr(path, ".json");
+    bool is_st_file = S_ISREG(sb.st_mode) && !rad_ends_with(path, ".json");
     if (is_st_file) {
         rad_st_file *f;
         if (rad_st_open(path, &f) != RAD_OK) {

@@ -7,6 +7,7 @@
 
 #include "attn/radial_mask.h"
 #include "base/mem.h"
+#include "io/file.h"
 #include "video/video_writer.h"
 #include "cli_args.h"
 #include "commands.h"
@@ -78,11 +79,6 @@ static int write_png(const char *path, const uint8_t *m, int32_t n) {
     return st == RAD_OK;
 }
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
 int cmd_mask(int argc, char **argv) {
     long long frames = 0, tpf = 0, width = 0, height = 0, vframes = 0, block = 128, heads = 12, head_dim = 128;
     double decay = 1.0;
@@ -123,7 +119,7 @@ int cmd_mask(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (out && !ends_with(out, ".pbm") && !ends_with(out, ".png")) {
+    if (out && !rad_ends_with(out, ".pbm") && !rad_ends_with(out, ".png")) {
         fprintf(stderr, "radial %s: -o: '%s' must end in .pbm or .png\n", CMD, out);
         return 2;
     }
@@ -170,7 +166,7 @@ int cmd_mask(int argc, char **argv) {
            100.0 * (1.0 - pairs / dense_pairs));
     int ok = 1;
     if (out) {
-        ok = ends_with(out, ".pbm") ? write_pbm(out, m, n, &cfg) : write_png(out, m, n);
+        ok = rad_ends_with(out, ".pbm") ? write_pbm(out, m, n, &cfg) : write_png(out, m, n);
         if (ok) printf("wrote %s\n", out);
     }
     rad_free(m);
