@@ -39,13 +39,10 @@ static rad_status alloc_layout(int64_t n_tokens, int32_t block, int32_t n_blocks
 
 rad_status rad_bsr_dense(int64_t n_tokens, int32_t block, rad_bsr *out) {
     memset(out, 0, sizeof *out);
-    if (n_tokens <= 0 || block <= 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: need n_tokens > 0 and block > 0, got n_tokens=%lld block=%d",
-                       (long long)n_tokens, (int)block);
-    int64_t nb = (n_tokens + block - 1) / block;
+    const int64_t nb = n_tokens > 0 && block > 0 ? (n_tokens + block - 1) / block : 0; /* 0: check_shape says why */
     if (nb > INT32_MAX)
         return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: %lld block rows exceed int32", (long long)nb);
-    int32_t n_blocks = (int32_t)nb;
+    const int32_t n_blocks = (int32_t)nb;
     RAD_TRY(check_shape(n_tokens, block, n_blocks));
     RAD_TRY(alloc_layout(n_tokens, block, n_blocks, (int64_t)n_blocks * n_blocks, out));
     for (int32_t r = 0; r <= n_blocks; r++) out->row_ptr[r] = r * n_blocks;

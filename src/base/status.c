@@ -32,7 +32,6 @@ rad_status rad_err_prefix(rad_status code, const char *fmt, ...) {
 }
 
 const char *rad_last_error(void) { return rad_errbuf; }
-void rad_clear_error(void) { rad_errbuf[0] = '\0'; }
 
 const char *radial_last_error(void) { return rad_errbuf; }
 

@@ -25,7 +25,6 @@ rad_status rad_err_prefix(rad_status code, const char *fmt, ...)
     ;
 
 const char *rad_last_error(void);
-void rad_clear_error(void);
 
 /* Propagate a failure unchanged. */
 #define RAD_TRY(expr)                    \

@@ -3,6 +3,8 @@
  * weights fails with the tensor and both shapes. Values from JSON are range-checked before they become ints. */
 #include "io/model_config.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -267,7 +269,11 @@ static rad_status cfg_floats(const json_t *j, const char *key, const char *label
     for (int i = 0; i < n; i++) {
         const json_t *v = json_array_get(a, i);
         if (!json_is_number(v)) return rad_err(RADIAL_ERR_MODEL, "%s: \"%s\"[%d]: expected a number", label, key, i);
-        out[i] = (float)json_number_value(v);
+        const double x = json_number_value(v);
+        if (!(fabs(x) <= FLT_MAX))
+            return rad_err(RADIAL_ERR_MODEL, "%s: \"%s\"[%d] = %g: expected a number within the float range", label,
+                           key, i, x);
+        out[i] = (float)x;
     }
     return RAD_OK;
 }

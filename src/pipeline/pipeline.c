@@ -25,7 +25,7 @@
 #include "vae/vae.h"
 
 /* shared_config.py sample_neg_prompt (spec wan21.md §4.6): used when no negative prompt is given. */
-const char rad_default_negative_prompt[] =
+static const char default_negative_prompt[] =
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的"
     "手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
@@ -107,7 +107,8 @@ void radial_free(radial_ctx *c) {
     free(c);
 }
 
-rad_status rad_check_video_size(int width, int height, int *frames) {
+/* Checks width/height (multiples of 16) and rounds frames down to 4n+1 with a warning, as diffusers does. */
+static rad_status check_video_size(int width, int height, int *frames) {
     if (width < 16 || height < 16 || width > 8192 || height > 8192 || width % 16 || height % 16)
         return rad_err(RADIAL_ERR_INVALID_ARG,
                        "width and height must be multiples of 16 between 16 and 8192 (got %dx%d)", width, height);
@@ -163,8 +164,8 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
     radial_gen_params g = *gp;
     if (!g.prompt) g.prompt = "";
-    RAD_TRY(rad_check_video_size(g.width, g.height, &g.frames));
-    const char *negative = g.negative_prompt ? g.negative_prompt : rad_default_negative_prompt;
+    RAD_TRY(check_video_size(g.width, g.height, &g.frames));
+    const char *negative = g.negative_prompt ? g.negative_prompt : default_negative_prompt;
     rad_mem_reset_peak();
 
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;

@@ -1,14 +1,8 @@
-/* Internals of the text-to-video pipeline shared with the CLI's eval driver. */
+/* Internals of the text-to-video pipeline that the CLI uses (radial generate, radial eval pipeline). */
 #ifndef RAD_PIPELINE_H
 #define RAD_PIPELINE_H
 #include "base/status.h"
 #include "radial.h"
-
-/* The official default negative prompt (Wan shared_config.py). */
-extern const char rad_default_negative_prompt[];
-
-/* Checks width/height (multiples of 16) and rounds frames down to 4n+1 with a warning, as diffusers does. */
-rad_status rad_check_video_size(int width, int height, int *frames);
 
 /* radial_generate without the uint8 conversion: *video_out = rad_alloc'ed [3, frames, height, width],
  * unclamped VAE output; *frames_out = 1 + 4*(latent frames - 1). */

@@ -19,7 +19,6 @@ typedef struct rad_vae rad_vae;
  * The configuration comes from rad_vae_config_detect. `be` must outlive the model. */
 rad_status rad_vae_load(rad_backend *be, const rad_weights *w, rad_vae **out);
 void rad_vae_free(rad_vae *vae);
-const rad_vae_config *rad_vae_get_config(const rad_vae *vae);
 
 /* Output size for a latent of T x H x W: frames 1 + tf·(T-1), spatial factor sf (4 and 8 for Wan 2.1). */
 int64_t rad_vae_out_frames(const rad_vae *vae, int64_t T);
