@@ -1,4 +1,4 @@
-/* Small test helpers: checks that report file and line, relative error, golden data paths. */
+/* Small test helpers: checks that report file and line, relative error, golden data paths, scratch files. */
 #ifndef RAD_TEST_UTIL_H
 #define RAD_TEST_UTIL_H
 #include <math.h>
@@ -59,6 +59,18 @@ static inline double rad_rel_err(const float *a, const float *b, size_t n) {
         den += (double)b[i] * (double)b[i];
     }
     return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Writes text to the file dir/name; a failed CHECK when it cannot. */
+static inline void rad_test_write_text(const char *dir, const char *name, const char *text) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(fputs(text, f) >= 0);
+        CHECK(fclose(f) == 0);
+    }
 }
 
 /* Path under tests/data (RAD_TEST_DATA is set by ctest). */

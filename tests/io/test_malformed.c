@@ -341,20 +341,9 @@ static void json_configs(void) {
 
 static char g_dir[64];
 
-static void put(const char *name, const char *text) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    FILE *f = fopen(p, "w");
-    CHECK(f != NULL);
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 static void index_open(bool ok, const char *index_text) {
     char p[256];
-    put("m.safetensors.index.json", index_text);
+    rad_test_write_text(g_dir, "m.safetensors.index.json", index_text);
     snprintf(p, sizeof p, "%s/m.safetensors.index.json", g_dir);
     rad_weights *w = NULL;
     if (ok) {
@@ -410,7 +399,7 @@ static void index_files(void) {
     index_open(false, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"a\":\"s2.safetensors\"}}");
     index_open(false, "{\"weight_map\":{\"patch_embedding.weight\":\"s1.safetensors\"");
     /* A shard that is itself malformed. */
-    put("bad.safetensors", "garbage!garbage!");
+    rad_test_write_text(g_dir, "bad.safetensors", "garbage!garbage!");
     index_open(false, "{\"weight_map\":{\"patch_embedding.weight\":\"bad.safetensors\"}}");
 
     /* Special files: a FIFO must be refused, not waited on. */

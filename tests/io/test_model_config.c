@@ -11,17 +11,6 @@
 
 static char g_dir[64];
 
-static void write_text(const char *name, const char *text) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    FILE *f = fopen(p, "w");
-    CHECK(f != NULL);
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 /* g_dir/name -> the golden file rel (a symlink: the weights are reused, the config.json is ours). */
 static void link_data(const char *rel, const char *name) {
     char src[512], dst[256], abs[1024];
@@ -132,52 +121,53 @@ static void expect_config_fails(const char *file, rad_component comp) {
 
 static void mismatches(void) {
     link_data("tiny-wan-original/diffusion_pytorch_model.safetensors", "w.safetensors");
-    write_text("config.json", "{\"dim\": 64, \"num_heads\": 2}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": 64, \"num_heads\": 2}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
     CHECK(strstr(rad_last_error(), "patch_embedding.weight") && strstr(rad_last_error(), "[48, 16, 1, 2, 2]") &&
           strstr(rad_last_error(), "[64, 16, 1, 2, 2]"));
-    write_text("config.json", "{\"dim\": 48, \"num_heads\": 5}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": 48, \"num_heads\": 5}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"dim\": 48, \"num_heads\": 2, \"num_layers\": 3}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": 48, \"num_heads\": 2, \"num_layers\": 3}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"dim\": 48, \"num_heads\": 2, \"num_layers\": 1}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": 48, \"num_heads\": 2, \"num_layers\": 1}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"dim\": \"48\"}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": \"48\"}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"dim\": -48}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": -48}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"num_attention_heads\": 2, \"attention_head_dim\": 24, \"patch_size\": [1, 2]}");
+    rad_test_write_text(g_dir, "config.json",
+                        "{\"num_attention_heads\": 2, \"attention_head_dim\": 24, \"patch_size\": [1, 2]}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"num_attention_heads\": 2, \"attention_head_dim\": 32}");
+    rad_test_write_text(g_dir, "config.json", "{\"num_attention_heads\": 2, \"attention_head_dim\": 32}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"dim\": 48, \"ffn_dim\": 97}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": 48, \"ffn_dim\": 97}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"num_attention_heads\": 2, \"attention_head_dim\": 24, \"eps\": 2.0}");
+    rad_test_write_text(g_dir, "config.json", "{\"num_attention_heads\": 2, \"attention_head_dim\": 24, \"eps\": 2.0}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
-    write_text("config.json", "{\"dim\": 48, \"dim\": 48}");
+    rad_test_write_text(g_dir, "config.json", "{\"dim\": 48, \"dim\": 48}");
     expect_config_fails("w.safetensors", RAD_COMP_DIT);
     clear_dir();
 
     link_data("tiny-wan/text_encoder/model.safetensors", "model.safetensors");
-    write_text("config.json", "{\"d_model\": 64, \"num_heads\": 8}");
+    rad_test_write_text(g_dir, "config.json", "{\"d_model\": 64, \"num_heads\": 8}");
     expect_config_fails("model.safetensors", RAD_COMP_T5);
     CHECK(strstr(rad_last_error(), "pos_embedding") != NULL);
-    write_text("config.json", "{\"d_model\": 64, \"vocab_size\": 2048}");
+    rad_test_write_text(g_dir, "config.json", "{\"d_model\": 64, \"vocab_size\": 2048}");
     expect_config_fails("model.safetensors", RAD_COMP_T5);
-    write_text("config.json", "{\"d_model\": 64, \"d_ff\": 128}");
+    rad_test_write_text(g_dir, "config.json", "{\"d_model\": 64, \"d_ff\": 128}");
     expect_config_fails("model.safetensors", RAD_COMP_T5);
     clear_dir();
 
     link_data("tiny-wan-original/wan_vae_tiny.safetensors", "w.safetensors");
-    write_text("config.json", "{\"base_dim\": 16}");
+    rad_test_write_text(g_dir, "config.json", "{\"base_dim\": 16}");
     expect_config_fails("w.safetensors", RAD_COMP_VAE);
-    write_text("config.json", "{\"base_dim\": 8, \"temperal_downsample\": [true, true, true]}");
+    rad_test_write_text(g_dir, "config.json", "{\"base_dim\": 8, \"temperal_downsample\": [true, true, true]}");
     expect_config_fails("w.safetensors", RAD_COMP_VAE);
-    write_text("config.json", "{\"base_dim\": 8, \"dim_mult\": [1, 2, 4]}");
+    rad_test_write_text(g_dir, "config.json", "{\"base_dim\": 8, \"dim_mult\": [1, 2, 4]}");
     expect_config_fails("w.safetensors", RAD_COMP_VAE);
-    write_text("config.json", "{\"base_dim\": 8, \"latents_std\": [1, 2]}");
+    rad_test_write_text(g_dir, "config.json", "{\"base_dim\": 8, \"latents_std\": [1, 2]}");
     expect_config_fails("w.safetensors", RAD_COMP_VAE);
-    write_text("config.json", "{\"base_dim\": 8, \"num_res_blocks\": 3}");
+    rad_test_write_text(g_dir, "config.json", "{\"base_dim\": 8, \"num_res_blocks\": 3}");
     expect_config_fails("w.safetensors", RAD_COMP_VAE);
     clear_dir();
 }
