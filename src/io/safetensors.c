@@ -494,6 +494,21 @@ rad_status rad_st_to_f32(const rad_st_tensor *t, float *dst) {
     return RAD_OK;
 }
 
+rad_status rad_st_read_f32(const rad_st_file *f, const char *name, const rad_st_tensor **t, float **out) {
+    *out = NULL;
+    const rad_st_tensor *found = rad_st_find(f, name);
+    if (t) *t = found;
+    if (!found) return rad_err(RADIAL_ERR_FORMAT, "%s: no tensor '%s'", f->label, name);
+    RAD_TRY(rad_calloc((void **)out, (size_t)found->numel, sizeof(float), name));
+    rad_status st = rad_st_to_f32(found, *out);
+    if (st != RAD_OK) {
+        rad_free(*out);
+        *out = NULL;
+        return rad_err_prefix(st, "%s: ", f->label);
+    }
+    return RAD_OK;
+}
+
 rad_status rad_st_to_i64(const rad_st_tensor *t, int64_t *dst) {
     const void *p = t->data;
     size_t n = (size_t)t->numel;

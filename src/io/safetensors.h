@@ -52,6 +52,9 @@ void rad_st_meta_at(const rad_st_file *f, size_t i, const char **key, const char
 rad_status rad_st_to_f32(const rad_st_tensor *t, float *dst);
 /* Integer tensors (I32/I64/...) to int64. */
 rad_status rad_st_to_i64(const rad_st_tensor *t, int64_t *dst);
+/* The tensor `name` of f as a new fp32 array (*out, rad_alloc'ed: rad_free it) and, when t is not NULL, the
+ * tensor itself. A missing tensor is RADIAL_ERR_FORMAT naming the file and the tensor. */
+rad_status rad_st_read_f32(const rad_st_file *f, const char *name, const rad_st_tensor **t, float **out);
 
 /* Writer: tensors are written in the order given; metadata is key/value pairs (may be NULL). */
 typedef struct rad_st_out {

@@ -7,14 +7,16 @@
 
 static float *load_hidden(const char *path, rad_st_file **f, int64_t *rows, int64_t *cols) {
     float *p = NULL;
+    const rad_st_tensor *t;
     CHECK_OK(rad_st_open(path, f));
-    if (!*f) return NULL;
-    const rad_st_tensor *t = rad_st_find(*f, "hidden");
-    CHECK(t && t->ndim == 2);
-    if (!t || t->ndim != 2) return NULL;
+    if (*f) CHECK_OK(rad_st_read_f32(*f, "hidden", &t, &p));
+    if (!p) return NULL;
+    CHECK(t->ndim == 2);
+    if (t->ndim != 2) {
+        rad_free(p);
+        return NULL;
+    }
     *rows = t->shape[0], *cols = t->shape[1];
-    CHECK_OK(rad_alloc((void **)&p, (size_t)t->numel * sizeof *p, "hidden"));
-    if (p) CHECK_OK(rad_st_to_f32(t, p));
     return p;
 }
 

@@ -14,20 +14,6 @@
 
 static const char *CMD = "eval dit";
 
-/* The case tensor `name` as a new fp32 array; checks its rank. */
-static rad_status case_tensor(const rad_st_file *f, const char *name, int ndim, const rad_st_tensor **t, float **out) {
-    *out = NULL;
-    *t = rad_st_find(f, name);
-    if (!*t) return rad_err(RADIAL_ERR_INVALID_ARG, "%s: no tensor '%s'", rad_st_path(f), name);
-    if ((*t)->ndim != ndim)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: tensor '%s' has %d dims, expected %d", rad_st_path(f), name,
-                       (*t)->ndim, ndim);
-    RAD_TRY(rad_calloc((void **)out, (size_t)((*t)->numel ? (*t)->numel : 1), sizeof(float), name));
-    rad_status s = rad_st_to_f32(*t, *out);
-    if (s != RAD_OK) rad_free(*out), *out = NULL;
-    return s;
-}
-
 static rad_status make_backend(const char *name, rad_backend **be) {
     if (!strcmp(name, "cpu")) return rad_backend_cpu(be);
 #ifdef RAD_HAVE_CUDA
@@ -45,10 +31,14 @@ static rad_status run(const char *model, const char *in, const char *outp, const
     float *x = NULL, *t = NULL, *ctx = NULL, *v = NULL;
     const rad_st_tensor *tx, *tt, *tc;
     rad_status s = rad_st_open(in, &cf);
-    if (s == RAD_OK) s = case_tensor(cf, "x", 4, &tx, &x);
-    if (s == RAD_OK) s = case_tensor(cf, "t", 1, &tt, &t);
-    if (s == RAD_OK) s = case_tensor(cf, "context", 2, &tc, &ctx);
-    if (s == RAD_OK && tt->numel != 1) s = rad_err(RADIAL_ERR_INVALID_ARG, "%s: 't' must hold one value", in);
+    if (s == RAD_OK) s = rad_st_read_f32(cf, "x", &tx, &x);
+    if (s == RAD_OK) s = rad_st_read_f32(cf, "t", &tt, &t);
+    if (s == RAD_OK) s = rad_st_read_f32(cf, "context", &tc, &ctx);
+    if (s == RAD_OK && (tx->ndim != 4 || tt->ndim != 1 || tt->numel != 1 || tc->ndim != 2))
+        s = rad_err(RADIAL_ERR_FORMAT,
+                    "%s: expected x [16, T, H, W], t [1] and context [L, text_dim], found x with %d dims, t with %d "
+                    "dims and %lld values, context with %d dims",
+                    in, tx->ndim, tt->ndim, (long long)tt->numel, tc->ndim);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_DIT, &w);
     if (s == RAD_OK) s = make_backend(backend, &be);
     if (s == RAD_OK) s = rad_dit_load(be, w, &dit);

@@ -83,21 +83,19 @@ static rad_status run_case(unipc_run *r, const char *in_path, const char *out_pa
         if (end != guidance_s && !*end && isfinite(g)) guidance = g;
     }
 
-    const rad_st_tensor *xt = rad_st_find(r->in, "x_init");
-    if (!xt) return rad_err(RADIAL_ERR_FORMAT, "%s: no tensor 'x_init'", in_path);
+    const rad_st_tensor *xt;
+    RAD_TRY(rad_st_read_f32(r->in, "x_init", &xt, &r->x));
     size_t n = (size_t)xt->numel;
     if (n == 0) return rad_err(RADIAL_ERR_FORMAT, "%s: 'x_init' is empty", in_path);
     size_t all;
     if (!rad_mul_size(n, (size_t)steps, &all)) return rad_err(RADIAL_ERR_NOMEM, "%s: outputs too large", in_path);
     RAD_TRY(rad_sched_new(kind, (int)steps, shift, n, &r->sched));
-    RAD_TRY(rad_calloc((void **)&r->x, n, sizeof(float), "sample"));
     RAD_TRY(rad_calloc((void **)&r->v, n, sizeof(float), "velocity"));
     RAD_TRY(rad_calloc((void **)&r->xs, all, sizeof(float), "samples after each step"));
     RAD_TRY(rad_calloc((void **)&r->timesteps, (size_t)steps, sizeof(int32_t), "timesteps"));
     RAD_TRY(rad_calloc((void **)&r->sigmas, (size_t)steps + 1, sizeof(float), "sigmas"));
     RAD_TRY(rad_calloc((void **)&r->outs, (size_t)steps + 2, sizeof(rad_st_out), "output list"));
     RAD_TRY(rad_calloc((void **)&r->names, (size_t)steps, sizeof *r->names, "output names"));
-    RAD_TRY(rad_st_to_f32(xt, r->x));
 
     for (int i = 0; i < (int)steps; i++) {
         int64_t t = rad_sched_timestep(r->sched, i);
