@@ -60,14 +60,14 @@ static int parse_names(const char *flag, const char *val, const char *const *nam
         for (int i = 0; i < n; i++)
             if (names[i] && !strcmp(tok, names[i])) found = i;
         if (found < 0 || *count == MAX_LIST) {
-            fprintf(stderr, "radial %s: %s: '%s' is not one of", CMD, flag, tok);
-            for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
-            fprintf(stderr, "\n");
+            fprintf(stderr, "radial %s: %s: expected at most %d of", CMD, flag, MAX_LIST);
+            for (int i = 0; i < n; i++) fprintf(stderr, "%s %s", i ? "," : "", names[i]);
+            fprintf(stderr, "; found '%s'\n", tok);
             return 0;
         }
         out[(*count)++] = found;
     }
-    if (!*count) fprintf(stderr, "radial %s: %s: empty list\n", CMD, flag);
+    if (!*count) fprintf(stderr, "radial %s: %s: expected a list of names, found an empty one\n", CMD, flag);
     return *count > 0;
 }
 
@@ -105,61 +105,46 @@ static uint16_t rnd_bf16(double a) {
     return rad_f32_to_bf16((float)((2.0 * u - 1.0) * a));
 }
 
-static int fail(void) {
-    fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
-    return 1;
-}
-
 int bench_attention(int argc, char **argv) {
-    long long frames[MAX_LIST] = {81, 161, 241}, height = 480, width = 832, heads = 12, reps = 20, warmup = 3;
-    long long seed = (long long)time(NULL);
+    long long frames[MAX_LIST] = {81, 161, 241};
+    int64_t height = 480, width = 832, seed = (int64_t)time(NULL);
+    int heads = 12, reps = 20, warmup = 3;
     int n_frames = 3, modes[MAX_LIST] = {0, 1}, n_modes = 2, kernels[MAX_LIST] = {RAD_CUDA_ATTN_AUTO}, n_kernels = 1;
     double decay = 1.0;
-    const char *json = NULL, *csv = NULL;
+    const char *frames_list = NULL, *mode_list = NULL, *kernel_list = NULL, *json = NULL, *csv = NULL;
     static const char *const mode_names[] = {"dense", "radial"};
     const char *kernel_names[RAD_CUDA_ATTN_N_KERNELS];
     for (int i = 0; i < RAD_CUDA_ATTN_N_KERNELS; i++) kernel_names[i] = rad_cuda_attn_kernel_name(i);
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        static const char *const known[] = {"--frames", "--height", "--width", "--heads", "--decay", "--mode",
-                                            "--kernel", "--reps", "--warmup", "--seed", "--json", "--csv"};
-        int is_known = 0;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) is_known |= !strcmp(a, known[k]);
-        if (!is_known) {
-            fprintf(stderr, "radial %s: unknown option '%s'\n\n", CMD, a);
-            usage(stderr);
-            return 2;
-        }
-        if (!(v = cli_value(CMD, argc, argv, &i))) return 2;
-        int ok = 1;
-        if (!strcmp(a, "--frames")) ok = cli_int_list(CMD, a, v, 1, 4001, frames, MAX_LIST, &n_frames);
-        else if (!strcmp(a, "--height")) ok = cli_int(CMD, a, v, 16, 8192, &height);
-        else if (!strcmp(a, "--width")) ok = cli_int(CMD, a, v, 16, 8192, &width);
-        else if (!strcmp(a, "--heads")) ok = cli_int(CMD, a, v, 1, 128, &heads);
-        else if (!strcmp(a, "--decay")) ok = cli_float(CMD, a, v, 1e-6, 1e6, &decay);
-        else if (!strcmp(a, "--mode")) ok = parse_names(a, v, mode_names, 2, modes, &n_modes);
-        else if (!strcmp(a, "--kernel"))
-            ok = parse_names(a, v, kernel_names, RAD_CUDA_ATTN_N_KERNELS, kernels, &n_kernels);
-        else if (!strcmp(a, "--reps")) ok = cli_int(CMD, a, v, 1, 10000, &reps);
-        else if (!strcmp(a, "--warmup")) ok = cli_int(CMD, a, v, 0, 1000, &warmup);
-        else if (!strcmp(a, "--seed")) ok = cli_int(CMD, a, v, 1, (1LL << 62), &seed);
-        else if (!strcmp(a, "--json")) json = v;
-        else csv = v;
-        if (!ok) return 2;
-    }
+    const cli_flag flags[] = {
+        {"--frames", NULL, CLI_TEXT, .value = &frames_list},
+        {"--height", NULL, CLI_INT64, .value = &height, .min = 16, .max = 8192},
+        {"--width", NULL, CLI_INT64, .value = &width, .min = 16, .max = 8192},
+        {"--heads", NULL, CLI_INT, .value = &heads, .min = 1, .max = 128},
+        {"--decay", NULL, CLI_DOUBLE, .value = &decay, .lo = 1e-6, .hi = 1e6},
+        {"--mode", NULL, CLI_TEXT, .value = &mode_list},
+        {"--kernel", NULL, CLI_TEXT, .value = &kernel_list},
+        {"--reps", NULL, CLI_INT, .value = &reps, .min = 1, .max = 10000},
+        {"--warmup", NULL, CLI_INT, .value = &warmup, .min = 0, .max = 1000},
+        {"--seed", NULL, CLI_INT64, .value = &seed, .min = 1, .max = 1LL << 62},
+        {"--json", NULL, CLI_TEXT, .value = &json},
+        {"--csv", NULL, CLI_TEXT, .value = &csv},
+    };
+    const int rc_args = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc_args >= 0) return rc_args;
+    if ((frames_list && !cli_int_list(CMD, "--frames", frames_list, 1, 4001, frames, MAX_LIST, &n_frames)) ||
+        (mode_list && !parse_names("--mode", mode_list, mode_names, 2, modes, &n_modes)) ||
+        (kernel_list &&
+         !parse_names("--kernel", kernel_list, kernel_names, RAD_CUDA_ATTN_N_KERNELS, kernels, &n_kernels)))
+        return 2;
 
     char dev[256];
     int cc_major, cc_minor;
-    if (rad_cuda_device_info(dev, sizeof dev, &cc_major, &cc_minor) != RAD_OK) return fail();
+    if (rad_cuda_device_info(dev, sizeof dev, &cc_major, &cc_minor) != RAD_OK) return cli_error(CMD);
     rng = (uint64_t)seed;
-    printf("device: %s\nseed: %lld; q, k uniform(-1.7, 1.7), v uniform(-1, 1), bf16; %lld heads x %d, scale "
-           "1/sqrt(%d); %lld warm-up + %lld timed launches per point\n",
-           dev, seed, heads, HD, HD, warmup, reps);
+    printf("device: %s\nseed: %lld; q, k uniform(-1.7, 1.7), v uniform(-1, 1), bf16; %d heads x %d, scale "
+           "1/sqrt(%d); %d warm-up + %d timed launches per point\n",
+           dev, (long long)seed, heads, HD, HD, warmup, reps);
     printf("TFLOP/s = 4 * %d * heads * (query-key pairs in computed blocks) / median time (dense: 4 N^2 %d heads)\n\n",
            HD, HD);
     printf("%6s %6s %7s  %-6s %-5s %8s %8s  %9s %9s %9s  %8s  %s\n", "frames", "latent", "tokens", "mode", "kern",
@@ -167,16 +152,16 @@ int bench_attention(int argc, char **argv) {
 
     record *recs;
     const size_t max_recs = (size_t)n_frames * (size_t)n_modes * (size_t)n_kernels;
-    if (rad_calloc((void **)&recs, max_recs, sizeof *recs, "bench records") != RAD_OK) return fail();
+    if (rad_calloc((void **)&recs, max_recs, sizeof *recs, "bench records") != RAD_OK) return cli_error(CMD);
     size_t n_recs = 0;
     float *ms;
-    if (rad_calloc((void **)&ms, (size_t)reps, sizeof *ms, "bench times") != RAD_OK) return fail();
+    if (rad_calloc((void **)&ms, (size_t)reps, sizeof *ms, "bench times") != RAD_OK) return cli_error(CMD);
     int rc = 0;
 
     for (int fi = 0; fi < n_frames && !rc; fi++) {
         int64_t latent, tpf;
         if (rad_radial_video_dims(width, height, frames[fi], &latent, &tpf) != RAD_OK) {
-            rc = fail();
+            rc = cli_error(CMD);
             break;
         }
         const int64_t n = latent * tpf;
@@ -184,14 +169,14 @@ int bench_attention(int argc, char **argv) {
         uint16_t *host = NULL;
         void *d[4] = {NULL, NULL, NULL, NULL};
         if (rad_alloc((void **)&host, bytes, "bench inputs") != RAD_OK) {
-            rc = fail();
+            rc = cli_error(CMD);
             break;
         }
         for (int t = 0; t < 4 && !rc; t++) {
-            if (rad_cuda_malloc(&d[t], bytes, t == 3 ? "out" : "q/k/v") != RAD_OK) rc = fail();
+            if (rad_cuda_malloc(&d[t], bytes, t == 3 ? "out" : "q/k/v") != RAD_OK) rc = cli_error(CMD);
             if (!rc && t < 3) {
                 for (size_t i = 0; i < elems; i++) host[i] = rnd_bf16(t == 2 ? 1.0 : 1.7);
-                if (rad_cuda_upload(d[t], host, bytes) != RAD_OK) rc = fail();
+                if (rad_cuda_upload(d[t], host, bytes) != RAD_OK) rc = cli_error(CMD);
             }
         }
         rad_free(host);
@@ -202,24 +187,24 @@ int bench_attention(int argc, char **argv) {
             memset(&dense, 0, sizeof dense);
             if (modes[mi] == 0) {
                 if (rad_bsr_dense(n, 128, &dense) != RAD_OK) {
-                    rc = fail();
+                    rc = cli_error(CMD);
                     break;
                 }
                 layout = &dense;
             } else {
                 rad_radial_cfg cfg = {.frames = latent, .tokens_per_frame = tpf, .decay = decay, .block = 128};
                 if (rad_radial_layout(&cfg, &layout) != RAD_OK) {
-                    rc = fail();
+                    rc = cli_error(CMD);
                     break;
                 }
             }
             rad_cuda_bsr dm;
-            if (rad_cuda_bsr_upload(layout, &dm) != RAD_OK) rc = fail();
+            if (rad_cuda_bsr_upload(layout, &dm) != RAD_OK) rc = cli_error(CMD);
             const double pairs = computed_pairs(layout), flop = 4.0 * HD * (double)heads * pairs;
             for (int ki = 0; ki < n_kernels && !rc; ki++) {
                 if (rad_cuda_attention_time(d[0], d[1], d[2], d[3], heads, 1.0f / sqrtf((float)HD), &dm, kernels[ki],
-                                            (int)warmup, (int)reps, ms) != RAD_OK) {
-                    rc = fail();
+                                            warmup, reps, ms) != RAD_OK) {
+                    rc = cli_error(CMD);
                     break;
                 }
                 qsort(ms, (size_t)reps, sizeof *ms, cmp_float);
@@ -254,9 +239,9 @@ int bench_attention(int argc, char **argv) {
             fprintf(stderr, "radial %s: cannot create '%s'\n", CMD, json);
             rc = 1;
         } else {
-            fprintf(f, "{\"device\": \"%s\", \"heads\": %lld, \"head_dim\": %d, \"height\": %lld, \"width\": %lld, "
-                       "\"decay\": %g, \"reps\": %lld, \"warmup\": %lld, \"seed\": %lld,\n \"records\": [\n",
-                    dev, heads, HD, height, width, decay, reps, warmup, seed);
+            fprintf(f, "{\"device\": \"%s\", \"heads\": %d, \"head_dim\": %d, \"height\": %lld, \"width\": %lld, "
+                       "\"decay\": %g, \"reps\": %d, \"warmup\": %d, \"seed\": %lld,\n \"records\": [\n",
+                    dev, heads, HD, (long long)height, (long long)width, decay, reps, warmup, (long long)seed);
             for (size_t i = 0; i < n_recs; i++) {
                 const record *r = &recs[i];
                 fprintf(f,
@@ -281,7 +266,7 @@ int bench_attention(int argc, char **argv) {
                        "tflops,speedup_vs_dense\n");
             for (size_t i = 0; i < n_recs; i++) {
                 const record *r = &recs[i];
-                fprintf(f, "%lld,%lld,%lld,%lld,%s,%s,%.6f,%lld,%.6f,%.4f,%.4f,%.4f,%.2f,%.4f\n", r->video_frames,
+                fprintf(f, "%lld,%lld,%lld,%d,%s,%s,%.6f,%lld,%.6f,%.4f,%.4f,%.4f,%.2f,%.4f\n", r->video_frames,
                         r->latent, r->tokens, heads, mode_names[r->mode], kernel_names[r->kernel], r->density,
                         r->blocks, r->tflop, r->med, r->min, r->max, r->tflop / (r->med * 1e-3), r->speedup);
             }

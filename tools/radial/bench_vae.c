@@ -134,16 +134,6 @@ static rad_status synth_write(int64_t d, const char *path) {
     return st;
 }
 
-static rad_status make_backend(const char *name, rad_backend **be) {
-    if (!strcmp(name, "cpu")) return rad_backend_cpu(be);
-    if (strcmp(name, "cuda")) return rad_err(RADIAL_ERR_INVALID_ARG, "--backend: '%s' is not cpu or cuda", name);
-#ifdef RAD_HAVE_CUDA
-    return rad_backend_cuda(be);
-#else
-    return rad_err(RADIAL_ERR_UNSUPPORTED, "--backend cuda: this build has no CUDA backend");
-#endif
-}
-
 typedef struct {
     rad_backend *be;
     rad_weights *w;
@@ -153,7 +143,7 @@ typedef struct {
 } bench_run;
 
 static rad_status run(bench_run *r, const char *model, int64_t width, int64_t height, int64_t frames,
-                      int64_t base_dim, const char *backend, const char *json) {
+                      int64_t base_dim, int backend, const char *json) {
     if ((frames - 1) % 4 || width % 8 || height % 8)
         return rad_err(RADIAL_ERR_INVALID_ARG, "frames must be 4n+1 and width, height multiples of 8 (got %lld, "
                        "%lldx%lld)", (long long)frames, (long long)width, (long long)height);
@@ -166,7 +156,7 @@ static rad_status run(bench_run *r, const char *model, int64_t width, int64_t he
                 rad_now() - t0);
         model = r->tmp;
     }
-    RAD_TRY(make_backend(backend, &r->be));
+    RAD_TRY(backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&r->be) : rad_backend_cpu(&r->be));
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
     RAD_TRY(rad_vae_load(r->be, r->w, &r->vae));
     const int64_t T = (frames - 1) / 4 + 1, H = height / 8, W = width / 8, n_lat = 16 * T * H * W;
@@ -206,38 +196,26 @@ static rad_status run(bench_run *r, const char *model, int64_t width, int64_t he
 }
 
 int bench_vae(int argc, char **argv) {
-    const char *model = NULL, *backend = "cpu", *json = NULL;
-    long long width = 832, height = 480, frames = 81, base_dim = 96;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        long long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--model")) {
-            if (!(model = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--backend")) {
-            if (!(backend = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--json")) {
-            if (!(json = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--width")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_int(CMD, a, v, 8, 8192, &width)) return 2;
-        } else if (!strcmp(a, "--height")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_int(CMD, a, v, 8, 8192, &height)) return 2;
-        } else if (!strcmp(a, "--frames")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_int(CMD, a, v, 1, 4097, &frames)) return 2;
-        } else if (!strcmp(a, "--base-dim")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_int(CMD, a, v, 2, 1024, &base_dim)) return 2;
-            if (base_dim % 2) return fprintf(stderr, "radial " CMD ": --base-dim must be even\n"), 2;
-        } else if (!strcmp(a, "--threads")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_int(CMD, a, v, 0, 256, &n)) return 2;
-            rad_set_threads((int)n);
-        } else {
-            fprintf(stderr, "radial " CMD ": unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
+    const char *model = NULL, *json = NULL;
+    int64_t width = 832, height = 480, frames = 81, base_dim = 96;
+    int backend = RADIAL_BACKEND_CPU, threads = 0;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--json", NULL, CLI_TEXT, .value = &json},
+        {"--width", NULL, CLI_INT64, .value = &width, .min = 8, .max = 8192},
+        {"--height", NULL, CLI_INT64, .value = &height, .min = 8, .max = 8192},
+        {"--frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 4097},
+        {"--base-dim", NULL, CLI_INT64, .value = &base_dim, .min = 2, .max = 1024},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
+    if (base_dim % 2) {
+        fprintf(stderr, "radial " CMD ": --base-dim: expected an even number, found %lld\n", (long long)base_dim);
+        return 2;
     }
+    rad_set_threads(threads);
     bench_run r = {0};
     rad_status st = run(&r, model, width, height, frames, base_dim, backend, json);
     rad_vae_free(r.vae);
@@ -246,9 +224,5 @@ int bench_vae(int argc, char **argv) {
     rad_free(r.latent);
     rad_free(r.video);
     if (r.tmp[0]) unlink(r.tmp);
-    if (st != RAD_OK) {
-        fprintf(stderr, "radial " CMD ": %s\n", rad_last_error());
-        return 1;
-    }
-    return 0;
+    return st == RAD_OK ? 0 : cli_error(CMD);
 }

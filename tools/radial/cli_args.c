@@ -6,57 +6,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool cli_int(const char *cmd, const char *flag, const char *val, long long lo, long long hi, long long *out) {
+bool cli_int(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out) {
     char *end;
     errno = 0;
     long long v = strtoll(val, &end, 10);
     if (errno || end == val || *end) {
-        fprintf(stderr, "radial %s: %s: '%s' is not an integer\n", cmd, flag, val);
+        fprintf(stderr, "radial %s: %s: '%s' is not an integer\n", cmd, what, val);
         return false;
     }
     if (v < lo || v > hi) {
-        fprintf(stderr, "radial %s: %s: %lld is out of range [%lld, %lld]\n", cmd, flag, v, lo, hi);
+        fprintf(stderr, "radial %s: %s: %lld is out of range [%lld, %lld]\n", cmd, what, v, lo, hi);
         return false;
     }
     *out = v;
     return true;
 }
 
-bool cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out) {
+bool cli_float(const char *cmd, const char *what, const char *val, double lo, double hi, double *out) {
     char *end;
     errno = 0;
     double v = strtod(val, &end);
     if (errno || end == val || *end || !isfinite(v)) {
-        fprintf(stderr, "radial %s: %s: '%s' is not a finite number\n", cmd, flag, val);
+        fprintf(stderr, "radial %s: %s: '%s' is not a finite number\n", cmd, what, val);
         return false;
     }
     if (v < lo || v > hi) {
-        fprintf(stderr, "radial %s: %s: %g is out of range [%g, %g]\n", cmd, flag, v, lo, hi);
+        fprintf(stderr, "radial %s: %s: %g is out of range [%g, %g]\n", cmd, what, v, lo, hi);
         return false;
     }
     *out = v;
     return true;
 }
 
-bool cli_int_list(const char *cmd, const char *flag, const char *val, long long lo, long long hi, long long *out,
+bool cli_int_list(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out,
                   int max, int *count) {
     char buf[1024];
     if (strlen(val) >= sizeof buf) {
-        fprintf(stderr, "radial %s: %s: list too long\n", cmd, flag);
+        fprintf(stderr, "radial %s: %s: a list of %zu characters, expected at most %zu\n", cmd, what, strlen(val),
+                sizeof buf - 1);
         return false;
     }
     strcpy(buf, val);
     int n = 0;
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (n == max) {
-            fprintf(stderr, "radial %s: %s: more than %d values\n", cmd, flag, max);
+            fprintf(stderr, "radial %s: %s: more than %d values\n", cmd, what, max);
             return false;
         }
-        if (!cli_int(cmd, flag, tok, lo, hi, &out[n])) return false;
+        if (!cli_int(cmd, what, tok, lo, hi, &out[n])) return false;
         n++;
     }
     if (n == 0) {
-        fprintf(stderr, "radial %s: %s: empty list\n", cmd, flag);
+        fprintf(stderr, "radial %s: %s: expected a list of integers, found an empty one\n", cmd, what);
         return false;
     }
     *count = n;
@@ -69,4 +70,96 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+const char *const cli_backend_names[] = {"cpu", "cuda", NULL};
+
+int cli_error(const char *cmd) {
+    fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
+    return 1;
+}
+
+static const cli_flag *find_flag(const cli_flag *flags, size_t n, const char *arg) {
+    for (size_t i = 0; i < n; i++)
+        if (flags[i].name && (!strcmp(arg, flags[i].name) || (flags[i].alias && !strcmp(arg, flags[i].alias))))
+            return &flags[i];
+    return NULL;
+}
+
+/* "a", "a or b", "a, b or c". */
+static void print_choices(const char *const *choices) {
+    for (size_t i = 0; choices[i]; i++)
+        fprintf(stderr, "%s%s", i == 0 ? "" : choices[i + 1] ? ", " : " or ", choices[i]);
+}
+
+/* Stores the value of flag f, given as `as_given` (its name or alias); false after a message. */
+static bool set_value(const char *cmd, const cli_flag *f, const char *as_given, const char *val) {
+    long long i;
+    double d;
+    switch (f->kind) {
+    case CLI_TEXT: *(const char **)f->value = val; return true;
+    case CLI_INT:
+        if (!cli_int(cmd, as_given, val, f->min, f->max, &i)) return false;
+        *(int *)f->value = (int)i;
+        return true;
+    case CLI_INT64:
+        if (!cli_int(cmd, as_given, val, f->min, f->max, &i)) return false;
+        *(int64_t *)f->value = (int64_t)i;
+        return true;
+    case CLI_FLOAT:
+        if (!cli_float(cmd, as_given, val, f->lo, f->hi, &d)) return false;
+        *(float *)f->value = (float)d;
+        return true;
+    case CLI_DOUBLE: return cli_float(cmd, as_given, val, f->lo, f->hi, (double *)f->value);
+    case CLI_CHOICE:
+        for (int k = 0; f->choices[k]; k++)
+            if (!strcmp(val, f->choices[k])) {
+                *(int *)f->value = k;
+                return true;
+            }
+        fprintf(stderr, "radial %s: %s: expected ", cmd, as_given);
+        print_choices(f->choices);
+        fprintf(stderr, ", found '%s'\n", val);
+        return false;
+    case CLI_SWITCH: *(bool *)f->value = true; return true;
+    }
+    return false;
+}
+
+int cli_parse(const char *cmd, void (*usage)(FILE *), const cli_flag *flags, size_t n, int argc, char **argv) {
+    const cli_flag *positional = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!flags[i].name) positional = &flags[i];
+    bool have_positional = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-' || !a[1]) { /* not a flag ("-" alone names stdin/stdout) */
+            if (!positional || have_positional) {
+                fprintf(stderr, "radial %s: unexpected argument '%s' (see radial %s --help)\n", cmd, a, cmd);
+                return 2;
+            }
+            *(const char **)positional->value = a;
+            have_positional = true;
+            continue;
+        }
+        const cli_flag *f = find_flag(flags, n, a);
+        if (!f) {
+            fprintf(stderr, "radial %s: unknown option '%s' (see radial %s --help)\n", cmd, a, cmd);
+            return 2;
+        }
+        if (f->kind == CLI_SWITCH) {
+            set_value(cmd, f, a, NULL);
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "radial %s: %s needs a value\n", cmd, a);
+            return 2;
+        }
+        if (!set_value(cmd, f, a, argv[++i])) return 2;
+    }
+    return -1;
 }

@@ -1,16 +1,59 @@
-/* Flag-value parsing shared by the subcommands: strict numbers with ranges, messages that name the flag. */
+/* Flag parsing shared by the subcommands: a table of flags per command (cli_parse), strict numbers with ranges,
+ * and messages that name the command, the flag, what was expected and what was found. */
 #ifndef RAD_CLI_ARGS_H
 #define RAD_CLI_ARGS_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-/* Each returns false after printing "radial <cmd>: <flag>: ..." to stderr. */
-bool cli_int(const char *cmd, const char *flag, const char *val, long long lo, long long hi, long long *out);
-bool cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);
+#include "base/status.h"
+
+typedef enum cli_kind {
+    CLI_TEXT,   /* const char **: the value as given */
+    CLI_INT,    /* int *, within [min, max] */
+    CLI_INT64,  /* int64_t *, within [min, max] */
+    CLI_FLOAT,  /* float *, finite, within [lo, hi] */
+    CLI_DOUBLE, /* double *, finite, within [lo, hi] */
+    CLI_CHOICE, /* int *: the index of the value in `choices` */
+    CLI_SWITCH, /* bool *: set to true; the flag takes no value */
+} cli_kind;
+
+/* One flag of a command. `value` points at the variable the flag sets, which holds its default. */
+typedef struct cli_flag {
+    const char *name;  /* "--width"; NULL for the command's one positional argument (a CLI_TEXT) */
+    const char *alias; /* a short form ("-W") or NULL */
+    cli_kind kind;
+    void *value;
+    long long min, max;         /* CLI_INT, CLI_INT64 */
+    double lo, hi;              /* CLI_FLOAT, CLI_DOUBLE */
+    const char *const *choices; /* CLI_CHOICE: the accepted values, NULL-terminated */
+} cli_flag;
+
+#define CLI_N(flags) (sizeof(flags) / sizeof((flags)[0]))
+
+/* The values of a --backend flag (a CLI_CHOICE), in radial_backend order: "cpu", "cuda". */
+extern const char *const cli_backend_names[];
+
+/* Parses argv[1 .. argc) (argv[0] is the command's name) against flags[0 .. n). A flag's value is the next
+ * argument, whatever it looks like ("--seed -1"); a repeated flag keeps its last value. -h and --help print
+ * usage to stdout. Returns -1 when every argument was taken (the command goes on), otherwise the exit code for
+ * the command to return: 0 after --help, 2 after a message "radial <cmd>: ..." naming the argument at fault
+ * (unknown flag, missing or bad value, unexpected argument). */
+int cli_parse(const char *cmd, void (*usage)(FILE *), const cli_flag *flags, size_t n, int argc, char **argv);
+
+/* Prints "radial <cmd>: <the library's last error>" to stderr and returns 1, the exit code of a failed run. */
+int cli_error(const char *cmd);
+
+/* Value checks for what is not a flag (a case file's metadata, list items). Each returns false after printing
+ * "radial <cmd>: <what>: ..." to stderr. */
+bool cli_int(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out);
+bool cli_float(const char *cmd, const char *what, const char *val, double lo, double hi, double *out);
 /* A comma-separated list of ints ("81,161,241"); at most max items. */
-bool cli_int_list(const char *cmd, const char *flag, const char *val, long long lo, long long hi, long long *out,
+bool cli_int_list(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out,
                   int max, int *count);
 
-/* For loops over argv: returns the value after argv[*i] (advancing *i), or NULL with a message. */
+/* For a loop over argv that does not use cli_parse (bench dit, for now): the value after argv[*i] (advancing
+ * *i), or NULL after a message. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 #endif

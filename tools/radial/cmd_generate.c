@@ -62,119 +62,44 @@ int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate", *model = NULL, *output = "out.mp4";
     radial_params rp = radial_default_params();
     radial_gen_params g = radial_default_gen_params();
-    long long v, fps = 16, crf = 18;
-    double d;
-    int quiet = !isatty(2);
-    const char *prompt = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val;
-#define VALUE() \
-    if (!(val = cli_value(cmd, argc, argv, &i))) return 2
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--model")) {
-            VALUE();
-            model = val;
-        } else if (!strcmp(a, "--tokenizer")) {
-            VALUE();
-            rp.tokenizer = val;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            VALUE();
-            prompt = val;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--negative-prompt")) {
-            VALUE();
-            g.negative_prompt = val;
-        } else if (!strcmp(a, "-W") || !strcmp(a, "--width")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 16, 8192, &v)) return 2;
-            g.width = (int)v;
-        } else if (!strcmp(a, "-H") || !strcmp(a, "--height")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 16, 8192, &v)) return 2;
-            g.height = (int)v;
-        } else if (!strcmp(a, "--frames")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 1, 4097, &v)) return 2;
-            g.frames = (int)v;
-        } else if (!strcmp(a, "--steps")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 1, 1000, &v)) return 2;
-            g.steps = (int)v;
-        } else if (!strcmp(a, "--guidance") || !strcmp(a, "--cfg")) {
-            VALUE();
-            if (!cli_float(cmd, a, val, 0, 100, &d)) return 2;
-            g.guidance = (float)d;
-        } else if (!strcmp(a, "--shift")) {
-            VALUE();
-            if (!cli_float(cmd, a, val, 1e-3, 1000, &d)) return 2;
-            g.shift = (float)d;
-        } else if (!strcmp(a, "--seed")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, -1, INT64_MAX, &v)) return 2;
-            g.seed = v;
-        } else if (!strcmp(a, "--sampler")) {
-            VALUE();
-            if (!strcmp(val, "unipc")) g.sampler = RADIAL_SAMPLER_UNIPC;
-            else if (!strcmp(val, "euler")) g.sampler = RADIAL_SAMPLER_EULER;
-            else {
-                fprintf(stderr, "radial generate: --sampler: '%s' is not unipc or euler\n", val);
-                return 2;
-            }
-        } else if (!strcmp(a, "--attention")) {
-            VALUE();
-            if (!strcmp(val, "dense")) g.attention = RADIAL_ATTN_DENSE;
-            else if (!strcmp(val, "radial")) g.attention = RADIAL_ATTN_RADIAL;
-            else {
-                fprintf(stderr, "radial generate: --attention: '%s' is not dense or radial\n", val);
-                return 2;
-            }
-        } else if (!strcmp(a, "--dense-steps")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 0, 1000, &v)) return 2;
-            g.dense_steps = (int)v;
-        } else if (!strcmp(a, "--dense-layers")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 0, 1000, &v)) return 2;
-            g.dense_layers = (int)v;
-        } else if (!strcmp(a, "--decay")) {
-            VALUE();
-            if (!cli_float(cmd, a, val, 1e-3, 1e3, &d)) return 2;
-            g.decay = (float)d;
-        } else if (!strcmp(a, "--backend")) {
-            VALUE();
-            if (!strcmp(val, "cpu")) rp.backend = RADIAL_BACKEND_CPU;
-            else if (!strcmp(val, "cuda")) rp.backend = RADIAL_BACKEND_CUDA;
-            else {
-                fprintf(stderr, "radial generate: --backend: '%s' is not cpu or cuda\n", val);
-                return 2;
-            }
-        } else if (!strcmp(a, "--threads")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 0, 256, &v)) return 2;
-            rp.n_threads = (int)v;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            VALUE();
-            output = val;
-        } else if (!strcmp(a, "--fps")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 1, 240, &fps)) return 2;
-        } else if (!strcmp(a, "--crf")) {
-            VALUE();
-            if (!cli_int(cmd, a, val, 0, 51, &crf)) return 2;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else {
-            fprintf(stderr, "radial generate: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-#undef VALUE
-    }
-    if (!model || !prompt) {
-        fprintf(stderr, "radial generate: --model and --prompt are required (see --help)\n");
+    g.prompt = NULL; /* required */
+    int fps = 16, crf = 18, sampler = g.sampler, attention = g.attention, backend = rp.backend;
+    bool quiet = !isatty(2);
+    static const char *const samplers[] = {"unipc", "euler", NULL};    /* radial_sampler order */
+    static const char *const attentions[] = {"dense", "radial", NULL}; /* radial_attention order */
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
+        {"--prompt", "-p", CLI_TEXT, .value = &g.prompt},
+        {"--negative-prompt", "-n", CLI_TEXT, .value = &g.negative_prompt},
+        {"--width", "-W", CLI_INT, .value = &g.width, .min = 16, .max = 8192},
+        {"--height", "-H", CLI_INT, .value = &g.height, .min = 16, .max = 8192},
+        {"--frames", NULL, CLI_INT, .value = &g.frames, .min = 1, .max = 4097},
+        {"--steps", NULL, CLI_INT, .value = &g.steps, .min = 1, .max = 1000},
+        {"--guidance", "--cfg", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100},
+        {"--shift", NULL, CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000},
+        {"--seed", NULL, CLI_INT64, .value = &g.seed, .min = -1, .max = INT64_MAX},
+        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers},
+        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = attentions},
+        {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 1000},
+        {"--dense-layers", NULL, CLI_INT, .value = &g.dense_layers, .min = 0, .max = 1000},
+        {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256},
+        {"--output", "-o", CLI_TEXT, .value = &output},
+        {"--fps", NULL, CLI_INT, .value = &fps, .min = 1, .max = 240},
+        {"--crf", NULL, CLI_INT, .value = &crf, .min = 0, .max = 51},
+        {"--quiet", "-q", CLI_SWITCH, .value = &quiet},
+    };
+    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
+    if (!model || !g.prompt) {
+        fprintf(stderr, "radial %s: --model and --prompt are required (see radial %s --help)\n", cmd, cmd);
         return 2;
     }
-    g.prompt = prompt;
+    g.sampler = (radial_sampler)sampler;
+    g.attention = (radial_attention)attention;
+    rp.backend = (radial_backend)backend;
     if (g.seed < 0) g.seed = rad_random_seed();
     fprintf(stderr, "radial generate: seed %lld\n", (long long)g.seed); /* before the run: a crash keeps it */
     progress pr = {.quiet = quiet};
@@ -183,24 +108,17 @@ int cmd_generate(int argc, char **argv) {
 
     if (!quiet) radial_set_log(NULL, NULL, RADIAL_LOG_INFO); /* stage messages before the progress bar */
     radial_ctx *ctx;
-    if (radial_init(model, &rp, &ctx) != RADIAL_OK) {
-        fprintf(stderr, "radial generate: %s\n", radial_last_error());
-        return 1;
-    }
+    if (radial_init(model, &rp, &ctx) != RADIAL_OK) return cli_error(cmd);
     radial_video vid;
     radial_timings tm;
     radial_status s = radial_generate(ctx, &g, &vid, &tm);
     radial_free(ctx);
-    if (s != RADIAL_OK) {
-        fprintf(stderr, "radial generate: %s\n", radial_last_error());
-        return 1;
-    }
-    if (rad_video_write(output, vid.data, vid.frames, vid.height, vid.width, (int)fps, (int)crf) != RADIAL_OK) {
-        fprintf(stderr, "radial generate: %s\n", radial_last_error());
+    if (s != RADIAL_OK) return cli_error(cmd);
+    if (rad_video_write(output, vid.data, vid.frames, vid.height, vid.width, fps, crf) != RADIAL_OK) {
         radial_video_free(&vid);
-        return 1;
+        return cli_error(cmd);
     }
-    printf("wrote %s: %d frames, %dx%d, %lld fps, seed %lld\n", output, vid.frames, vid.width, vid.height, fps,
+    printf("wrote %s: %d frames, %dx%d, %d fps, seed %lld\n", output, vid.frames, vid.width, vid.height, fps,
            (long long)tm.seed_used);
     printf("time: text encoder %.2f s | denoising %.2f s (%.3f s/step) | VAE %.2f s | total %.2f s | peak memory %.1f MiB\n",
            tm.text_encoder_s, tm.denoise_s, tm.denoise_per_step_s, tm.vae_s, tm.total_s,

@@ -6,12 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "io/file.h"
 #include "io/model_config.h"
 #include "io/weights.h"
 
-static const char *k_comp_names[] = {"dit", "t5", "vae"};
+static const char *const k_comp_names[] = {"dit", "t5", "vae", NULL}; /* rad_component order */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -109,10 +110,7 @@ static void print_weights(const rad_weights *w, rad_component comp, bool list) {
 /* A safetensors file that is no model component: tensors, totals and metadata only. */
 static int print_plain(const char *path, bool list) {
     rad_st_file *f;
-    if (rad_st_open(path, &f) != RAD_OK) {
-        fprintf(stderr, "radial inspect: %s\n", rad_last_error());
-        return 1;
-    }
+    if (rad_st_open(path, &f) != RAD_OK) return cli_error("inspect");
     print_file(f);
     printf("component: none recognised (no DiT, T5 or VAE tensor names)\n");
     unsigned long long params = 0, bytes = 0;
@@ -130,41 +128,21 @@ static int print_plain(const char *path, bool list) {
 
 int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
-    int comp = -1;
-    bool list = true;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--summary")) {
-            list = false;
-        } else if (!strcmp(argv[i], "--component")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "radial inspect: --component: missing value (dit, t5 or vae)\n");
-                return 2;
-            }
-            const char *v = argv[++i];
-            for (int c = 0; c < 3; c++)
-                if (!strcmp(v, k_comp_names[c])) comp = c;
-            if (comp < 0) {
-                fprintf(stderr, "radial inspect: --component: expected dit, t5 or vae, found '%s'\n", v);
-                return 2;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "radial inspect: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "radial inspect: one PATH only ('%s' and '%s')\n", path, argv[i]);
-            return 2;
-        } else {
-            path = argv[i];
-        }
-    }
+    int comp = -1; /* a rad_component, or -1: guessed */
+    bool summary = false;
+    const cli_flag flags[] = {
+        {NULL, NULL, CLI_TEXT, .value = &path},
+        {"--component", NULL, CLI_CHOICE, .value = &comp, .choices = k_comp_names},
+        {"--summary", NULL, CLI_SWITCH, .value = &summary},
+    };
+    const int rc = cli_parse("inspect", usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     if (!path) {
+        fprintf(stderr, "radial inspect: PATH is required\n");
         usage(stderr);
         return 2;
     }
+    const bool list = !summary;
     struct stat sb;
     if (stat(path, &sb) != 0) {
         fprintf(stderr, "radial inspect: %s: no such file or folder\n", path);
@@ -174,10 +152,7 @@ int cmd_inspect(int argc, char **argv) {
     /* A folder without --component: every component it holds (a diffusers root must hold all three). */
     if (S_ISDIR(sb.st_mode) && comp < 0) {
         char *idx;
-        if (rad_path_join(path, "model_index.json", &idx) != RAD_OK) {
-            fprintf(stderr, "radial inspect: %s\n", rad_last_error());
-            return 1;
-        }
+        if (rad_path_join(path, "model_index.json", &idx) != RAD_OK) return cli_error("inspect");
         const bool root = rad_is_file(idx);
         free(idx);
         int rc = 0, found = 0;
@@ -203,18 +178,12 @@ int cmd_inspect(int argc, char **argv) {
     bool is_st_file = S_ISREG(sb.st_mode) && !rad_ends_with(path, ".json");
     if (is_st_file) {
         rad_st_file *f;
-        if (rad_st_open(path, &f) != RAD_OK) {
-            fprintf(stderr, "radial inspect: %s\n", rad_last_error());
-            return 1;
-        }
+        if (rad_st_open(path, &f) != RAD_OK) return cli_error("inspect");
         rad_st_close(f);
     }
     rad_weights *w = NULL;
     if (comp >= 0) {
-        if (rad_weights_open(path, (rad_component)comp, &w) != RAD_OK) {
-            fprintf(stderr, "radial inspect: %s\n", rad_last_error());
-            return 1;
-        }
+        if (rad_weights_open(path, (rad_component)comp, &w) != RAD_OK) return cli_error("inspect");
     } else {
         for (int c = 0; c < 3 && !w; c++)
             if (rad_weights_open(path, (rad_component)c, &w) == RAD_OK) comp = c;

@@ -75,43 +75,29 @@ static int write_png(const char *path, const uint8_t *m, int32_t n) {
         st = rad_video_write(path, px, 1, n, n, 1, 18);
         rad_free(px);
     }
-    if (st != RAD_OK) fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
+    if (st != RAD_OK) cli_error(CMD);
     return st == RAD_OK;
 }
 
 int cmd_mask(int argc, char **argv) {
-    long long frames = 0, tpf = 0, width = 0, height = 0, vframes = 0, block = 128, heads = 12, head_dim = 128;
+    int64_t frames = 0, tpf = 0, width = 0, height = 0, vframes = 0;
+    int block = 128, heads = 12, head_dim = 128;
     double decay = 1.0;
     const char *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        static const char *const known[] = {"--frames", "--tokens-per-frame", "--width", "--height", "--video-frames",
-                                            "--decay", "--block", "--heads", "--head-dim", "-o", "--output"};
-        int is_known = 0;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) is_known |= !strcmp(a, known[k]);
-        if (!is_known) {
-            fprintf(stderr, "radial %s: unknown option '%s'\n\n", CMD, a);
-            usage(stderr);
-            return 2;
-        }
-        if (!(v = cli_value(CMD, argc, argv, &i))) return 2;
-        int ok = 1;
-        if (!strcmp(a, "--frames")) ok = cli_int(CMD, a, v, 1, 1 << 20, &frames);
-        else if (!strcmp(a, "--tokens-per-frame")) ok = cli_int(CMD, a, v, 1, 1LL << 32, &tpf);
-        else if (!strcmp(a, "--width")) ok = cli_int(CMD, a, v, 16, 65536, &width);
-        else if (!strcmp(a, "--height")) ok = cli_int(CMD, a, v, 16, 65536, &height);
-        else if (!strcmp(a, "--video-frames")) ok = cli_int(CMD, a, v, 1, 1 << 20, &vframes);
-        else if (!strcmp(a, "--decay")) ok = cli_float(CMD, a, v, 0.0, 1e6, &decay);
-        else if (!strcmp(a, "--block")) ok = cli_int(CMD, a, v, 1, 1 << 16, &block);
-        else if (!strcmp(a, "--heads")) ok = cli_int(CMD, a, v, 1, 1024, &heads);
-        else if (!strcmp(a, "--head-dim")) ok = cli_int(CMD, a, v, 1, 4096, &head_dim);
-        else out = v; /* -o, --output */
-        if (!ok) return 2;
-    }
+    const cli_flag flags[] = {
+        {"--frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 1 << 20},
+        {"--tokens-per-frame", NULL, CLI_INT64, .value = &tpf, .min = 1, .max = 1LL << 32},
+        {"--width", NULL, CLI_INT64, .value = &width, .min = 16, .max = 65536},
+        {"--height", NULL, CLI_INT64, .value = &height, .min = 16, .max = 65536},
+        {"--video-frames", NULL, CLI_INT64, .value = &vframes, .min = 1, .max = 1 << 20},
+        {"--decay", NULL, CLI_DOUBLE, .value = &decay, .lo = 0.0, .hi = 1e6},
+        {"--block", NULL, CLI_INT, .value = &block, .min = 1, .max = 1 << 16},
+        {"--heads", NULL, CLI_INT, .value = &heads, .min = 1, .max = 1024},
+        {"--head-dim", NULL, CLI_INT, .value = &head_dim, .min = 1, .max = 4096},
+        {"--output", "-o", CLI_TEXT, .value = &out},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     int by_latent = frames || tpf, by_video = width || height || vframes;
     if (by_latent == by_video || (by_latent && !(frames && tpf)) || (by_video && !(width && height && vframes))) {
         fprintf(stderr, "radial %s: give either --frames and --tokens-per-frame, or --width, --height and "
@@ -124,23 +110,18 @@ int cmd_mask(int argc, char **argv) {
         return 2;
     }
     if (by_video) {
-        int64_t f, s;
-        if (rad_radial_video_dims(width, height, vframes, &f, &s) != RAD_OK) {
-            fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
-            return 2;
+        if (rad_radial_video_dims(width, height, vframes, &frames, &tpf) != RAD_OK) {
+            cli_error(CMD);
+            return 2; /* a bad video size is bad usage */
         }
-        frames = f, tpf = s;
-        printf("video %lldx%lld, %lld frames -> %lld latent frames x %lld tokens per frame\n", width, height, vframes,
-               frames, tpf);
+        printf("video %lldx%lld, %lld frames -> %lld latent frames x %lld tokens per frame\n", (long long)width,
+               (long long)height, (long long)vframes, (long long)frames, (long long)tpf);
     }
 
     rad_radial_cfg cfg = {frames, tpf, decay, (int32_t)block};
     uint8_t *m;
     int32_t n;
-    if (rad_radial_block_mask(&cfg, &m, &n) != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
-        return 1;
-    }
+    if (rad_radial_block_mask(&cfg, &m, &n) != RAD_OK) return cli_error(CMD);
     /* Computed blocks, and the token pairs they cover (the last block row/column may be partial). */
     const int64_t N = frames * tpf;
     int64_t computed = 0;
@@ -155,12 +136,12 @@ int cmd_mask(int argc, char **argv) {
     }
     const double total = (double)n * (double)n, dense_pairs = (double)N * (double)N;
     const double per_pair = 4.0 * (double)head_dim * (double)heads; /* QKᵀ and PV: 2 FLOPs per MAC each */
-    printf("mask: %lld latent frames x %lld tokens = %lld tokens, decay %g, block %lld: %d x %d blocks%s\n", frames,
-           tpf, (long long)N, decay, block, (int)n, (int)n,
+    printf("mask: %lld latent frames x %lld tokens = %lld tokens, decay %g, block %d: %d x %d blocks%s\n",
+           (long long)frames, (long long)tpf, (long long)N, decay, block, (int)n, (int)n,
            N % block ? " (last block row/column partial, dense)" : "");
     printf("computed blocks: %lld of %.0f (density %.4f, sparsity %.1f %%)\n", (long long)computed, total,
            (double)computed / total, 100.0 * (1.0 - (double)computed / total));
-    printf("attention FLOPs per layer call (4 N^2 head_dim heads, %lld heads x %lld): dense %.4g TFLOP, radial "
+    printf("attention FLOPs per layer call (4 N^2 head_dim heads, %d heads x %d): dense %.4g TFLOP, radial "
            "%.4g TFLOP, saved %.1f %%\n",
            heads, head_dim, dense_pairs * per_pair * 1e-12, pairs * per_pair * 1e-12,
            100.0 * (1.0 - pairs / dense_pairs));

@@ -14,16 +14,12 @@
 
 static const char *CMD = "eval dit";
 
-static rad_status make_backend(const char *name, rad_backend **be) {
-    if (!strcmp(name, "cpu")) return rad_backend_cpu(be);
-#ifdef RAD_HAVE_CUDA
-    return rad_backend_cuda(be);
-#else
-    return rad_err(RADIAL_ERR_UNSUPPORTED, "--backend %s: this build has no CUDA backend", name);
-#endif
+static void usage(FILE *f) {
+    fprintf(f, "usage: radial eval dit --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n"
+               "  CASE holds x [16, T, H, W], t [1] and context [L, text_dim]. Writes v [16, T, H, W].\n");
 }
 
-static rad_status run(const char *model, const char *in, const char *outp, const char *backend) {
+static rad_status run(const char *model, const char *in, const char *outp, int backend) {
     rad_st_file *cf = NULL;
     rad_weights *w = NULL;
     rad_backend *be = NULL;
@@ -40,7 +36,7 @@ static rad_status run(const char *model, const char *in, const char *outp, const
                     "dims and %lld values, context with %d dims",
                     in, tx->ndim, tt->ndim, (long long)tt->numel, tc->ndim);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_DIT, &w);
-    if (s == RAD_OK) s = make_backend(backend, &be);
+    if (s == RAD_OK) s = backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&be) : rad_backend_cpu(&be);
     if (s == RAD_OK) s = rad_dit_load(be, w, &dit);
     if (w) rad_weights_close(w);
     if (s == RAD_OK) {
@@ -72,38 +68,22 @@ static rad_status run(const char *model, const char *in, const char *outp, const
 }
 
 int eval_dit(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val;
-        if (!strcmp(a, "--model") || !strcmp(a, "--in") || !strcmp(a, "--out") || !strcmp(a, "--backend") ||
-            !strcmp(a, "--threads")) {
-            if (!(val = cli_value(CMD, argc, argv, &i))) return 2;
-            if (!strcmp(a, "--model")) model = val;
-            else if (!strcmp(a, "--in")) in = val;
-            else if (!strcmp(a, "--out")) out = val;
-            else if (!strcmp(a, "--backend")) backend = val;
-            else {
-                long long n;
-                if (!cli_int(CMD, a, val, 0, 256, &n)) return 2;
-                rad_set_threads((int)n);
-            }
-        } else {
-            fprintf(stderr, "radial %s: unknown option %s\n", CMD, a);
-            return 2;
-        }
-    }
+    const char *model = NULL, *in = NULL, *out = NULL;
+    int backend = RADIAL_BACKEND_CPU, threads = 0;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--in", NULL, CLI_TEXT, .value = &in},
+        {"--out", NULL, CLI_TEXT, .value = &out},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     if (!model || !in || !out) {
-        fprintf(stderr, "usage: radial eval dit --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n");
+        fprintf(stderr, "radial %s: --model, --in and --out are required\n", CMD);
+        usage(stderr);
         return 2;
     }
-    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
-        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", CMD, backend);
-        return 2;
-    }
-    rad_status s = run(model, in, out, backend);
-    if (s != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
-        return 1;
-    }
-    return 0;
+    rad_set_threads(threads);
+    return run(model, in, out, backend) == RAD_OK ? 0 : cli_error(CMD);
 }

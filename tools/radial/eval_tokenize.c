@@ -11,48 +11,39 @@
 #include "text/spm.h"
 #include "text/t5_tokenize.h"
 
-static int usage(void) {
-    fprintf(stderr,
-            "usage: radial eval tokenize --model PATH --text STRING [--max-len N] [--raw]\n"
-            "  PATH: spiece.model, a folder holding it (tokenizer/, a diffusers or Wan root), or a .safetensors\n"
-            "        file with a uint8 tensor spiece_model\n");
-    return 2;
+static const char *CMD = "eval tokenize";
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: radial eval tokenize --model PATH --text STRING [--max-len N] [--raw]\n"
+               "  PATH: spiece.model, a folder holding it (tokenizer/, a diffusers or Wan root), or a .safetensors\n"
+               "        file with a uint8 tensor spiece_model\n");
 }
 
 int eval_tokenize(int argc, char **argv) {
-    const char *cmd = "eval tokenize", *model = NULL, *text = NULL;
-    long long max_len = RAD_T5_TEXT_LEN;
-    int raw = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--model")) {
-            if (!(model = cli_value(cmd, argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--text")) {
-            if (!(text = cli_value(cmd, argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--max-len")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_int(cmd, "--max-len", v, 1, 1 << 20, &max_len)) return 2;
-        } else if (!strcmp(argv[i], "--raw")) {
-            raw = 1;
-        } else {
-            fprintf(stderr, "radial %s: unknown option '%s'\n", cmd, argv[i]);
-            return usage();
-        }
+    const char *model = NULL, *text = NULL;
+    int max_len = RAD_T5_TEXT_LEN;
+    bool raw = false;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--text", NULL, CLI_TEXT, .value = &text},
+        {"--max-len", NULL, CLI_INT, .value = &max_len, .min = 1, .max = 1 << 20},
+        {"--raw", NULL, CLI_SWITCH, .value = &raw},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
+    if (!model || !text) {
+        fprintf(stderr, "radial %s: --model and --text are required\n", CMD);
+        usage(stderr);
+        return 2;
     }
-    if (!model || !text) return usage();
 
     rad_spm *spm;
-    if (rad_spm_load(model, &spm) != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
-        return 1;
-    }
+    if (rad_spm_load(model, &spm) != RAD_OK) return cli_error(CMD);
     int32_t *ids;
     size_t n;
     rad_status s = raw ? rad_spm_encode(spm, text, &ids, &n) : rad_t5_tokenize(spm, text, (size_t)max_len, &ids, &n);
     rad_spm_free(spm);
-    if (s != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
-        return 1;
-    }
+    if (s != RAD_OK) return cli_error(CMD);
     for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
     printf("\n");
     rad_free(ids);

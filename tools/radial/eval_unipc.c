@@ -52,7 +52,8 @@ static void run_free(unipc_run *r) {
     rad_free(r->names);
 }
 
-static rad_status run_case(unipc_run *r, const char *in_path, const char *out_path, const char *sampler) {
+/* sampler: a rad_sched_kind, or -1 for the grid the case's metadata names. */
+static rad_status run_case(unipc_run *r, const char *in_path, const char *out_path, int sampler) {
     RAD_TRY(rad_st_open(in_path, &r->in));
     const char *steps_s = rad_st_meta(r->in, "steps");
     const char *shift_s = rad_st_meta(r->in, "shift");
@@ -69,12 +70,7 @@ static rad_status run_case(unipc_run *r, const char *in_path, const char *out_pa
                    1e-3, 1e4, &shift))
         return rad_err(RADIAL_ERR_FORMAT, "%s: bad __metadata__ (see above)", in_path);
     rad_sched_kind kind = shift_s ? RAD_SCHED_UNIPC_OFFICIAL : RAD_SCHED_UNIPC_DIFFUSERS;
-    if (sampler) {
-        if (!strcmp(sampler, "unipc")) kind = RAD_SCHED_UNIPC_OFFICIAL;
-        else if (!strcmp(sampler, "unipc-diffusers")) kind = RAD_SCHED_UNIPC_DIFFUSERS;
-        else if (!strcmp(sampler, "euler")) kind = RAD_SCHED_EULER;
-        else return rad_err(RADIAL_ERR_INVALID_ARG, "--sampler: '%s' is not unipc, unipc-diffusers or euler", sampler);
-    }
+    if (sampler >= 0) kind = (rad_sched_kind)sampler;
     /* guidance: a number means CFG on the synthetic velocity; anything else ("none (...)") the conditional. */
     double guidance = NAN;
     if (guidance_s) {
@@ -145,24 +141,16 @@ static rad_status run_case(unipc_run *r, const char *in_path, const char *out_pa
 }
 
 int eval_unipc(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *sampler = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--in")) {
-            if (!(in = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--out")) {
-            if (!(out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--sampler")) {
-            if (!(sampler = cli_value(CMD, argc, argv, &i))) return 2;
-        } else {
-            fprintf(stderr, "radial " CMD ": unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *in = NULL, *out = NULL;
+    int sampler = -1;
+    static const char *const samplers[] = {"unipc", "unipc-diffusers", "euler", NULL}; /* rad_sched_kind order */
+    const cli_flag flags[] = {
+        {"--in", NULL, CLI_TEXT, .value = &in},
+        {"--out", NULL, CLI_TEXT, .value = &out},
+        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     if (!in || !out) {
         fprintf(stderr, "radial " CMD ": --in and --out are required\n");
         usage(stderr);
@@ -171,9 +159,5 @@ int eval_unipc(int argc, char **argv) {
     unipc_run r = {0};
     rad_status st = run_case(&r, in, out, sampler);
     run_free(&r);
-    if (st != RAD_OK) {
-        fprintf(stderr, "radial " CMD ": %s\n", rad_last_error());
-        return 1;
-    }
-    return 0;
+    return st == RAD_OK ? 0 : cli_error(CMD);
 }
