@@ -20,6 +20,9 @@ typedef struct rad_weight rad_weight; /* a [n, k] matrix (or any tensor, flatten
 
 struct rad_backend {
     const char *name;
+    /* The backend's private state (CUDA: device handles, allocation records, caches; CPU: NULL). Ops reach it
+     * through be->state, so a copy of the table (a timing wrapper) works on the same backend. */
+    void *state;
 
     /* ---- memory ---- */
     rad_status (*alloc)(rad_backend *be, size_t bytes, const char *what, void **out);
@@ -30,8 +33,11 @@ struct rad_backend {
     rad_status (*weight_new)(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
                              rad_weight **out);
     void (*weight_free)(rad_backend *be, rad_weight *w);
-    /* Peak bytes this backend allocated (activations + weights). */
+    /* Peak bytes this backend allocated (activations + weights; CUDA: every device buffer it holds). */
     size_t (*peak_bytes)(rad_backend *be);
+    /* Waits until every queued op has finished (ops may run asynchronously on a device; download waits by
+     * itself). For timing. CPU: nothing to wait for. */
+    rad_status (*sync)(rad_backend *be);
 
     /* ---- dense algebra ---- */
     /* y[m, n] = x[m, k] · w[n, k]ᵀ + bias[n]   (bias may be NULL). */

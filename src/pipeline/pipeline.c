@@ -192,7 +192,8 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     rad_free(latent);
     *frames_out = 1 + 4 * (T - 1);
     tm.total_s = rad_now() - t0;
-    tm.peak_bytes = rad_mem_peak();
+    /* CPU: host memory since this call began; CUDA: the backend's device peak (its buffers since radial_init) */
+    tm.peak_bytes = c->params.backend == RADIAL_BACKEND_CUDA ? c->be->peak_bytes(c->be) : rad_mem_peak();
     if (tm_out) *tm_out = tm;
     return s;
 }

@@ -1,18 +1,30 @@
-/* radial bench dit: one Wan DiT block at full model width (random weights, fixed seed) over a token grid,
- * timed per op family. The backend's linear and attention entries are wrapped by timing shims, so the numbers
- * come from the same ops the model calls.
+/* radial bench dit: the Wan DiT at full model width with random weights (fixed seed), on either backend.
+ *
+ * Block mode (default): one block over a token grid, timed per op family. The backend's linear and attention
+ * entries are wrapped by timing shims (which wait for the device around each op), so the numbers come from
+ * the same ops the model calls.
+ * Forward mode (--forward): whole forwards (patch embedding, time and text embeddings, every block, head,
+ * host in and out, as the pipeline calls it) with --layers blocks (default 30, the 1.3B depth), dense and/or
+ * radial self-attention; reports ms per forward and the backend's peak memory.
  *
  *   --size 1.3b|14b           model width (default 1.3b: dim 1536, 12 heads, ffn 8960)
  *   --frames F --height H --width W   token grid (latent frames x latent rows/2 x latent cols/2);
- *                                     default 3 x 30 x 52 = 4680 tokens (3 latent frames of 480x832)
+ *                                     default 3 x 30 x 52 = 4680 tokens (3 latent frames of 480x832);
+ *                                     81 frames of 480x832 is 21 x 30 x 52 = 32,760 tokens
  *   --tokens N                grid 1 x 1 x N instead
  *   --reps R                  timed repetitions after one warm-up (default 5); medians are reported
  *   --threads N               CPU threads (0 = all cores)
- *   --backend cpu|cuda */
+ *   --backend cpu|cuda
+ *   --forward                 forward mode
+ *   --layers L                blocks of the forward-mode model (default 30)
+ *   --attention LIST          forward mode: dense, radial or dense,radial (default dense)
+ *   --dense-layers N          radial forwards: the first N blocks stay dense (default 1, as the pipeline)
+ *   --decay D                 radial mask decay (default 1.0, as the pipeline) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/radial_mask.h"
 #include "backend/backend.h"
 #include "base/mem.h"
 #include "base/threads.h"
@@ -24,7 +36,8 @@
 static const char *CMD = "bench dit";
 
 /* Timing shim around a backend: the wrapper is a rad_backend whose linear/attention/weight_new forward to the
- * inner table. Ops are synchronous on the CPU; a GPU backend would need a sync in the shims. */
+ * inner table (the other entries are the inner ones, reaching the same state through be->state). Each timed op
+ * is bracketed by sync so that device backends are timed, not just queued. */
 #define MAX_WEIGHTS 4096
 typedef struct {
     rad_backend pub; /* first member: the model calls through this table */
@@ -51,8 +64,10 @@ static rad_status shim_linear(rad_backend *be, const float *x, int64_t m, int64_
     int64_t n = 0;
     for (int i = 0; i < s->n_weights; i++)
         if (s->wptr[i] == w) n = s->wrows[i];
+    RAD_TRY(s->inner->sync(s->inner));
     const double t0 = rad_now();
     rad_status st = s->inner->linear(s->inner, x, m, k, w, bias, y);
+    if (st == RAD_OK) st = s->inner->sync(s->inner);
     s->t_lin += rad_now() - t0;
     s->f_lin += 2.0 * (double)m * (double)k * (double)n;
     return st;
@@ -62,8 +77,10 @@ static rad_status shim_attention(rad_backend *be, const float *q, const float *k
                                  int64_t lq, int64_t lk, int64_t heads, int64_t head_dim, float scale,
                                  const float *bias, const rad_bsr *mask) {
     shim *s = (shim *)be;
+    RAD_TRY(s->inner->sync(s->inner));
     const double t0 = rad_now();
     rad_status st = s->inner->attention(s->inner, q, k, v, out, lq, lk, heads, head_dim, scale, bias, mask);
+    if (st == RAD_OK) st = s->inner->sync(s->inner);
     s->t_att += rad_now() - t0;
     const double keys = mask ? rad_bsr_density(mask) * (double)lk : (double)lk; /* nominal, per query */
     s->f_att += 4.0 * (double)lq * keys * (double)heads * (double)head_dim;
@@ -81,52 +98,150 @@ static double median(double *v, int n) {
 
 static int usage(void) {
     fprintf(stderr, "usage: radial bench dit [--size 1.3b|14b] [--frames F --height H --width W | --tokens N] "
-                    "[--reps R] [--threads N] [--backend cpu|cuda]\n");
+                    "[--reps R] [--threads N] [--backend cpu|cuda]\n"
+                    "                        [--forward [--layers L] [--attention dense|radial|dense,radial] "
+                    "[--dense-layers N] [--decay D]]\n");
     return 2;
 }
 
+typedef struct {
+    long long frames, height, width, reps, layers, dense_layers;
+    double decay;
+    int forward, run_dense, run_radial;
+    const char *size, *backend;
+} bench_opts;
+
+/* Forward mode: medians of whole forwards, dense and/or radial, on one model. */
+static rad_status run_forward(rad_backend *be, rad_dit *dit, const bench_opts *o, const float *x, const float *ctx,
+                              int L, float *v) {
+    const int T = (int)o->frames, H = (int)(2 * o->height), W = (int)(2 * o->width);
+    double *t = calloc((size_t)o->reps, sizeof(double));
+    if (!t) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    rad_status s = RAD_OK;
+    for (int pass = 0; pass < 2 && s == RAD_OK; pass++) {
+        if ((pass == 0 && !o->run_dense) || (pass == 1 && !o->run_radial)) continue;
+        rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
+        double density = 1.0;
+        if (pass == 1) {
+            const rad_radial_cfg rc = {.frames = o->frames, .tokens_per_frame = o->height * o->width,
+                                       .decay = o->decay, .block = 128};
+            s = rad_radial_layout(&rc, &policy.mask);
+            if (s != RAD_OK) break;
+            policy.dense_layers = (int)o->dense_layers;
+            density = rad_bsr_density(policy.mask);
+        }
+        s = rad_dit_forward(dit, x, T, H, W, 500.0f, ctx, L, &policy, v); /* warm-up */
+        for (long long r = 0; s == RAD_OK && r < o->reps; r++) {
+            const double t0 = rad_now();
+            s = rad_dit_forward(dit, x, T, H, W, 500.0f, ctx, L, &policy, v); /* ends with a blocking download */
+            t[r] = rad_now() - t0;
+        }
+        if (s == RAD_OK) {
+            double mn = t[0], mx = t[0];
+            for (long long r = 1; r < o->reps; r++) mn = t[r] < mn ? t[r] : mn, mx = t[r] > mx ? t[r] : mx;
+            if (pass == 0)
+                printf("forward dense   %9.1f ms  (min %.1f, max %.1f over %lld)\n", median(t, (int)o->reps) * 1e3,
+                       mn * 1e3, mx * 1e3, o->reps);
+            else
+                printf("forward radial  %9.1f ms  (min %.1f, max %.1f over %lld; mask density %.4f, first %lld "
+                       "blocks dense, decay %g)\n",
+                       median(t, (int)o->reps) * 1e3, mn * 1e3, mx * 1e3, o->reps, density, o->dense_layers, o->decay);
+            fflush(stdout);
+        }
+    }
+    if (s == RAD_OK) printf("peak backend memory %.1f MiB (%.2f GiB)\n", (double)be->peak_bytes(be) / 1048576.0,
+                            (double)be->peak_bytes(be) / 1073741824.0);
+    free(t);
+    return s;
+}
+
+/* Block mode: one block, per op family. */
+static rad_status run_block(shim *sh, rad_dit *dit, const bench_opts *o) {
+    const long long reps = o->reps;
+    double *t_blk = calloc((size_t)reps, sizeof(double)), *t_lin = calloc((size_t)reps, sizeof(double)),
+           *t_att = calloc((size_t)reps, sizeof(double));
+    rad_status s = t_blk && t_lin && t_att ? RAD_OK : rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    if (s == RAD_OK) s = rad_dit_run_block(dit, 0, NULL); /* warm-up */
+    for (long long r = 0; s == RAD_OK && r < reps; r++) {
+        sh->t_lin = sh->t_att = sh->f_lin = sh->f_att = 0;
+        s = sh->inner->sync(sh->inner);
+        const double t0 = rad_now();
+        if (s == RAD_OK) s = rad_dit_run_block(dit, 0, NULL);
+        if (s == RAD_OK) s = sh->inner->sync(sh->inner);
+        t_blk[r] = rad_now() - t0, t_lin[r] = sh->t_lin, t_att[r] = sh->t_att;
+    }
+    if (s == RAD_OK) {
+        const double f_lin = sh->f_lin, f_att = sh->f_att;
+        const double mb = median(t_blk, (int)reps), ml = median(t_lin, (int)reps), ma = median(t_att, (int)reps);
+        printf("block      %9.2f ms  %8.1f GFLOP  %7.1f GFLOP/s\n", mb * 1e3, (f_lin + f_att) * 1e-9,
+               (f_lin + f_att) * 1e-9 / mb);
+        printf("  linear   %9.2f ms  %8.1f GFLOP  %7.1f GFLOP/s\n", ml * 1e3, f_lin * 1e-9, f_lin * 1e-9 / ml);
+        printf("  attention%9.2f ms  %8.1f GFLOP  %7.1f GFLOP/s  (self + cross over 512 keys)\n", ma * 1e3,
+               f_att * 1e-9, f_att * 1e-9 / ma);
+        printf("  other    %9.2f ms  (norms, modulation, rope, gelu, residual adds; medians do not add up exactly)\n",
+               (mb - ml - ma) * 1e3);
+        printf("peak backend memory %.1f MiB\n", (double)sh->inner->peak_bytes(sh->inner) / 1048576.0);
+    }
+    free(t_blk), free(t_lin), free(t_att);
+    return s;
+}
+
 int bench_dit(int argc, char **argv) {
-    long long frames = 3, height = 30, width = 52, tokens = 0, reps = 5, threads = 0;
-    const char *size = "1.3b", *backend = "cpu";
+    bench_opts o = {.frames = 3, .height = 30, .width = 52, .reps = 5, .layers = 30, .dense_layers = 1,
+                    .decay = 1.0, .run_dense = 1, .size = "1.3b", .backend = "cpu"};
+    long long tokens = 0, threads = 0;
+    const char *attention = "dense";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(), 0;
+        if (!strcmp(a, "--forward")) {
+            o.forward = 1;
+            continue;
+        }
         if (!(val = cli_value(CMD, argc, argv, &i))) return 2;
         bool ok = true;
-        if (!strcmp(a, "--frames")) ok = cli_int(CMD, a, val, 1, 1024, &frames);
-        else if (!strcmp(a, "--height")) ok = cli_int(CMD, a, val, 1, 1024, &height);
-        else if (!strcmp(a, "--width")) ok = cli_int(CMD, a, val, 1, 1024, &width);
+        if (!strcmp(a, "--frames")) ok = cli_int(CMD, a, val, 1, 1024, &o.frames);
+        else if (!strcmp(a, "--height")) ok = cli_int(CMD, a, val, 1, 1024, &o.height);
+        else if (!strcmp(a, "--width")) ok = cli_int(CMD, a, val, 1, 1024, &o.width);
         else if (!strcmp(a, "--tokens")) ok = cli_int(CMD, a, val, 1, 1 << 20, &tokens);
-        else if (!strcmp(a, "--reps")) ok = cli_int(CMD, a, val, 1, 1000, &reps);
+        else if (!strcmp(a, "--reps")) ok = cli_int(CMD, a, val, 1, 1000, &o.reps);
         else if (!strcmp(a, "--threads")) ok = cli_int(CMD, a, val, 0, 256, &threads);
-        else if (!strcmp(a, "--size")) size = val;
-        else if (!strcmp(a, "--backend")) backend = val;
+        else if (!strcmp(a, "--layers")) ok = cli_int(CMD, a, val, 1, 64, &o.layers);
+        else if (!strcmp(a, "--dense-layers")) ok = cli_int(CMD, a, val, 0, 64, &o.dense_layers);
+        else if (!strcmp(a, "--decay")) ok = cli_float(CMD, a, val, 1e-3, 1e3, &o.decay);
+        else if (!strcmp(a, "--attention")) attention = val;
+        else if (!strcmp(a, "--size")) o.size = val;
+        else if (!strcmp(a, "--backend")) o.backend = val;
         else {
             fprintf(stderr, "radial %s: unknown option %s\n", CMD, a);
             return usage();
         }
         if (!ok) return 2;
     }
-    if (tokens) frames = 1, height = 1, width = tokens;
-    const long long n_tok = frames * height * width;
+    if (tokens) o.frames = 1, o.height = 1, o.width = tokens;
+    const long long n_tok = o.frames * o.height * o.width;
     if (n_tok > (1 << 20)) {
         fprintf(stderr, "radial %s: %lld tokens is more than the 1048576 this benchmark allows\n", CMD, n_tok);
+        return 2;
+    }
+    if (!strcmp(attention, "dense")) o.run_dense = 1, o.run_radial = 0;
+    else if (!strcmp(attention, "radial")) o.run_dense = 0, o.run_radial = 1;
+    else if (!strcmp(attention, "dense,radial")) o.run_dense = 1, o.run_radial = 1;
+    else {
+        fprintf(stderr, "radial %s: --attention: expected dense, radial or dense,radial, got '%s'\n", CMD, attention);
         return 2;
     }
     rad_dit_config c = {.dim = 1536, .ffn_dim = 8960, .num_heads = 12, .head_dim = 128, .num_layers = 1,
                         .in_dim = 16, .out_dim = 16, .text_dim = 4096, .text_len = 512, .freq_dim = 256,
                         .patch_t = 1, .patch_h = 2, .patch_w = 2, .eps = 1e-6f};
-    if (!strcmp(size, "14b")) c.dim = 5120, c.ffn_dim = 13824, c.num_heads = 40;
-    else if (strcmp(size, "1.3b")) {
-        fprintf(stderr, "radial %s: --size: expected 1.3b or 14b, got '%s'\n", CMD, size);
+    if (!strcmp(o.size, "14b")) c.dim = 5120, c.ffn_dim = 13824, c.num_heads = 40;
+    else if (strcmp(o.size, "1.3b")) {
+        fprintf(stderr, "radial %s: --size: expected 1.3b or 14b, got '%s'\n", CMD, o.size);
         return 2;
     }
-    if (!strcmp(backend, "cuda")) {
-        fprintf(stderr, "radial %s: --backend cuda: the CUDA DiT benchmark is not available yet\n", CMD);
-        return 1;
-    }
-    if (strcmp(backend, "cpu")) {
-        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", CMD, backend);
+    if (o.forward) c.num_layers = (int)o.layers;
+    if (strcmp(o.backend, "cpu") && strcmp(o.backend, "cuda")) {
+        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", CMD, o.backend);
         return 2;
     }
     rad_set_threads((int)threads);
@@ -134,18 +249,19 @@ int bench_dit(int argc, char **argv) {
     shim sh = {0};
     rad_dit *dit = NULL;
     float *x = NULL, *ctx = NULL, *v = NULL;
-    const size_t lat = (size_t)16 * (size_t)frames * (size_t)(2 * height) * (size_t)(2 * width);
+    const size_t lat = (size_t)16 * (size_t)o.frames * (size_t)(2 * o.height) * (size_t)(2 * o.width);
     const int L = 32; /* context rows (padded to 512 in the model) */
-    double *t_blk = calloc((size_t)reps, sizeof(double)), *t_lin = calloc((size_t)reps, sizeof(double)),
-           *t_att = calloc((size_t)reps, sizeof(double));
-    rad_status s = t_blk && t_lin && t_att ? rad_backend_cpu(&sh.inner) : rad_err(RADIAL_ERR_NOMEM, "out of memory");
-    if (s == RAD_OK) {
+    rad_status s = !strcmp(o.backend, "cuda") ? rad_backend_cuda(&sh.inner) : rad_backend_cpu(&sh.inner);
+    rad_backend *be = sh.inner;
+    if (s == RAD_OK && !o.forward) { /* block mode times through the shim */
         sh.pub = *sh.inner;
         sh.pub.weight_new = shim_weight_new;
         sh.pub.linear = shim_linear;
         sh.pub.attention = shim_attention;
-        s = rad_dit_random(&sh.pub, &c, 1234, &dit);
+        be = &sh.pub;
     }
+    const double t_load = rad_now();
+    if (s == RAD_OK) s = rad_dit_random(be, &c, 1234, &dit);
     if (s == RAD_OK) s = rad_alloc((void **)&x, lat * sizeof(float), "bench latent");
     if (s == RAD_OK) s = rad_alloc((void **)&v, lat * sizeof(float), "bench output");
     if (s == RAD_OK) s = rad_alloc((void **)&ctx, (size_t)L * (size_t)c.text_dim * sizeof(float), "bench context");
@@ -153,36 +269,22 @@ int bench_dit(int argc, char **argv) {
         uint64_t r = 42;
         for (size_t i = 0; i < lat; i++) r = r * 6364136223846793005ULL + 1442695040888963407ULL, x[i] = (float)((double)(r >> 40) / 16777216.0 * 2 - 1);
         for (size_t i = 0; i < (size_t)L * (size_t)c.text_dim; i++) ctx[i] = 0.1f * x[i % lat];
-        printf("radial bench dit: backend %s, %d threads, %s block (dim %d, %d heads, ffn %d), %lld tokens "
-               "(%lld x %lld x %lld), %lld reps\n",
-               backend, rad_get_threads(), size, c.dim, c.num_heads, c.ffn_dim, n_tok, frames, height, width, reps);
+        printf("radial bench dit: backend %s, %d threads, %s %s (dim %d, %d heads, ffn %d, %d layers), %lld tokens "
+               "(%lld x %lld x %lld), %lld reps; random weights built in %.1f s\n",
+               o.backend, rad_get_threads(), o.size, o.forward ? "forward" : "block", c.dim, c.num_heads, c.ffn_dim,
+               c.num_layers, n_tok, o.frames, o.height, o.width, o.reps, rad_now() - t_load);
         fflush(stdout);
-        /* warm-up: a whole forward (sets up the block inputs), then one block */
-        s = rad_dit_forward(dit, x, (int)frames, (int)(2 * height), (int)(2 * width), 500.0f, ctx, L, NULL, v);
-        if (s == RAD_OK) s = rad_dit_run_block(dit, 0, NULL);
     }
-    for (long long r = 0; s == RAD_OK && r < reps; r++) {
-        sh.t_lin = sh.t_att = sh.f_lin = sh.f_att = 0;
-        const double t0 = rad_now();
-        s = rad_dit_run_block(dit, 0, NULL);
-        t_blk[r] = rad_now() - t0, t_lin[r] = sh.t_lin, t_att[r] = sh.t_att;
-    }
-    if (s == RAD_OK) {
-        const double f_lin = sh.f_lin, f_att = sh.f_att;
-        const double mb = median(t_blk, (int)reps), ml = median(t_lin, (int)reps), ma = median(t_att, (int)reps);
-        printf("block      %9.1f ms  %8.1f GFLOP  %7.1f GFLOP/s\n", mb * 1e3, (f_lin + f_att) * 1e-9,
-               (f_lin + f_att) * 1e-9 / mb);
-        printf("  linear   %9.1f ms  %8.1f GFLOP  %7.1f GFLOP/s\n", ml * 1e3, f_lin * 1e-9, f_lin * 1e-9 / ml);
-        printf("  attention%9.1f ms  %8.1f GFLOP  %7.1f GFLOP/s  (self + cross over 512 keys)\n", ma * 1e3,
-               f_att * 1e-9, f_att * 1e-9 / ma);
-        printf("  other    %9.1f ms  (norms, modulation, rope, gelu, residual adds; medians do not add up exactly)\n",
-               (mb - ml - ma) * 1e3);
-        printf("peak backend memory %.1f MiB\n", (double)sh.inner->peak_bytes(sh.inner) / 1048576.0);
+    if (s == RAD_OK && o.forward) {
+        s = run_forward(sh.inner, dit, &o, x, ctx, L, v);
+    } else if (s == RAD_OK) {
+        /* a whole forward sets up the block inputs */
+        s = rad_dit_forward(dit, x, (int)o.frames, (int)(2 * o.height), (int)(2 * o.width), 500.0f, ctx, L, NULL, v);
+        if (s == RAD_OK) s = run_block(&sh, dit, &o);
     }
     rad_dit_free(dit);
     if (sh.inner) sh.inner->destroy(sh.inner);
     rad_free(x), rad_free(v), rad_free(ctx);
-    free(t_blk), free(t_lin), free(t_att);
     if (s != RAD_OK) {
         fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
         return 1;

@@ -21,13 +21,15 @@ int bench_pipeline(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: radial bench pipeline [--model DIR] [--width N --height N --frames N --steps N]\n"
-                   "       [--attention dense|radial] [--threads N] [--reps N] [--record FILE.md]\n"
+                   "       [--attention dense|radial] [--backend cpu|cuda] [--threads N] [--reps N] [--record FILE.md]\n"
                    "Defaults: the tiny test model, 96x64, 9 frames, 10 steps, 3 repetitions after a warm-up.\n");
             return 0;
         }
         if (!(val = cli_value(cmd, argc, argv, &i))) return 2;
         if (!strcmp(a, "--model")) model = val;
         else if (!strcmp(a, "--record")) record = val;
+        else if (!strcmp(a, "--backend") && (!strcmp(val, "cpu") || !strcmp(val, "cuda")))
+            rp.backend = !strcmp(val, "cuda") ? RADIAL_BACKEND_CUDA : RADIAL_BACKEND_CPU;
         else if (!strcmp(a, "--attention")) g.attention = !strcmp(val, "radial") ? RADIAL_ATTN_RADIAL : RADIAL_ATTN_DENSE;
         else if (!strcmp(a, "--width") && cli_int(cmd, a, val, 16, 8192, &v)) g.width = (int)v;
         else if (!strcmp(a, "--height") && cli_int(cmd, a, val, 16, 8192, &v)) g.height = (int)v;
@@ -65,10 +67,10 @@ int bench_pipeline(int argc, char **argv) {
     radial_free(ctx);
     char body[1024];
     snprintf(body, sizeof body,
-             "| model | size | steps | attention | text encoder | per step | VAE | total | peak memory |\n"
-             "|---|---|---|---|---|---|---|---|---|\n"
-             "| %s | %dx%dx%d | %d | %s | %.3f s | %.3f s | %.3f s | %.3f s | %.1f MiB |\n",
-             model, g.width, g.height, g.frames, g.steps, g.attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
+             "| model | backend | size | steps | attention | text encoder | per step | VAE | total | peak memory |\n"
+             "|---|---|---|---|---|---|---|---|---|---|\n"
+             "| %s | %s | %dx%dx%d | %d | %s | %.3f s | %.3f s | %.3f s | %.3f s | %.1f MiB |\n",
+             model, rp.backend == RADIAL_BACKEND_CUDA ? "cuda" : "cpu", g.width, g.height, g.frames, g.steps, g.attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
              bench_median(te, (int)reps), bench_median(step, (int)reps), bench_median(vae, (int)reps),
              bench_median(total, (int)reps), (double)peak / (1 << 20));
     printf("%s(medians of %lld runs after a warm-up)\n", body, reps);
@@ -76,8 +78,12 @@ int bench_pipeline(int argc, char **argv) {
         bench_env e;
         bench_env_get(&e, argc, argv);
         char device[192];
-        snprintf(device, sizeof device, "CPU %s, %d threads", e.cpu, rad_get_threads());
-        if (bench_record(record, "pipeline (CPU)", &e, device, body)) return 1;
+        if (rp.backend == RADIAL_BACKEND_CUDA)
+            snprintf(device, sizeof device, "CUDA GPU (host CPU %s)", e.cpu);
+        else
+            snprintf(device, sizeof device, "CPU %s, %d threads", e.cpu, rad_get_threads());
+        if (bench_record(record, rp.backend == RADIAL_BACKEND_CUDA ? "pipeline (CUDA)" : "pipeline (CPU)", &e, device, body))
+            return 1;
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* radial eval pipeline --model DIR --in CASE --out FILE
+/* radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--backend cpu|cuda]
  * Prompt, negative prompt, steps, shift, guidance and size come from the case's __metadata__, the initial
  * noise from its `noise` tensor; writes `frames_u8` [F,H,W,3] and `video` [3,F,H,W] (clamped to [-1,1]). */
 #include <stdio.h>
@@ -19,12 +19,13 @@ static const char *meta_or_fail(const rad_st_file *f, const char *key, const cha
 }
 
 int eval_pipeline(int argc, char **argv) {
-    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL, *tokenizer = NULL;
+    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL, *tokenizer = NULL, *backend = "cpu";
     for (int i = 1; i < argc; i++) {
         const char **dst = !strcmp(argv[i], "--model") ? &model
                            : !strcmp(argv[i], "--in")  ? &in
                            : !strcmp(argv[i], "--out") ? &out
                            : !strcmp(argv[i], "--tokenizer") ? &tokenizer
+                           : !strcmp(argv[i], "--backend") ? &backend
                                                        : NULL;
         if (!dst) {
             fprintf(stderr, "radial %s: unknown option '%s'\n", cmd, argv[i]);
@@ -33,7 +34,11 @@ int eval_pipeline(int argc, char **argv) {
         if (!(*dst = cli_value(cmd, argc, argv, &i))) return 2;
     }
     if (!model || !in || !out) {
-        fprintf(stderr, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH]\n");
+        fprintf(stderr, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--backend cpu|cuda]\n");
+        return 2;
+    }
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", cmd, backend);
         return 2;
     }
     rad_st_file *cf;
@@ -78,6 +83,7 @@ int eval_pipeline(int argc, char **argv) {
     int F = 0;
     radial_params rp = radial_default_params();
     rp.tokenizer = tokenizer;
+    rp.backend = !strcmp(backend, "cuda") ? RADIAL_BACKEND_CUDA : RADIAL_BACKEND_CPU;
     if (s == RAD_OK) s = radial_init(model, &rp, &ctx);
     if (s == RAD_OK) s = rad_pipeline_generate(ctx, &g, &video, &F, NULL);
     const size_t n_pix = (size_t)F * g.height * g.width;

@@ -1,5 +1,5 @@
-/* radial eval t5 --model PATH --in CASE --out FILE [--threads N]
- * Runs the umT5 encoder (CPU backend) on the `ids` of a case file and writes `hidden` [n, d_model].
+/* radial eval t5 --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]
+ * Runs the umT5 encoder on the `ids` of a case file and writes `hidden` [n, d_model].
  * PATH: a text_encoder/ folder, a diffusers root, or a single official-name .safetensors file. */
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "io/weights.h"
 #include "text/t5.h"
 
-static const char *usage = "usage: radial eval t5 --model PATH --in CASE --out FILE [--threads N]\n";
+static const char *usage = "usage: radial eval t5 --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n";
 
 /* ids [n] (any integer dtype, 1 <= n <= 512) from the case file; range checks against the vocab happen in
  * rad_t5_encode. */
@@ -46,7 +46,7 @@ static rad_status read_ids(const char *path, int32_t **ids, int *n) {
     return s;
 }
 
-static rad_status run(const char *model, const char *in, const char *out) {
+static rad_status run(const char *model, const char *in, const char *out, bool cuda) {
     int32_t *ids = NULL;
     int n = 0;
     rad_weights *w = NULL;
@@ -55,7 +55,7 @@ static rad_status run(const char *model, const char *in, const char *out) {
     float *hidden = NULL;
     rad_status s = read_ids(in, &ids, &n);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_T5, &w);
-    if (s == RAD_OK) s = rad_backend_cpu(&be);
+    if (s == RAD_OK) s = cuda ? rad_backend_cuda(&be) : rad_backend_cpu(&be);
     if (s == RAD_OK) s = rad_t5_load(be, w, &t5);
     int64_t d = t5 ? rad_t5_get_config(t5)->d_model : 0;
     if (s == RAD_OK) s = rad_alloc((void **)&hidden, (size_t)n * (size_t)d * sizeof(float), "T5 hidden");
@@ -73,7 +73,7 @@ static rad_status run(const char *model, const char *in, const char *out) {
 }
 
 int eval_t5(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL;
+    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -83,6 +83,7 @@ int eval_t5(int argc, char **argv) {
         const char **dst = !strcmp(a, "--model") ? &model
                            : !strcmp(a, "--in")  ? &in
                            : !strcmp(a, "--out") ? &out
+                           : !strcmp(a, "--backend") ? &backend
                                                  : NULL;
         if (dst) {
             if (!(*dst = cli_value("eval t5", argc, argv, &i))) return 2;
@@ -100,7 +101,11 @@ int eval_t5(int argc, char **argv) {
         fprintf(stderr, "radial eval t5: --model, --in and --out are required\n%s", usage);
         return 2;
     }
-    if (run(model, in, out) != RAD_OK) {
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "radial eval t5: --backend: expected cpu or cuda, got '%s'\n", backend);
+        return 2;
+    }
+    if (run(model, in, out, !strcmp(backend, "cuda")) != RAD_OK) {
         fprintf(stderr, "radial eval t5: %s\n", rad_last_error());
         return 1;
     }

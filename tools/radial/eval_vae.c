@@ -19,7 +19,7 @@
 #define CMD "eval vae"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval vae --model PATH --in CASE --out FILE [--threads N]\n"
+    fprintf(f, "usage: radial eval vae --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n"
                "  PATH: a vae/ folder, a diffusers root or the official VAE file. CASE holds `latent`\n"
                "  [16, T, H, W] (normalised). Writes `video` [3, 1+4(T-1), 8H, 8W], not clamped.\n");
 }
@@ -41,7 +41,7 @@ static void run_free(vae_run *r) {
     rad_free(r->video);
 }
 
-static rad_status run_case(vae_run *r, const char *model, const char *in_path, const char *out_path) {
+static rad_status run_case(vae_run *r, const char *model, const char *in_path, const char *out_path, bool cuda) {
     RAD_TRY(rad_st_open(in_path, &r->in));
     const rad_st_tensor *lt = rad_st_find(r->in, "latent");
     if (!lt) return rad_err(RADIAL_ERR_FORMAT, "%s: no tensor 'latent'", in_path);
@@ -52,7 +52,7 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
     RAD_TRY(rad_alloc((void **)&r->latent, (size_t)lt->numel * sizeof(float), "latent"));
     RAD_TRY(rad_st_to_f32(lt, r->latent));
 
-    RAD_TRY(rad_backend_cpu(&r->be));
+    RAD_TRY(cuda ? rad_backend_cuda(&r->be) : rad_backend_cpu(&r->be));
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
     RAD_TRY(rad_vae_load(r->be, r->w, &r->vae));
     const int64_t F = rad_vae_out_frames(r->vae, T), sf = rad_vae_spatial_factor(r->vae);
@@ -77,7 +77,7 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
 }
 
 int eval_vae(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL;
+    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -89,6 +89,12 @@ int eval_vae(int argc, char **argv) {
             if (!(in = cli_value(CMD, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--out")) {
             if (!(out = cli_value(CMD, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--backend")) {
+            if (!(backend = cli_value(CMD, argc, argv, &i))) return 2;
+            if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+                fprintf(stderr, "radial " CMD ": --backend: expected cpu or cuda, got '%s'\n", backend);
+                return 2;
+            }
         } else if (!strcmp(a, "--threads")) {
             const char *v = cli_value(CMD, argc, argv, &i);
             long long n;
@@ -106,7 +112,7 @@ int eval_vae(int argc, char **argv) {
         return 2;
     }
     vae_run r = {0};
-    rad_status st = run_case(&r, model, in, out);
+    rad_status st = run_case(&r, model, in, out, !strcmp(backend, "cuda"));
     run_free(&r);
     if (st != RAD_OK) {
         fprintf(stderr, "radial " CMD ": %s\n", rad_last_error());

@@ -4,6 +4,10 @@
 #include "backend/cpu/cpu_ops.h"
 
 static void cpu_destroy(rad_backend *be) { free(be); }
+static rad_status cpu_sync(rad_backend *be) {
+    (void)be;
+    return RAD_OK; /* every CPU op has finished when it returns */
+}
 
 rad_status rad_backend_cpu(rad_backend **out) {
     rad_backend *be = calloc(1, sizeof *be);
@@ -17,6 +21,7 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .weight_new = rad_cpu_weight_new,
         .weight_free = rad_cpu_weight_free,
         .peak_bytes = rad_cpu_peak_bytes,
+        .sync = cpu_sync,
         .linear = rad_cpu_linear,
         .layernorm = rad_cpu_layernorm,
         .rmsnorm = rad_cpu_rmsnorm,

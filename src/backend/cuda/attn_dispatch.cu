@@ -81,9 +81,46 @@ extern "C" rad_status rad_cuda_bsr_upload(const rad_bsr *h, rad_cuda_bsr *out) {
     }
     rad_free(rc);
     out->n_tokens = h->n_tokens;
+    out->n_keys = h->n_tokens;
     out->block = h->block;
     out->n_blocks = h->n_blocks;
     out->nnz = nnz;
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_bsr_cross(int64_t n_q, int64_t n_k, rad_cuda_bsr *out) {
+    memset(out, 0, sizeof *out);
+    const int64_t rows = (n_q + RAD_CUDA_ATTN_BLOCK - 1) / RAD_CUDA_ATTN_BLOCK;
+    const int64_t cols = (n_k + RAD_CUDA_ATTN_BLOCK - 1) / RAD_CUDA_ATTN_BLOCK;
+    if (n_q < 1 || n_k < 1 || rows * cols > INT32_MAX)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: cross layout of %lld queries x %lld keys out of range",
+                       (long long)n_q, (long long)n_k);
+    int32_t *host;
+    const size_t rp = (size_t)(rows + 1), ci = (size_t)(rows * cols);
+    RAD_TRY(rad_alloc((void **)&host, (rp + ci + (size_t)rows) * sizeof(int32_t), "cuda cross-attention layout"));
+    int32_t *row_ptr = host, *col_idx = host + rp, *order = col_idx + ci;
+    for (int64_t r = 0; r <= rows; r++) row_ptr[r] = (int32_t)(r * cols);
+    for (int64_t r = 0; r < rows; r++) {
+        order[r] = (int32_t)r; /* every row has the same count: natural order */
+        for (int64_t c = 0; c < cols; c++) col_idx[r * cols + c] = (int32_t)c;
+    }
+    rad_status s = RAD_OK;
+    if ((s = rad_cuda_malloc((void **)&out->row_ptr, rp * sizeof(int32_t), "cross layout row_ptr")) != RAD_OK ||
+        (s = rad_cuda_malloc((void **)&out->col_idx, ci * sizeof(int32_t), "cross layout col_idx")) != RAD_OK ||
+        (s = rad_cuda_malloc((void **)&out->row_order, (size_t)rows * sizeof(int32_t), "cross layout order")) != RAD_OK ||
+        (s = rad_cuda_upload(out->row_ptr, row_ptr, rp * sizeof(int32_t))) != RAD_OK ||
+        (s = rad_cuda_upload(out->col_idx, col_idx, ci * sizeof(int32_t))) != RAD_OK ||
+        (s = rad_cuda_upload(out->row_order, order, (size_t)rows * sizeof(int32_t))) != RAD_OK) {
+        rad_free(host);
+        rad_cuda_bsr_free(out);
+        return s;
+    }
+    rad_free(host);
+    out->n_tokens = n_q;
+    out->n_keys = n_k;
+    out->block = RAD_CUDA_ATTN_BLOCK;
+    out->n_blocks = (int32_t)rows;
+    out->nnz = (int64_t)ci;
     return RAD_OK;
 }
 
@@ -153,6 +190,7 @@ static rad_attn_args make_args(const void *q, const void *k, const void *v, void
     a.v = (const __nv_bfloat16 *)v;
     a.o = (__nv_bfloat16 *)out;
     a.n_tokens = mask->n_tokens;
+    a.n_keys = mask->n_keys;
     a.heads = (int)heads;
     a.scale = scale;
     a.row_ptr = mask->row_ptr;

@@ -22,7 +22,8 @@ extern "C" {
 struct rad_attn_args {
     const __nv_bfloat16 *q, *k, *v;
     __nv_bfloat16 *o;
-    int64_t n_tokens;
+    int64_t n_tokens; /* query rows */
+    int64_t n_keys;   /* key/value rows (== n_tokens for self-attention); keys past it are excluded */
     int heads;
     float scale;
     const int32_t *row_ptr, *col_idx, *row_order; /* row_order NULL: block rows in natural order */

@@ -3,7 +3,7 @@
  * One CTA per (128-query block row, head), one thread per query row. The thread keeps its output row (128
  * fp32) in registers; its query row sits transposed in shared memory (conflict-free: consecutive threads read
  * consecutive words). For each listed key block the CTA stages K and V (bf16) in shared memory; every thread
- * walks the keys in chunks of 16 with the online softmax (fp32 running max and sum). Keys past n_tokens are
+ * walks the keys in chunks of 16 with the online softmax (fp32 running max and sum). Keys past n_keys are
  * skipped, so a partial last block is masked exactly. CUDA cores only: a few TFLOP/s. */
 #include "backend/cuda/attn_internal.cuh"
 
@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(BM) attn_v1_kernel(rad_attn_args a) {
 
     for (int e = a.row_ptr[rb]; e < a.row_ptr[rb + 1]; e++) {
         const int64_t k0 = (int64_t)a.col_idx[e] * BN;
-        const int nk = (int)(a.n_tokens - k0 < BN ? a.n_tokens - k0 : BN);
+        const int nk = (int)(a.n_keys - k0 < BN ? a.n_keys - k0 : BN);
         __syncthreads(); /* previous tile fully consumed (and Q staged, on the first pass) */
         for (int i = tid; i < nk * D; i += BM) {
             const int r = i / D, d = i % D;

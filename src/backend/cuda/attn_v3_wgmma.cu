@@ -14,8 +14,9 @@
  *     cores. With PINGPONG the two warpgroups also take turns issuing (named barriers), so that one
  *     warpgroup's softmax hides behind the other's GEMMs.
  * EARLY_RESCALE moves O's rescale by the previous block's softmax factor under the S GEMM (FA3's order).
- * Key blocks past n_tokens are zero-filled by TMA and their scores set to -inf (exact masking); query rows
- * past n_tokens are computed on zeros and never stored.
+ * Keys past n_keys (a partial last key block) are zero-filled by TMA and their scores set to -inf (exact
+ * masking); query rows past n_tokens are computed on zeros and never stored. Cross-attention passes fewer
+ * keys than queries (n_keys != n_tokens); its layout lists key blocks of the key sequence.
  *
  * Shared memory: Q 32 KB + STAGES x (K 32 KB + V 32 KB). Each 128 x 128 bf16 tile is two TMA boxes of
  * 128 rows x 64 columns (128-byte rows, the widest the 128-byte swizzle allows). */
@@ -149,7 +150,7 @@ struct SoftmaxState {
 /* Turns scores s into probabilities (in place), updates the state, returns the factor the old O must take. */
 __device__ __forceinline__ void softmax_step(float *s, SoftmaxState &st, float scale_log2, int kvalid, int lane,
                                              float *alpha) {
-    if (kvalid < BN) { /* partial last key block: keys past n_tokens do not exist */
+    if (kvalid < BN) { /* partial last key block: keys past n_keys do not exist */
 #pragma unroll
         for (int i = 0; i < 64; i++) {
             const int col = (i / 4) * 8 + (lane % 4) * 2 + (i % 2);
@@ -287,7 +288,7 @@ __global__ void __launch_bounds__(NTHREADS, 1)
         for (int kk = 0; kk < 8; kk++) wgmma_rs(oacc, p + 4 * kk, make_desc(vb + kk * 16 * 128, BOX, 1024));
     };
     auto kvalid_of = [&](int j) {
-        const int64_t rem = a.n_tokens - (int64_t)a.col_idx[e0 + j] * BN;
+        const int64_t rem = a.n_keys - (int64_t)a.col_idx[e0 + j] * BN;
         return rem < BN ? (int)rem : BN;
     };
 
@@ -411,8 +412,8 @@ rad_status make_map(CUtensorMap *m, const void *ptr, int64_t n_tokens, int heads
 template <bool PP, int STAGES, bool EARLY> rad_status launch(const rad_attn_args *a) {
     CUtensorMap mq, mk, mv;
     RAD_TRY(make_map(&mq, a->q, a->n_tokens, a->heads, "q"));
-    RAD_TRY(make_map(&mk, a->k, a->n_tokens, a->heads, "k"));
-    RAD_TRY(make_map(&mv, a->v, a->n_tokens, a->heads, "v"));
+    RAD_TRY(make_map(&mk, a->k, a->n_keys, a->heads, "k"));
+    RAD_TRY(make_map(&mv, a->v, a->n_keys, a->heads, "v"));
     constexpr int smem = (int)smem_bytes(STAGES);
     auto kernel = attn_v3_kernel<PP, STAGES, EARLY>;
     RAD_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));

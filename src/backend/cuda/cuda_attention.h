@@ -41,9 +41,12 @@ const char *rad_cuda_attn_kernel_name(int kernel);
 /* Parses a name above; returns -1 if unknown. */
 int rad_cuda_attn_kernel_from_name(const char *name);
 
-/* A block-CSR layout in device memory plus its launch schedule (block rows, most blocks first). */
+/* A block-CSR layout in device memory plus its launch schedule (block rows, most blocks first). Block rows
+ * run over the n_tokens queries, block columns over the n_keys keys (n_keys == n_tokens for self-attention;
+ * the K and V tensors then hold n_keys rows). */
 typedef struct rad_cuda_bsr {
     int64_t n_tokens;
+    int64_t n_keys;
     int32_t block, n_blocks;
     int64_t nnz;
     int32_t *row_ptr;   /* device, n_blocks + 1 */
@@ -54,6 +57,8 @@ typedef struct rad_cuda_bsr {
 /* Checks the host layout (bounds, monotone row_ptr, block == 128) and copies it to the device. */
 rad_status rad_cuda_bsr_upload(const rad_bsr *host, rad_cuda_bsr *out);
 void rad_cuda_bsr_free(rad_cuda_bsr *b);
+/* Dense cross-attention layout: ceil(n_q/128) block rows, each listing all ceil(n_k/128) key blocks. */
+rad_status rad_cuda_bsr_cross(int64_t n_q, int64_t n_k, rad_cuda_bsr *out);
 
 /* out = attention(q, k, v) over mask (see the top of this file). heads >= 1; scale is usually 1/sqrt(128).
  * kernel: a rad_cuda_attn_kernel. Asynchronous on `stream`; launch errors are reported here. */

@@ -1,0 +1,848 @@
+/* The CUDA ops table (rad_backend_cuda, backend.h): the same contract as the CPU backend, on one GPU.
+ *
+ * Numerics (DESIGN.md "Numerics"): weights live in device memory as bf16, converted once by weight_new;
+ * activations stay fp32. linear and conv3d feed bf16 operands to cuBLASLt with fp32 accumulation and fp32
+ * output (the linear's bias in the GEMM epilogue); norms, modulation, residual adds and RoPE run in fp32 (norm
+ * statistics and RoPE in double, as the CPU). Attention with head_dim 128 and no bias goes to the bf16
+ * tensor-core kernels of cuda_attention.h (v3 on Hopper, v1 elsewhere), dense self- and cross-attention
+ * through full block layouts; everything else (bias, other head dims) to the fp32 generic kernel.
+ *
+ * bf16 shadows: converting a GEMM's fp32 input to bf16 costs a full read of it, so the ops whose output
+ * usually feeds a GEMM (norms, modulate, gelu, RoPE, attention) also write a bf16 copy, and linear converts
+ * only what has no copy (and keeps its conversion: q, k, v share one). Each copy records the fp32 range it
+ * mirrors; every op invalidates the copies its output range overlaps before it writes, so a copy is used only
+ * while its fp32 source is unchanged. A few slots, least recently used evicted.
+ *
+ * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
+ * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
+ * earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
+ * weights, shadows, scratch, the cuBLASLt workspace) is counted for peak_bytes. */
+#include <cublasLt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_kernels.cuh"
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/cuda/cuda_attention.h"
+#include "base/half.h"
+#include "base/mem.h"
+#include "base/threads.h"
+}
+
+struct rad_weight {
+    int64_t rows, cols;
+    bf16 *data; /* device, rows x cols */
+};
+
+namespace {
+enum { N_SHADOWS = 3, N_PLANS = 64, N_CROSS = 4, N_MASKS = 2 };
+enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, N_SCRATCH };
+constexpr size_t WORKSPACE_BYTES = 32u << 20;
+constexpr size_t IM2COL_BYTES = 64u << 20; /* bound on one conv3d chunk's bf16 column matrix */
+
+struct alloc_rec {
+    void *p;
+    size_t bytes;
+};
+
+struct shadow {
+    bf16 *buf;
+    size_t cap;       /* elements */
+    const float *src; /* the fp32 range it mirrors (NULL: free) */
+    size_t n = 0;
+    uint64_t used;
+};
+
+struct gemm_key {
+    int ta, tb, bias;
+    int64_t m, n, k, lda, ldb, ldc;
+    int align_a, align_b, align_c;
+};
+
+struct gemm_plan {
+    bool valid;
+    uint64_t used;
+    gemm_key key;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+};
+
+struct mask_entry { /* a host layout (copied, for comparison) and its device copy */
+    bool valid;
+    uint64_t used;
+    int64_t n_tokens;
+    int32_t block, n_blocks;
+    int32_t *row_ptr, *col_idx; /* host copies (rad_alloc) */
+    rad_cuda_bsr dev;
+};
+
+struct cross_entry {
+    bool valid;
+    uint64_t used;
+    int64_t lq, lk;
+    rad_cuda_bsr dev;
+};
+
+struct cuda_be {
+    rad_backend pub;
+    cudaStream_t st; /* 0: the legacy default stream */
+    cublasLtHandle_t lt;
+    void *ws;
+    alloc_rec *recs;
+    size_t n_recs, cap_recs, cur, peak;
+    uint64_t tick;
+    shadow sh[N_SHADOWS];
+    void *scr[N_SCRATCH];
+    size_t scr_cap[N_SCRATCH];
+    gemm_plan plans[N_PLANS];
+    mask_entry masks[N_MASKS];
+    cross_entry cross[N_CROSS];
+    double *rope_cs; /* device RoPE table of the last (f, h, w, head_dim) */
+    int64_t rope_key[4];
+};
+
+cuda_be *S(rad_backend *be) { return (cuda_be *)be->state; }
+
+#define CK(op, call)                                                                                           \
+    do {                                                                                                       \
+        cudaError_t ck_e_ = (call);                                                                            \
+        if (ck_e_ != cudaSuccess)                                                                              \
+            return rad_err(RADIAL_ERR_BACKEND, "cuda %s: %s failed: %s", op, #call, cudaGetErrorString(ck_e_)); \
+    } while (0)
+
+#define LT(op, call)                                                                                           \
+    do {                                                                                                       \
+        cublasStatus_t lt_s_ = (call);                                                                         \
+        if (lt_s_ != CUBLAS_STATUS_SUCCESS)                                                                    \
+            return rad_err(RADIAL_ERR_BACKEND, "cuda %s: %s failed: cuBLAS status %d", op, #call, (int)lt_s_);  \
+    } while (0)
+
+/* n = a * b elements, both >= 0, without overflow (and small enough for byte counts of 8-byte elements). */
+rad_status count(const char *op, int64_t a, int64_t b, size_t *n) {
+    if (a < 0 || b < 0 || !rad_mul_size((size_t)a, (size_t)b, n) || *n > (SIZE_MAX >> 4))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda %s: bad shape %lld x %lld", op, (long long)a, (long long)b);
+    return RAD_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------ memory */
+
+rad_status dev_alloc(cuda_be *c, size_t bytes, const char *what, void **out) {
+    *out = NULL;
+    if (c->n_recs == c->cap_recs) {
+        const size_t cap = c->cap_recs ? 2 * c->cap_recs : 256;
+        alloc_rec *r = (alloc_rec *)realloc(c->recs, cap * sizeof *r);
+        if (!r) return rad_err(RADIAL_ERR_NOMEM, "cuda alloc: out of host memory for the allocation records");
+        c->recs = r, c->cap_recs = cap;
+    }
+    cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        *out = NULL;
+        (void)cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+        return rad_err(RADIAL_ERR_NOMEM, "cuda alloc: %zu bytes for %s: %s (%.1f MiB held by this backend)", bytes,
+                       what ? what : "a buffer", cudaGetErrorString(e), (double)c->cur / 1048576.0);
+    }
+    c->recs[c->n_recs++] = (alloc_rec){*out, bytes};
+    c->cur += bytes;
+    if (c->cur > c->peak) c->peak = c->cur;
+    return RAD_OK;
+}
+
+void shadow_inval(cuda_be *c, const void *p, size_t bytes);
+
+void dev_free(cuda_be *c, void *p) {
+    if (!p) return;
+    for (size_t i = c->n_recs; i-- > 0;) /* recent buffers are freed first: search from the end */
+        if (c->recs[i].p == p) {
+            shadow_inval(c, p, c->recs[i].bytes);
+            c->cur -= c->recs[i].bytes;
+            c->recs[i] = c->recs[--c->n_recs];
+            break;
+        }
+    cudaFree(p); /* waits for queued work that may still use p */
+}
+
+/* A scratch buffer of at least `bytes`, kept and regrown on demand. */
+rad_status scratch(cuda_be *c, int slot, size_t bytes, void **out) {
+    if (c->scr_cap[slot] < bytes) {
+        dev_free(c, c->scr[slot]);
+        c->scr[slot] = NULL, c->scr_cap[slot] = 0;
+        RAD_TRY(dev_alloc(c, bytes, "cuda scratch", &c->scr[slot]));
+        c->scr_cap[slot] = bytes;
+    }
+    *out = c->scr[slot];
+    return RAD_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- bf16 shadows */
+
+void shadow_inval(cuda_be *c, const void *p, size_t bytes) {
+    const char *a = (const char *)p, *b = a + bytes;
+    for (int i = 0; i < N_SHADOWS; i++) {
+        shadow *s = &c->sh[i];
+        if (!s->src) continue;
+        const char *sa = (const char *)s->src, *sb = sa + s->n * sizeof(float);
+        if (a < sb && sa < b) s->src = NULL;
+    }
+}
+
+/* The bf16 copy of x[0 .. n), if a shadow holds it. */
+bf16 *shadow_find(cuda_be *c, const float *x, size_t n) {
+    for (int i = 0; i < N_SHADOWS; i++) {
+        shadow *s = &c->sh[i];
+        if (s->src && x >= s->src && x + n <= s->src + s->n) {
+            s->used = ++c->tick;
+            return s->buf + (x - s->src);
+        }
+    }
+    return NULL;
+}
+
+/* A slot to hold the bf16 copy of y[0 .. n) (the caller writes it next, in stream order), evicting the least
+ * recently used slot but never one holding a pointer of keep[] (the op's own bf16 inputs); *out is NULL when
+ * every slot is kept. The caller has invalidated what overlaps y. */
+rad_status shadow_claim_keep(cuda_be *c, const float *y, size_t n, const bf16 *const *keep, int n_keep, bf16 **out) {
+    shadow *best = NULL;
+    *out = NULL;
+    for (int i = 0; i < N_SHADOWS; i++) {
+        shadow *s = &c->sh[i];
+        bool kept = false;
+        for (int j = 0; j < n_keep; j++) kept |= keep[j] && keep[j] >= s->buf && keep[j] < s->buf + s->cap;
+        if (kept) continue;
+        if (!best || (!s->src && best->src) || (!s->src == !best->src && s->used < best->used)) best = s;
+    }
+    if (!best) return RAD_OK;
+    best->src = NULL;
+    if (best->cap < n) {
+        dev_free(c, best->buf);
+        best->buf = NULL, best->cap = 0;
+        RAD_TRY(dev_alloc(c, n * sizeof(bf16), "cuda bf16 shadow", (void **)&best->buf));
+        best->cap = n;
+    }
+    best->src = y, best->n = n, best->used = ++c->tick;
+    *out = best->buf;
+    return RAD_OK;
+}
+
+rad_status shadow_claim(cuda_be *c, const float *y, size_t n, bf16 **out) {
+    return shadow_claim_keep(c, y, n, NULL, 0, out);
+}
+
+/* A shadow for y unless y is tiny (a vector: not worth a slot). */
+rad_status shadow_for_output(cuda_be *c, const float *y, size_t n, bf16 **out) {
+    *out = NULL;
+    shadow_inval(c, y, n * sizeof(float));
+    if (n < 4096) return RAD_OK;
+    return shadow_claim(c, y, n, out);
+}
+
+/* x[0 .. n) as bf16 for a GEMM: its shadow, or a fresh conversion kept as one (the next GEMM on x reuses it). */
+rad_status bf16_input(cuda_be *c, const float *x, size_t n, const char *op, bf16 **out) {
+    bf16 *h = shadow_find(c, x, n);
+    if (!h) {
+        RAD_TRY(shadow_claim(c, x, n, &h));
+        rad_status s = rk_f32_to_bf16(x, h, (int64_t)n, c->st);
+        if (s != RAD_OK) return rad_err_prefix(s, "%s: ", op);
+    }
+    *out = h;
+    return RAD_OK;
+}
+
+/* --------------------------------------------------------------------------------------------- cuBLASLt */
+
+int align_of(const void *p) {
+    const uintptr_t u = (uintptr_t)p;
+    int a = 256;
+    while (a > 1 && u % (uintptr_t)a) a /= 2;
+    return a;
+}
+
+void plan_destroy(gemm_plan *p) {
+    if (!p->valid) return;
+    cublasLtMatrixLayoutDestroy(p->la);
+    cublasLtMatrixLayoutDestroy(p->lb);
+    cublasLtMatrixLayoutDestroy(p->lc);
+    cublasLtMatmulDescDestroy(p->op);
+    p->valid = false;
+}
+
+rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *opname) {
+    memset(p, 0, sizeof *p);
+    p->key = *k;
+    const cublasOperation_t ta = k->ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    LT(opname, cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    rad_status s = RAD_OK;
+    cublasStatus_t e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+    if (e == CUBLAS_STATUS_SUCCESS && k->bias) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    }
+    /* op(A) is m x k, op(B) k x n, C m x n, all column-major */
+    const uint64_t ar = k->ta ? k->k : k->m, ac = k->ta ? k->m : k->k, br = k->tb ? k->n : k->k, bc = k->tb ? k->k : k->n;
+    bool la = false, lb = false, lc = false;
+    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ar, ac, k->lda), la = e == CUBLAS_STATUS_SUCCESS;
+    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k->ldb), lb = e == CUBLAS_STATUS_SUCCESS;
+    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_32F, k->m, k->n, k->ldc), lc = e == CUBLAS_STATUS_SUCCESS;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatmulPreferenceCreate(&pref);
+    if (e == CUBLAS_STATUS_SUCCESS) {
+        const uint64_t wsb = WORKSPACE_BYTES;
+        const uint32_t aa = (uint32_t)k->align_a, ab = (uint32_t)k->align_b, acb = (uint32_t)k->align_c;
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof aa);
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof ab);
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &acb, sizeof acb);
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &acb, sizeof acb);
+        e = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found);
+    }
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (e != CUBLAS_STATUS_SUCCESS || found < 1)
+        s = rad_err(RADIAL_ERR_BACKEND,
+                    "cuda %s: cuBLASLt has no bf16 GEMM for m %lld n %lld k %lld (lda %lld ldb %lld ldc %lld): status %d",
+                    opname, (long long)k->m, (long long)k->n, (long long)k->k, (long long)k->lda, (long long)k->ldb,
+                    (long long)k->ldc, (int)e);
+    if (s != RAD_OK) {
+        if (lc) cublasLtMatrixLayoutDestroy(p->lc);
+        if (lb) cublasLtMatrixLayoutDestroy(p->lb);
+        if (la) cublasLtMatrixLayoutDestroy(p->la);
+        cublasLtMatmulDescDestroy(p->op);
+        return s;
+    }
+    p->algo = res.algo;
+    p->valid = true;
+    return RAD_OK;
+}
+
+/* C (m x n, column-major, ldc) = op(A) op(B) [+ bias[m] on every column]; A, B bf16, C fp32. */
+rad_status gemm(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16 *A,
+                int64_t lda, const bf16 *B, int64_t ldb, float *C, int64_t ldc, const float *bias) {
+    const gemm_key key = {ta, tb, bias != NULL, m, n, k, lda, ldb, ldc, align_of(A), align_of(B), align_of(C)};
+    gemm_plan *p = NULL, *lru = &c->plans[0];
+    for (int i = 0; i < N_PLANS && !p; i++) {
+        gemm_plan *q = &c->plans[i];
+        if (q->valid && !memcmp(&q->key, &key, sizeof key)) p = q;
+        if (!q->valid || (lru->valid && q->used < lru->used)) lru = q;
+    }
+    if (!p) {
+        plan_destroy(lru);
+        RAD_TRY(plan_make(c, &key, lru, opname));
+        p = lru;
+    }
+    p->used = ++c->tick;
+    if (bias) LT(opname, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    const float one = 1.0f, zero = 0.0f;
+    LT(opname, cublasLtMatmul(c->lt, p->op, &one, A, p->la, B, p->lb, &zero, C, p->lc, C, p->lc, &p->algo, c->ws,
+                              WORKSPACE_BYTES, c->st));
+    return RAD_OK;
+}
+
+/* ----------------------------------------------------------------------------------------------- the ops */
+
+rad_status be_alloc(rad_backend *be, size_t bytes, const char *what, void **out) {
+    return dev_alloc(S(be), bytes, what, out);
+}
+
+void be_free(rad_backend *be, void *p) { dev_free(S(be), p); }
+
+rad_status be_upload(rad_backend *be, void *dst, const void *src_host, size_t bytes) {
+    if (!bytes) return RAD_OK;
+    if (!dst || !src_host) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda upload: NULL buffer");
+    shadow_inval(S(be), dst, bytes);
+    CK("upload", cudaMemcpy(dst, src_host, bytes, cudaMemcpyHostToDevice));
+    return RAD_OK;
+}
+
+rad_status be_download(rad_backend *be, void *dst_host, const void *src, size_t bytes) {
+    (void)be;
+    if (!bytes) return RAD_OK;
+    if (!dst_host || !src) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda download: NULL buffer");
+    CK("download (or an earlier queued op)", cudaMemcpy(dst_host, src, bytes, cudaMemcpyDeviceToHost));
+    return RAD_OK;
+}
+
+typedef struct {
+    const float *src;
+    uint16_t *dst;
+} conv_job;
+
+void to_bf16_range(void *ctx, int64_t a, int64_t b) {
+    const conv_job *j = (const conv_job *)ctx;
+    for (int64_t i = a; i < b; i++) j->dst[i] = rad_f32_to_bf16(j->src[i]);
+}
+
+rad_status be_weight_new(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
+                         rad_weight **out) {
+    cuda_be *c = S(be);
+    *out = NULL;
+    const char *nm = name ? name : "weight";
+    size_t n = 0;
+    if (rows <= 0 || cols <= 0 || count("weight_new", rows, cols, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda weight %s: bad shape %lld x %lld", nm, (long long)rows,
+                       (long long)cols);
+    uint16_t *stage;
+    RAD_TRY(rad_alloc((void **)&stage, n * sizeof(uint16_t), "cuda weight staging (bf16)"));
+    conv_job j = {host, stage};
+    rad_parallel_for((int64_t)n, 1 << 16, to_bf16_range, &j); /* round to nearest even, once, on the host */
+    rad_weight *w = NULL;
+    rad_status s = rad_alloc((void **)&w, sizeof *w, nm);
+    if (s == RAD_OK) s = dev_alloc(c, n * sizeof(bf16), nm, (void **)&w->data);
+    if (s == RAD_OK) {
+        cudaError_t e = cudaMemcpy(w->data, stage, n * sizeof(bf16), cudaMemcpyHostToDevice);
+        if (e != cudaSuccess) s = rad_err(RADIAL_ERR_BACKEND, "cuda weight %s: upload failed: %s", nm, cudaGetErrorString(e));
+    }
+    rad_free(stage);
+    if (s != RAD_OK) {
+        if (w) dev_free(c, w->data);
+        rad_free(w);
+        return s;
+    }
+    w->rows = rows, w->cols = cols;
+    *out = w;
+    return RAD_OK;
+}
+
+void be_weight_free(rad_backend *be, rad_weight *w) {
+    if (!w) return;
+    dev_free(S(be), w->data);
+    rad_free(w);
+}
+
+size_t be_peak_bytes(rad_backend *be) { return S(be)->peak; }
+
+rad_status be_sync(rad_backend *be) {
+    CK("sync", cudaStreamSynchronize(S(be)->st));
+    return RAD_OK;
+}
+
+rad_status be_linear(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w, const float *bias,
+                     float *y) {
+    cuda_be *c = S(be);
+    if (!w || m < 0 || k != w->cols)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda linear: x is [%lld, %lld] but the weight is [%lld, %lld]",
+                       (long long)m, (long long)k, w ? (long long)w->rows : -1LL, w ? (long long)w->cols : -1LL);
+    if (m == 0) return RAD_OK;
+    size_t nx = 0, ny = 0;
+    RAD_TRY(count("linear", m, k, &nx));
+    RAD_TRY(count("linear", m, w->rows, &ny));
+    shadow_inval(c, y, ny * sizeof(float));
+    bf16 *x16;
+    RAD_TRY(bf16_input(c, x, nx, "cuda linear", &x16));
+    /* row-major y[m, n] is column-major y^T [n, m] = W [n, k] (column-major k x n, transposed) . x^T (k x m) */
+    const bool epilogue = bias && (uintptr_t)bias % 16 == 0; /* cuBLASLt's bias epilogue wants it aligned */
+    RAD_TRY(gemm(c, "linear", true, false, w->rows, m, k, w->data, k, x16, k, y, w->rows, epilogue ? bias : NULL));
+    if (bias && !epilogue) return rk_add_col_bias(y, m, w->rows, bias, c->st);
+    return RAD_OK;
+}
+
+rad_status be_layernorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, const float *b,
+                        float eps, float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (m < 0 || d <= 0 || count("layernorm", m, d, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda layernorm: bad shape [%lld, %lld]", (long long)m, (long long)d);
+    bf16 *y16;
+    RAD_TRY(shadow_for_output(c, y, n, &y16));
+    return rk_layernorm(x, m, d, w, b, eps, y, y16, c->st);
+}
+
+rad_status be_rmsnorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, float eps, float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (m < 0 || d <= 0 || count("rmsnorm", m, d, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda rmsnorm: bad shape [%lld, %lld]", (long long)m, (long long)d);
+    bf16 *y16;
+    RAD_TRY(shadow_for_output(c, y, n, &y16));
+    return rk_rmsnorm(x, m, d, w, eps, y, y16, c->st);
+}
+
+rad_status be_gelu_tanh(rad_backend *be, float *x, int64_t n) {
+    cuda_be *c = S(be);
+    if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda gelu_tanh: %lld elements", (long long)n);
+    bf16 *x16;
+    RAD_TRY(shadow_for_output(c, x, (size_t)n, &x16));
+    return rk_gelu_tanh(x, n, x16, c->st);
+}
+
+rad_status be_silu(rad_backend *be, float *x, int64_t n) {
+    cuda_be *c = S(be);
+    if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda silu: %lld elements", (long long)n);
+    shadow_inval(c, x, (size_t)n * sizeof(float));
+    return rk_silu(x, n, c->st);
+}
+
+rad_status be_mul_gelu(rad_backend *be, float *a, const float *g, int64_t n) {
+    cuda_be *c = S(be);
+    if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda mul_gelu: %lld elements", (long long)n);
+    bf16 *a16;
+    RAD_TRY(shadow_for_output(c, a, (size_t)n, &a16));
+    return rk_mul_gelu(a, g, n, a16, c->st);
+}
+
+rad_status be_modulate(rad_backend *be, const float *x, int64_t m, int64_t d, const float *shift, const float *scale,
+                       float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (m < 0 || d <= 0 || count("modulate", m, d, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda modulate: bad shape [%lld, %lld]", (long long)m, (long long)d);
+    bf16 *y16;
+    RAD_TRY(shadow_for_output(c, y, n, &y16));
+    return rk_modulate(x, m, d, shift, scale, y, y16, c->st);
+}
+
+rad_status be_add_gated(rad_backend *be, float *x, const float *y, int64_t m, int64_t d, const float *gate) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (m < 0 || d <= 0 || count("add_gated", m, d, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda add_gated: bad shape [%lld, %lld]", (long long)m, (long long)d);
+    shadow_inval(c, x, n * sizeof(float));
+    return rk_add_gated(x, y, m, d, gate, c->st);
+}
+
+/* The RoPE table of rad_cpu_rope3d (same code path: angles, cos and sin in double on the host), cached on the
+ * device for the last grid. */
+rad_status rope_table(cuda_be *c, int64_t f, int64_t h, int64_t w, int64_t hd, const double **out) {
+    const int64_t key[4] = {f, h, w, hd};
+    if (c->rope_cs && !memcmp(key, c->rope_key, sizeof key)) {
+        *out = c->rope_cs;
+        return RAD_OK;
+    }
+    dev_free(c, c->rope_cs);
+    c->rope_cs = NULL;
+    const int64_t ph = hd / 6, pt = hd / 2 - 2 * ph;
+    const int64_t axes[3][3] = {{f, pt, 2 * pt}, {h, ph, 2 * ph}, {w, ph, 2 * ph}}; /* positions, pairs, dim */
+    size_t total = 0;
+    for (int a = 0; a < 3; a++) {
+        size_t n;
+        if (!rad_mul_size((size_t)axes[a][0], (size_t)axes[a][1] * 2, &n) || !rad_add_size(total, n, &total))
+            return rad_err(RADIAL_ERR_INVALID_ARG, "cuda rope3d: table size overflows");
+    }
+    double *host;
+    RAD_TRY(rad_alloc((void **)&host, total * sizeof(double), "rope3d table"));
+    double *cs = host;
+    for (int a = 0; a < 3; a++) {
+        for (int64_t p = 0; p < axes[a][0]; p++)
+            for (int64_t m = 0; m < axes[a][1]; m++) {
+                const double omega = pow(10000.0, -(double)(2 * m) / (double)axes[a][2]);
+                const double ang = (double)p * omega;
+                cs[(p * axes[a][1] + m) * 2] = cos(ang);
+                cs[(p * axes[a][1] + m) * 2 + 1] = sin(ang);
+            }
+        cs += axes[a][0] * axes[a][1] * 2;
+    }
+    rad_status s = dev_alloc(c, total * sizeof(double), "rope3d table", (void **)&c->rope_cs);
+    if (s == RAD_OK) {
+        cudaError_t e = cudaMemcpy(c->rope_cs, host, total * sizeof(double), cudaMemcpyHostToDevice);
+        if (e != cudaSuccess) s = rad_err(RADIAL_ERR_BACKEND, "cuda rope3d: table upload: %s", cudaGetErrorString(e));
+    }
+    rad_free(host);
+    if (s != RAD_OK) {
+        dev_free(c, c->rope_cs);
+        c->rope_cs = NULL;
+        return s;
+    }
+    memcpy(c->rope_key, key, sizeof key);
+    *out = c->rope_cs;
+    return RAD_OK;
+}
+
+rad_status be_rope3d(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w, int64_t heads, int64_t head_dim) {
+    cuda_be *c = S(be);
+    size_t tok = 0, n = 0;
+    if (f <= 0 || h <= 0 || w <= 0 || heads <= 0 || head_dim < 6 || head_dim % 2 || heads * head_dim > (1 << 20) ||
+        count("rope3d", f, h, &tok) != RAD_OK || count("rope3d", (int64_t)tok, w, &tok) != RAD_OK ||
+        count("rope3d", (int64_t)tok, heads * head_dim, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda rope3d: bad shape f=%lld h=%lld w=%lld heads=%lld head_dim=%lld",
+                       (long long)f, (long long)h, (long long)w, (long long)heads, (long long)head_dim);
+    const double *cs;
+    RAD_TRY(rope_table(c, f, h, w, head_dim, &cs));
+    bf16 *x16;
+    RAD_TRY(shadow_for_output(c, x, n, &x16));
+    const int64_t ph = head_dim / 6, pt = head_dim / 2 - 2 * ph;
+    return rk_rope3d(x, cs, f, h, w, heads, head_dim, pt, ph, x16, c->st);
+}
+
+rad_status be_transpose(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (rows < 0 || cols < 0 || count("transpose", rows, cols, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda transpose: bad shape");
+    if (x == y && rows > 1 && cols > 1) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda transpose: cannot run in place");
+    shadow_inval(c, y, n * sizeof(float));
+    return rk_transpose(x, rows, cols, y, c->st);
+}
+
+/* ---- attention ---- */
+
+/* The device copy of a host block-CSR layout (validated and uploaded once; the cache compares contents). */
+rad_status mask_device(cuda_be *c, const rad_bsr *m, const rad_cuda_bsr **out) {
+    mask_entry *lru = &c->masks[0];
+    for (int i = 0; i < N_MASKS; i++) {
+        mask_entry *e = &c->masks[i];
+        if (e->valid && e->n_tokens == m->n_tokens && e->block == m->block && e->n_blocks == m->n_blocks &&
+            m->row_ptr && m->col_idx &&
+            !memcmp(e->row_ptr, m->row_ptr, ((size_t)m->n_blocks + 1) * sizeof(int32_t)) &&
+            !memcmp(e->col_idx, m->col_idx, (size_t)e->dev.nnz * sizeof(int32_t))) {
+            e->used = ++c->tick;
+            *out = &e->dev;
+            return RAD_OK;
+        }
+        if (!e->valid || (lru->valid && e->used < lru->used)) lru = e;
+    }
+    if (lru->valid) {
+        rad_cuda_bsr_free(&lru->dev);
+        rad_free(lru->row_ptr), rad_free(lru->col_idx);
+        memset(lru, 0, sizeof *lru);
+    }
+    RAD_TRY(rad_cuda_bsr_upload(m, &lru->dev)); /* checks bounds, block == 128 */
+    const size_t rp = ((size_t)m->n_blocks + 1) * sizeof(int32_t), ci = (size_t)lru->dev.nnz * sizeof(int32_t);
+    rad_status s = rad_alloc((void **)&lru->row_ptr, rp, "mask copy");
+    if (s == RAD_OK) s = rad_alloc((void **)&lru->col_idx, ci ? ci : 1, "mask copy");
+    if (s != RAD_OK) {
+        rad_cuda_bsr_free(&lru->dev);
+        rad_free(lru->row_ptr), rad_free(lru->col_idx);
+        memset(lru, 0, sizeof *lru);
+        return s;
+    }
+    memcpy(lru->row_ptr, m->row_ptr, rp);
+    memcpy(lru->col_idx, m->col_idx, ci);
+    lru->n_tokens = m->n_tokens, lru->block = m->block, lru->n_blocks = m->n_blocks;
+    lru->valid = true, lru->used = ++c->tick;
+    *out = &lru->dev;
+    return RAD_OK;
+}
+
+/* The all-blocks layout of lq queries x lk keys (dense self- or cross-attention). */
+rad_status cross_device(cuda_be *c, int64_t lq, int64_t lk, const rad_cuda_bsr **out) {
+    cross_entry *lru = &c->cross[0];
+    for (int i = 0; i < N_CROSS; i++) {
+        cross_entry *e = &c->cross[i];
+        if (e->valid && e->lq == lq && e->lk == lk) {
+            e->used = ++c->tick;
+            *out = &e->dev;
+            return RAD_OK;
+        }
+        if (!e->valid || (lru->valid && e->used < lru->used)) lru = e;
+    }
+    if (lru->valid) rad_cuda_bsr_free(&lru->dev);
+    memset(lru, 0, sizeof *lru);
+    RAD_TRY(rad_cuda_bsr_cross(lq, lk, &lru->dev));
+    lru->lq = lq, lru->lk = lk, lru->valid = true, lru->used = ++c->tick;
+    *out = &lru->dev;
+    return RAD_OK;
+}
+
+/* x as a bf16 tensor the tensor-core kernels can read (16-byte aligned): its shadow, or NULL. */
+bf16 *attn_shadow(cuda_be *c, const float *x, size_t n) {
+    bf16 *h = shadow_find(c, x, n);
+    return h && (uintptr_t)h % 16 == 0 ? h : NULL;
+}
+
+/* *h (when NULL) = x converted into a scratch slot. */
+rad_status attn_convert(cuda_be *c, const float *x, size_t n, int slot, bf16 **h) {
+    if (*h) return RAD_OK;
+    void *buf;
+    RAD_TRY(scratch(c, slot, n * sizeof(bf16), &buf));
+    *h = (bf16 *)buf;
+    return rk_f32_to_bf16(x, *h, (int64_t)n, c->st);
+}
+
+rad_status be_attention(rad_backend *be, const float *q, const float *k, const float *v, float *out, int64_t lq,
+                        int64_t lk, int64_t heads, int64_t head_dim, float scale, const float *bias,
+                        const rad_bsr *mask) {
+    cuda_be *c = S(be);
+    size_t row = 0, nq = 0, nk = 0;
+    if (lq < 0 || lk <= 0 || heads <= 0 || head_dim <= 0 || count("attention", heads, head_dim, &row) != RAD_OK ||
+        count("attention", lq, (int64_t)row, &nq) != RAD_OK || count("attention", lk, (int64_t)row, &nk) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cuda attention: need lq >= 0 and lk, heads, head_dim > 0, got lq=%lld lk=%lld heads=%lld "
+                       "head_dim=%lld",
+                       (long long)lq, (long long)lk, (long long)heads, (long long)head_dim);
+    if (lq == 0) return RAD_OK;
+    if (mask && (lq != lk || mask->n_tokens != lq))
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cuda attention: block-CSR mask is for self-attention over %lld tokens, got lq=%lld lk=%lld",
+                       (long long)mask->n_tokens, (long long)lq, (long long)lk);
+    const rad_cuda_bsr *layout = NULL;
+    if (mask) RAD_TRY(mask_device(c, mask, &layout));
+    shadow_inval(c, out, nq * sizeof(float));
+
+    if (head_dim == RAD_CUDA_ATTN_HEAD_DIM && !bias && heads <= 4096) { /* bf16 tensor-core kernels */
+        if (!layout) RAD_TRY(cross_device(c, lq, lk, &layout));
+        bf16 *q16 = attn_shadow(c, q, nq), *k16 = attn_shadow(c, k, nk), *v16 = attn_shadow(c, v, nk), *o16;
+        const bf16 *keep[3] = {q16, k16, v16}; /* the output's copy must not evict the inputs' */
+        RAD_TRY(shadow_claim_keep(c, out, nq, keep, 3, &o16));
+        if (!o16) {
+            void *buf;
+            RAD_TRY(scratch(c, SCR_O, nq * sizeof(bf16), &buf));
+            o16 = (bf16 *)buf;
+        }
+        RAD_TRY(attn_convert(c, q, nq, SCR_Q, &q16));
+        RAD_TRY(attn_convert(c, k, nk, SCR_K, &k16));
+        RAD_TRY(attn_convert(c, v, nk, SCR_V, &v16));
+        RAD_TRY(rad_cuda_attention_bf16(q16, k16, v16, o16, heads, scale, layout, RAD_CUDA_ATTN_AUTO, (void *)c->st));
+        return rk_bf16_to_f32(o16, out, (int64_t)nq, c->st);
+    }
+    return rk_attention_generic(q, k, v, out, lq, lk, heads, head_dim, scale, bias, layout ? layout->row_ptr : NULL,
+                                layout ? layout->col_idx : NULL, layout ? layout->block : 0, c->st);
+}
+
+/* ---- VAE ---- */
+
+rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, int64_t h, int64_t w, const float *prev,
+                     int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout, int64_t kt, int64_t kh,
+                     int64_t kw, int64_t ph, int64_t pw, float *y) {
+    cuda_be *c = S(be);
+    if (cin < 1 || t < 1 || h < 1 || w < 1 || cout < 1 || kt < 1 || kh < 1 || kw < 1 || ph < 0 || pw < 0 ||
+        n_prev < 0 || (n_prev > 0 && !prev) || cin > (1 << 20) || kt * kh * kw > 4096 || h > (1 << 20) || w > (1 << 20))
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cuda conv3d: bad shape cin %lld t %lld h %lld w %lld cout %lld k %lldx%lldx%lld pad %lld,%lld "
+                       "n_prev %lld",
+                       (long long)cin, (long long)t, (long long)h, (long long)w, (long long)cout, (long long)kt,
+                       (long long)kh, (long long)kw, (long long)ph, (long long)pw, (long long)n_prev);
+    const int64_t ho = h + 2 * ph - kh + 1, wo = w + 2 * pw - kw + 1;
+    if (ho < 1 || wo < 1)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda conv3d: kernel %lldx%lld larger than padded input %lldx%lld",
+                       (long long)kh, (long long)kw, (long long)(h + 2 * ph), (long long)(w + 2 * pw));
+    const int64_t K = cin * kt * kh * kw;
+    if (!wt || wt->rows != cout || wt->cols != K)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda conv3d: weight is %lld x %lld, expected %lld x %lld (cout x cin*k)",
+                       wt ? (long long)wt->rows : -1LL, wt ? (long long)wt->cols : -1LL, (long long)cout, (long long)K);
+    size_t P = 0, ny = 0;
+    RAD_TRY(count("conv3d", ho, wo, &P));
+    RAD_TRY(count("conv3d", t * cout, (int64_t)P, &ny));
+    shadow_inval(c, y, ny * sizeof(float));
+
+    /* Per output frame, runs of output pixels whose bf16 column matrix [K][run] fits IM2COL_BYTES; each run is
+     * one GEMM: y^T[run, cout] (column-major, ld t*P, at frame f) = cols^T[run, K] . W^T[K, cout]. */
+    int64_t run = (int64_t)(IM2COL_BYTES / sizeof(bf16)) / K / 8 * 8;
+    if (run < 8) run = 8;
+    if (run > (int64_t)P) run = ((int64_t)P + 7) / 8 * 8;
+    void *cols;
+    RAD_TRY(scratch(c, SCR_IM2COL, (size_t)run * (size_t)K * sizeof(bf16), &cols));
+    const rk_conv_geom g = {x, kt > 1 ? prev : NULL, cin, t, h, w, kt > 1 ? n_prev : 0, kt, kh, kw, ph, pw, ho, wo};
+    for (int64_t f = 0; f < t; f++)
+        for (int64_t p0 = 0; p0 < (int64_t)P; p0 += run) {
+            const int64_t np = (int64_t)P - p0 < run ? (int64_t)P - p0 : run;
+            RAD_TRY(rk_im2col(&g, f, p0, np, (bf16 *)cols, run, c->st));
+            RAD_TRY(gemm(c, "conv3d", false, false, np, cout, K, (const bf16 *)cols, run, wt->data, K,
+                         y + f * (int64_t)P + p0, t * (int64_t)P, NULL));
+        }
+    if (bias) RAD_TRY(rk_add_channel_bias(y, cout, t * (int64_t)P, bias, c->st));
+    return RAD_OK;
+}
+
+rad_status be_rmsnorm_channels(rad_backend *be, const float *x, int64_t ch, int64_t s, const float *gamma, float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (ch < 1 || s < 0 || count("rmsnorm_channels", ch, s, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda rmsnorm_channels: bad shape %lld x %lld", (long long)ch, (long long)s);
+    shadow_inval(c, y, n * sizeof(float));
+    return rk_rmsnorm_channels(x, ch, s, gamma, y, c->st);
+}
+
+rad_status be_upsample2x(rad_backend *be, const float *x, int64_t ch, int64_t h, int64_t w, float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (ch < 0 || h < 0 || w < 0 || count("upsample2x", ch * 4, h * w, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda upsample2x: bad shape %lld x %lld x %lld", (long long)ch,
+                       (long long)h, (long long)w);
+    shadow_inval(c, y, n * sizeof(float));
+    return rk_upsample2x(x, ch, h, w, y, c->st);
+}
+
+rad_status be_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch, size_t row_bytes,
+                     size_t rows) {
+    cuda_be *c = S(be);
+    if (!rows || !row_bytes) return RAD_OK;
+    size_t span;
+    if (!dst || !src || (rows > 1 && (dst_pitch < row_bytes || src_pitch < row_bytes)) ||
+        !rad_mul_size(rows - 1, dst_pitch, &span) || !rad_add_size(span, row_bytes, &span))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda copy2d: bad arguments (rows %zu of %zu bytes, pitches %zu, %zu)",
+                       rows, row_bytes, dst_pitch, src_pitch);
+    shadow_inval(c, dst, span);
+    if (rows == 1) dst_pitch = src_pitch = row_bytes;
+    CK("copy2d", cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDeviceToDevice, c->st));
+    return RAD_OK;
+}
+
+/* ---- lifetime ---- */
+
+void be_destroy(rad_backend *be) {
+    if (!be) return;
+    cuda_be *c = S(be);
+    if (c) {
+        cudaDeviceSynchronize();
+        for (int i = 0; i < N_PLANS; i++) plan_destroy(&c->plans[i]);
+        for (int i = 0; i < N_MASKS; i++)
+            if (c->masks[i].valid) {
+                rad_cuda_bsr_free(&c->masks[i].dev);
+                rad_free(c->masks[i].row_ptr), rad_free(c->masks[i].col_idx);
+            }
+        for (int i = 0; i < N_CROSS; i++)
+            if (c->cross[i].valid) rad_cuda_bsr_free(&c->cross[i].dev);
+        if (c->lt) cublasLtDestroy(c->lt);
+        /* whatever the models did not free (they free theirs first) goes with the backend */
+        for (size_t i = 0; i < c->n_recs; i++) cudaFree(c->recs[i].p);
+        free(c->recs);
+        free(c);
+    }
+    free(be);
+}
+} // namespace
+
+extern "C" rad_status rad_backend_cuda(rad_backend **out) {
+    *out = NULL;
+    char dev[160];
+    RAD_TRY(rad_cuda_device_info(dev, sizeof dev, NULL, NULL)); /* a clear error on a machine without a GPU */
+    rad_backend *be = (rad_backend *)calloc(1, sizeof *be);
+    cuda_be *c = (cuda_be *)calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be), free(c);
+        return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CUDA backend");
+    }
+    *be = rad_backend{};
+    be->name = "cuda";
+    be->state = c;
+    be->alloc = be_alloc;
+    be->free = be_free;
+    be->upload = be_upload;
+    be->download = be_download;
+    be->weight_new = be_weight_new;
+    be->weight_free = be_weight_free;
+    be->peak_bytes = be_peak_bytes;
+    be->sync = be_sync;
+    be->linear = be_linear;
+    be->layernorm = be_layernorm;
+    be->rmsnorm = be_rmsnorm;
+    be->gelu_tanh = be_gelu_tanh;
+    be->silu = be_silu;
+    be->mul_gelu = be_mul_gelu;
+    be->modulate = be_modulate;
+    be->add_gated = be_add_gated;
+    be->rope3d = be_rope3d;
+    be->attention = be_attention;
+    be->conv3d = be_conv3d;
+    be->rmsnorm_channels = be_rmsnorm_channels;
+    be->upsample2x = be_upsample2x;
+    be->copy2d = be_copy2d;
+    be->transpose = be_transpose;
+    be->destroy = be_destroy;
+    c->st = 0;
+    cublasStatus_t ls = cublasLtCreate(&c->lt);
+    rad_status s = ls == CUBLAS_STATUS_SUCCESS
+                       ? RAD_OK
+                       : rad_err(RADIAL_ERR_BACKEND, "cuda backend on %s: cublasLtCreate failed: status %d", dev, (int)ls);
+    if (s == RAD_OK) s = dev_alloc(c, WORKSPACE_BYTES, "cuBLASLt workspace", &c->ws);
+    if (s != RAD_OK) {
+        be_destroy(be);
+        return s;
+    }
+    *out = be;
+    return RAD_OK;
+}
