@@ -3,7 +3,8 @@
 # then the DiT forward benchmarks (1.3B config, 81 and 241 frames of 480x832, dense and radial), the per-op
 # block breakdown and the tiny-model pipeline. Run from the repository root with the carried folder
 # .devcarry/cudabe holding wt/build-dev (the trimmed build tree of /work/wt/cudabe, see bench/carry_backend.sh).
-# Logs go to $OUT. Sections (default all): env test bench.
+# Logs go to $OUT. Sections (default env test bench): env test bench verify (every GPU test verbosely, with the
+# error of each op and golden), memcheck (compute-sanitizer on the op test), vae (bench vae at 480x832x81).
 set -u
 OUT=${OUT:-./out}
 mkdir -p "$OUT"
@@ -35,6 +36,17 @@ for s in $sections; do
       (cd $R && timeout 60 $B/radial bench pipeline --backend cuda --attention radial --reps 3)
     } > "$OUT/bench.log" 2>&1
     cat "$OUT/bench.log"
+    ;;
+  verify)
+    (cd $B && timeout 200 ctest -L gpu -j3 -V) > "$OUT/gpu_verbose.log" 2>&1
+    grep -E " rel | maxabs |DiT forward|tests passed|Failed|FAIL" "$OUT/gpu_verbose.log" | sed 's/^[0-9]*: //' | tail -80
+    ;;
+  memcheck)
+    timeout 200 compute-sanitizer --tool memcheck $B/tests/cuda/test_cuda_backend > "$OUT/memcheck.log" 2>&1
+    tail -4 "$OUT/memcheck.log"
+    ;;
+  vae)
+    timeout 150 $B/radial bench vae --backend cuda 2>&1 | tee "$OUT/bench_vae.log"
     ;;
   esac
 done

@@ -364,9 +364,11 @@ static rad_status conv_run(rad_vae *v, const vae_conv *cv, const float *x, int64
                            float *y) {
     rad_backend *be = v->be;
     vae_cache *cache = cv->slot >= 0 ? &v->caches[cv->slot] : NULL;
+    RAD_TRY(be->sync(be)); /* conv time only: the queued ops before it finish first (no-op on the CPU) */
     const double t0 = rad_now();
     RAD_TRY(be->conv3d(be, x, cv->cin, t, h, w, cache ? cache->buf : NULL, cache ? cache->n : 0, cv->w, cv->b,
                        cv->cout, cv->kt, cv->kh, cv->kw, cv->ph, cv->pw, y));
+    RAD_TRY(be->sync(be));
     v->stats.conv_seconds += rad_now() - t0;
     v->stats.conv_flops += 2.0 * (double)(cv->cout * cv->cin * cv->kt * cv->kh * cv->kw) *
                 (double)(t * (h + 2 * cv->ph - cv->kh + 1) * (w + 2 * cv->pw - cv->kw + 1));

@@ -29,8 +29,8 @@ int64_t rad_vae_spatial_factor(const rad_vae *vae);
 rad_status rad_vae_decode(rad_vae *vae, const float *latent_normalised, int64_t T, int64_t H, int64_t W,
                           float *video_out);
 
-/* What the last decode cost. Times are wall clock on the host; on an asynchronous backend conv_seconds only
- * counts enqueueing. */
+/* What the last decode cost. Times are wall clock on the host (each convolution waits for the device with the
+ * backend's sync, so conv_seconds is the convolutions' own time on an asynchronous backend too). */
 typedef struct rad_vae_stats {
     size_t weight_bytes;    /* weights, biases and gammas held on the backend */
     size_t work_peak_bytes; /* peak of the activation buffers + conv caches (the backend's own scratch aside) */

@@ -87,8 +87,7 @@ struct cross_entry {
     rad_cuda_bsr dev;
 };
 
-struct cuda_be {
-    rad_backend pub;
+struct cuda_be { /* be->state */
     cudaStream_t st; /* 0: the legacy default stream */
     cublasLtHandle_t lt;
     void *ws;
