@@ -75,6 +75,19 @@ void rad_bsr_free(rad_bsr *b) {
     memset(b, 0, sizeof *b);
 }
 
+/* Tokens in block row (or column) r. */
+static double block_tokens(const rad_bsr *b, int64_t r) {
+    return (double)((r + 1) * b->block <= b->n_tokens ? b->block : b->n_tokens - r * b->block);
+}
+
+double rad_bsr_pairs(const rad_bsr *b) {
+    double pairs = 0;
+    for (int32_t r = 0; r < b->n_blocks; r++)
+        for (int32_t e = b->row_ptr[r]; e < b->row_ptr[r + 1]; e++)
+            pairs += block_tokens(b, r) * block_tokens(b, b->col_idx[e]);
+    return pairs;
+}
+
 double rad_bsr_density(const rad_bsr *b) {
     if (!b || b->n_blocks <= 0 || !b->row_ptr) return 0.0;
     return (double)b->row_ptr[b->n_blocks] / ((double)b->n_blocks * (double)b->n_blocks);

@@ -23,4 +23,7 @@ rad_status rad_bsr_from_mask(const uint8_t *mask, int32_t n_blocks, int64_t n_to
 void rad_bsr_free(rad_bsr *b);
 /* Fraction of blocks present: nnz / n_blocks^2. */
 double rad_bsr_density(const rad_bsr *b);
+/* Query-key token pairs inside the present blocks, partial last blocks counted by their real tokens: the
+ * attention work the layout keeps (n_tokens^2 when dense). */
+double rad_bsr_pairs(const rad_bsr *b);
 #endif

@@ -132,6 +132,7 @@ int main(void) {
         rad_bsr d;
         CHECK_OK(rad_bsr_dense(ns[t], 128, &d));
         CHECK(d.n_blocks == (ns[t] + 127) / 128 && rad_bsr_density(&d) == 1.0);
+        CHECK(rad_bsr_pairs(&d) == (double)ns[t] * (double)ns[t]);
         run_case("bsr dense layout", ns[t], ns[t], 2, 64, 1.0f, 0, &d);
         rad_bsr_free(&d);
     }
@@ -176,6 +177,8 @@ int main(void) {
         const int32_t rp[4] = {0, 2, 2, 5}, ci[5] = {0, 2, 0, 1, 2};
         CHECK(!memcmp(b.row_ptr, rp, sizeof rp) && !memcmp(b.col_idx, ci, sizeof ci));
         CHECK(fabs(rad_bsr_density(&b) - 5.0 / 9.0) < 1e-15);
+        /* Block rows hold 128, 128 and 44 tokens: 128·128 + 128·44 + 44·128 + 44·128 + 44·44 pairs. */
+        CHECK(rad_bsr_pairs(&b) == 35216.0);
         rad_bsr_free(&b);
         CHECK(b.row_ptr == NULL && b.col_idx == NULL);
         rad_bsr_free(&b); /* freeing twice is harmless */

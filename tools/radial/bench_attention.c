@@ -76,19 +76,6 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Query-key pairs inside the layout's blocks, partial last blocks counted by their real tokens. */
-static double computed_pairs(const rad_bsr *m) {
-    double pairs = 0;
-    for (int32_t r = 0; r < m->n_blocks; r++) {
-        const double rows = (double)(((int64_t)r + 1) * m->block <= m->n_tokens ? m->block : m->n_tokens - (int64_t)r * m->block);
-        for (int32_t e = m->row_ptr[r]; e < m->row_ptr[r + 1]; e++) {
-            const int64_t c = m->col_idx[e];
-            pairs += rows * (double)((c + 1) * m->block <= m->n_tokens ? m->block : m->n_tokens - c * m->block);
-        }
-    }
-    return pairs;
-}
-
 typedef struct {
     long long video_frames, latent, tokens;
     int mode, kernel;
@@ -200,7 +187,7 @@ int bench_attention(int argc, char **argv) {
             }
             rad_cuda_bsr dm;
             if (rad_cuda_bsr_upload(layout, &dm) != RAD_OK) rc = cli_error(CMD);
-            const double pairs = computed_pairs(layout), flop = 4.0 * HD * (double)heads * pairs;
+            const double pairs = rad_bsr_pairs(layout), flop = 4.0 * HD * (double)heads * pairs;
             for (int ki = 0; ki < n_kernels && !rc; ki++) {
                 if (rad_cuda_attention_time(d[0], d[1], d[2], d[3], heads, 1.0f / sqrtf((float)HD), &dm, kernels[ki],
                                             warmup, reps, ms) != RAD_OK) {

@@ -124,16 +124,14 @@ int cmd_mask(int argc, char **argv) {
     if (rad_radial_block_mask(&cfg, &m, &n) != RAD_OK) return cli_error(CMD);
     /* Computed blocks, and the token pairs they cover (the last block row/column may be partial). */
     const int64_t N = frames * tpf;
-    int64_t computed = 0;
-    double pairs = 0;
-    for (int64_t r = 0; r < n; r++) {
-        double rows = (double)(r * block + block <= N ? block : N - r * block);
-        for (int64_t c = 0; c < n; c++)
-            if (m[r * n + c]) {
-                computed++;
-                pairs += rows * (double)(c * block + block <= N ? block : N - c * block);
-            }
+    rad_bsr layout;
+    if (rad_bsr_from_mask(m, n, N, block, &layout) != RAD_OK) {
+        rad_free(m);
+        return cli_error(CMD);
     }
+    const int64_t computed = layout.row_ptr[n];
+    const double pairs = rad_bsr_pairs(&layout);
+    rad_bsr_free(&layout);
     const double total = (double)n * (double)n, dense_pairs = (double)N * (double)N;
     const double per_pair = 4.0 * (double)head_dim * (double)heads; /* QKᵀ and PV: 2 FLOPs per MAC each */
     printf("mask: %lld latent frames x %lld tokens = %lld tokens, decay %g, block %d: %d x %d blocks%s\n",
