@@ -74,6 +74,25 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
 
 const char *const cli_backend_names[] = {"cpu", "cuda", NULL};
 
+int cli_dispatch(const char *prefix, const char *about, const cli_command *cmds, size_t n, int argc, char **argv) {
+    const char *name = argc >= 2 ? argv[1] : NULL;
+    const bool help = name && (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help"));
+    if (name && !help) {
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(name, cmds[i].name)) return cmds[i].run(argc - 1, argv + 1);
+        fprintf(stderr, "%s: unknown command '%s'\n\n", prefix, name);
+    }
+    FILE *f = help ? stdout : stderr;
+    int width = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(cmds[i].name) > width) width = (int)strlen(cmds[i].name);
+    if (about) fprintf(f, "%s\n\n", about);
+    fprintf(f, "usage: %s <command> [options]\n\n", prefix);
+    for (size_t i = 0; i < n; i++) fprintf(f, "  %-*s  %s\n", width, cmds[i].name, cmds[i].help);
+    fprintf(f, "\n'%s <command> --help' describes a command's options.\n", prefix);
+    return help ? 0 : 2;
+}
+
 int cli_error(const char *cmd) {
     fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
     return 1;

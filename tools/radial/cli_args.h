@@ -42,6 +42,18 @@ extern const char *const cli_backend_names[];
  * (unknown flag, missing or bad value, unexpected argument). */
 int cli_parse(const char *cmd, void (*usage)(FILE *), const cli_flag *flags, size_t n, int argc, char **argv);
 
+/* A subcommand: `radial <name>`, `radial eval <name>`, `radial bench <name>`. */
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the name; returns the exit code */
+    const char *help;                  /* one line for the list */
+} cli_command;
+
+/* Runs the command that argv[1] names with argv[1 ..] (prefix: "radial", "radial eval", ...). Without a
+ * command, or for -h, --help or help, prints `about` (may be NULL), the usage and the list of commands: to
+ * stdout returning 0 when asked, otherwise to stderr returning 2 (an unknown name is said so first). */
+int cli_dispatch(const char *prefix, const char *about, const cli_command *cmds, size_t n, int argc, char **argv);
+
 /* Prints "radial <cmd>: <the library's last error>" to stderr and returns 1, the exit code of a failed run. */
 int cli_error(const char *cmd);
 
