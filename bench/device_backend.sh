@@ -42,11 +42,11 @@ for s in $sections; do
     grep -E " rel | maxabs |DiT forward|tests passed|Failed|FAIL" "$OUT/gpu_verbose.log" | sed 's/^[0-9]*: //' | tail -80
     ;;
   memcheck)
-    timeout 200 compute-sanitizer --tool memcheck $B/tests/cuda/test_cuda_backend > "$OUT/memcheck.log" 2>&1
+    timeout 110 compute-sanitizer --tool memcheck $B/tests/cuda/test_cuda_backend > "$OUT/memcheck.log" 2>&1
     tail -4 "$OUT/memcheck.log"
     ;;
   vae)
-    timeout 150 $B/radial bench vae --backend cuda 2>&1 | tee "$OUT/bench_vae.log"
+    timeout 100 $B/radial bench vae --backend cuda 2>&1 | tee "$OUT/bench_vae.log"
     ;;
   esac
 done
