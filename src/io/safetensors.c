@@ -53,6 +53,15 @@ size_t rad_dtype_size(rad_dtype d) {
     return 0;
 }
 
+void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size) {
+    size_t n = 0;
+    n += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && n < size; i++)
+        n += shape[i] < 0 ? (size_t)snprintf(buf + n, size - n, i ? ", *" : "*")
+                          : (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
 struct rad_st_file {
     char *label;
     void *map; /* the mmap of a file, or NULL for an in-memory image */

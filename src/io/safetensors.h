@@ -19,6 +19,8 @@ typedef enum rad_dtype {
 
 const char *rad_dtype_name(rad_dtype d);
 size_t rad_dtype_size(rad_dtype d); /* bytes per element; 0 for RAD_DT_OTHER */
+/* "[a, b, c]" into buf (for messages); a negative (any-size) dim prints as "*". */
+void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size);
 
 typedef struct rad_st_tensor {
     const char *name;

@@ -594,15 +594,6 @@ const rad_st_tensor *rad_weights_find(const rad_weights *w, const char *official
     return e ? e->t : NULL;
 }
 
-void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size) {
-    size_t n = 0;
-    n += (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += shape[i] < 0 ? (size_t)snprintf(buf + n, size - n, i ? ", *" : "*")
-                          : (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-}
-
 rad_status rad_weights_get(const rad_weights *w, const char *official_name, int ndim, const int64_t *shape,
                            const rad_st_tensor **out) {
     *out = NULL;

@@ -43,7 +43,4 @@ const rad_st_tensor *rad_weights_at(const rad_weights *w, size_t i, const char *
 const char *rad_weights_layout(const rad_weights *w);
 size_t rad_weights_file_count(const rad_weights *w);
 const rad_st_file *rad_weights_file(const rad_weights *w, size_t i);
-
-/* "[a, b, c]" into buf (for messages); a negative (any-size) dim prints as "*". */
-void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size);
 #endif

@@ -51,13 +51,6 @@ static rad_status load(const rad_st_tensor *t, double **out) {
     return RAD_OK;
 }
 
-static void shape_str(const rad_st_tensor *t, char *buf, size_t size) {
-    size_t k = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < t->ndim && k < size; i++)
-        k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "", (long long)t->shape[i]);
-    if (k < size) snprintf(buf + k, size - k, "]");
-}
-
 /* Returns 1 on pass, 0 on fail, -1 on a read error. */
 static int compare_one(const rad_st_file *out, const rad_st_file *ref, const char *name, cmp_mode mode, double tol) {
     const rad_st_tensor *a = rad_st_find(out, name), *b = rad_st_find(ref, name);
@@ -69,10 +62,10 @@ static int compare_one(const rad_st_file *out, const rad_st_file *ref, const cha
         printf("FAIL %-16s missing in output %s\n", name, rad_st_path(out));
         return 0;
     }
-    char sa[128], sb[128];
-    shape_str(a, sa, sizeof sa);
-    shape_str(b, sb, sizeof sb);
-    if (strcmp(sa, sb)) {
+    char sa[160], sb[160];
+    rad_shape_str(a->shape, a->ndim, sa, sizeof sa);
+    rad_shape_str(b->shape, b->ndim, sb, sizeof sb);
+    if (a->ndim != b->ndim || memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof a->shape[0])) {
         printf("FAIL %-16s shape %s, golden %s\n", name, sa, sb);
         return 0;
     }

@@ -73,6 +73,7 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
 }
 
 const char *const cli_backend_names[] = {"cpu", "cuda", NULL};
+const char *const cli_attention_names[] = {"dense", "radial", NULL};
 
 int cli_dispatch(const char *prefix, const char *about, const cli_command *cmds, size_t n, int argc, char **argv) {
     const char *name = argc >= 2 ? argv[1] : NULL;

@@ -32,8 +32,9 @@ typedef struct cli_flag {
 
 #define CLI_N(flags) (sizeof(flags) / sizeof((flags)[0]))
 
-/* The values of a --backend flag (a CLI_CHOICE), in radial_backend order: "cpu", "cuda". */
+/* The values of the --backend and --attention flags (CLI_CHOICE), in radial_backend and radial_attention order. */
 extern const char *const cli_backend_names[];
+extern const char *const cli_attention_names[];
 
 /* Parses argv[1 .. argc) (argv[0] is the command's name) against flags[0 .. n). A flag's value is the next
  * argument, whatever it looks like ("--seed -1"); a repeated flag keeps its last value. -h and --help print

@@ -66,7 +66,6 @@ int cmd_generate(int argc, char **argv) {
     int fps = 16, crf = 18, sampler = g.sampler, attention = g.attention, backend = rp.backend;
     bool quiet = !isatty(2);
     static const char *const samplers[] = {"unipc", "euler", NULL};    /* radial_sampler order */
-    static const char *const attentions[] = {"dense", "radial", NULL}; /* radial_attention order */
     const cli_flag flags[] = {
         {"--model", NULL, CLI_TEXT, .value = &model},
         {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
@@ -80,7 +79,7 @@ int cmd_generate(int argc, char **argv) {
         {"--shift", NULL, CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000},
         {"--seed", NULL, CLI_INT64, .value = &g.seed, .min = -1, .max = INT64_MAX},
         {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers},
-        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = attentions},
+        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names},
         {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 1000},
         {"--dense-layers", NULL, CLI_INT, .value = &g.dense_layers, .min = 0, .max = 1000},
         {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3},

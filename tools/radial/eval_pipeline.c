@@ -18,34 +18,33 @@ static const char *meta_or_fail(const rad_st_file *f, const char *key, const cha
     return v;
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--backend cpu|cuda]\n"
+               "  CASE holds noise [16, T, H/8, W/8] and __metadata__ prompt, negative_prompt, steps, shift,\n"
+               "  guidance, width, height, frames. Writes frames_u8 [F, H, W, 3] and video [3, F, H, W].\n");
+}
+
 int eval_pipeline(int argc, char **argv) {
-    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL, *tokenizer = NULL, *backend = "cpu";
-    for (int i = 1; i < argc; i++) {
-        const char **dst = !strcmp(argv[i], "--model") ? &model
-                           : !strcmp(argv[i], "--in")  ? &in
-                           : !strcmp(argv[i], "--out") ? &out
-                           : !strcmp(argv[i], "--tokenizer") ? &tokenizer
-                           : !strcmp(argv[i], "--backend") ? &backend
-                                                       : NULL;
-        if (!dst) {
-            fprintf(stderr, "radial %s: unknown option '%s'\n", cmd, argv[i]);
-            return 2;
-        }
-        if (!(*dst = cli_value(cmd, argc, argv, &i))) return 2;
-    }
+    const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL;
+    radial_params rp = radial_default_params();
+    int backend = rp.backend;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--in", NULL, CLI_TEXT, .value = &in},
+        {"--out", NULL, CLI_TEXT, .value = &out},
+        {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+    };
+    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     if (!model || !in || !out) {
-        fprintf(stderr, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--backend cpu|cuda]\n");
+        fprintf(stderr, "radial %s: --model, --in and --out are required\n", cmd);
+        usage(stderr);
         return 2;
     }
-    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
-        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", cmd, backend);
-        return 2;
-    }
+    rp.backend = (radial_backend)backend;
     rad_st_file *cf;
-    if (rad_st_open(in, &cf) != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
-        return 1;
-    }
+    if (rad_st_open(in, &cf) != RAD_OK) return cli_error(cmd);
     radial_gen_params g = radial_default_gen_params();
     const char *keys[] = {"prompt", "negative_prompt", "steps", "shift", "guidance", "width", "height", "frames"};
     const char *vals[8];
@@ -67,23 +66,22 @@ int eval_pipeline(int argc, char **argv) {
     g.steps = (int)steps, g.shift = (float)shift, g.guidance = (float)guidance;
     g.width = (int)width, g.height = (int)height, g.frames = (int)frames;
 
-    int status = 1;
     float *noise = NULL, *video = NULL;
     uint8_t *u8 = NULL;
     radial_ctx *ctx = NULL;
     const int T = (g.frames - 1) / 4 + 1;
     const int64_t want[4] = {16, T, g.height / 8, g.width / 8};
-    const rad_st_tensor *nt = rad_st_find(cf, "noise");
-    rad_status s = RAD_OK;
-    if (!nt || nt->ndim != 4 || memcmp(nt->shape, want, sizeof want))
-        s = rad_err(RADIAL_ERR_FORMAT, "%s: tensor 'noise' must be [16,%d,%d,%d]", in, T, g.height / 8, g.width / 8);
-    if (s == RAD_OK) s = rad_alloc((void **)&noise, (size_t)nt->numel * sizeof(float), "noise");
-    if (s == RAD_OK) s = rad_st_to_f32(nt, noise);
+    const rad_st_tensor *nt;
+    rad_status s = rad_st_read_f32(cf, "noise", &nt, &noise);
+    if (s == RAD_OK && (nt->ndim != 4 || memcmp(nt->shape, want, sizeof want))) {
+        char found[160], expected[160];
+        rad_shape_str(nt->shape, nt->ndim, found, sizeof found);
+        rad_shape_str(want, 4, expected, sizeof expected);
+        s = rad_err(RADIAL_ERR_FORMAT, "%s: tensor 'noise' is %s, expected %s for %dx%d, %d frames", in, found,
+                    expected, g.width, g.height, g.frames);
+    }
     g.noise = noise;
     int F = 0;
-    radial_params rp = radial_default_params();
-    rp.tokenizer = tokenizer;
-    rp.backend = !strcmp(backend, "cuda") ? RADIAL_BACKEND_CUDA : RADIAL_BACKEND_CPU;
     if (s == RAD_OK) s = radial_init(model, &rp, &ctx);
     if (s == RAD_OK) s = rad_pipeline_generate(ctx, &g, &video, &F, NULL);
     const size_t n_pix = (size_t)F * g.height * g.width;
@@ -97,10 +95,7 @@ int eval_pipeline(int argc, char **argv) {
         };
         s = rad_st_write(out, outs, 2, NULL, 0);
     }
-    if (s == RAD_OK)
-        status = 0;
-    else
-        fprintf(stderr, "radial %s: %s\n", cmd, rad_last_error());
+    const int status = s == RAD_OK ? 0 : cli_error(cmd);
     radial_free(ctx);
     rad_free(noise);
     rad_free(video);

@@ -13,7 +13,13 @@
 #include "io/weights.h"
 #include "text/t5.h"
 
-static const char *usage = "usage: radial eval t5 --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n";
+static const char *CMD = "eval t5";
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: radial eval t5 --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n"
+               "  PATH: a text_encoder/ folder, a diffusers root or a single official-name file. CASE holds ids [n].\n"
+               "  Writes hidden [n, d_model].\n");
+}
 
 /* ids [n] (any integer dtype, 1 <= n <= 512) from the case file; range checks against the vocab happen in
  * rad_t5_encode. */
@@ -46,7 +52,7 @@ static rad_status read_ids(const char *path, int32_t **ids, int *n) {
     return s;
 }
 
-static rad_status run(const char *model, const char *in, const char *out, bool cuda) {
+static rad_status run(const char *model, const char *in, const char *out, int backend) {
     int32_t *ids = NULL;
     int n = 0;
     rad_weights *w = NULL;
@@ -55,7 +61,7 @@ static rad_status run(const char *model, const char *in, const char *out, bool c
     float *hidden = NULL;
     rad_status s = read_ids(in, &ids, &n);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_T5, &w);
-    if (s == RAD_OK) s = cuda ? rad_backend_cuda(&be) : rad_backend_cpu(&be);
+    if (s == RAD_OK) s = backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&be) : rad_backend_cpu(&be);
     if (s == RAD_OK) s = rad_t5_load(be, w, &t5);
     int64_t d = t5 ? rad_t5_get_config(t5)->d_model : 0;
     if (s == RAD_OK) s = rad_alloc((void **)&hidden, (size_t)n * (size_t)d * sizeof(float), "T5 hidden");
@@ -73,41 +79,22 @@ static rad_status run(const char *model, const char *in, const char *out, bool c
 }
 
 int eval_t5(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        const char **dst = !strcmp(a, "--model") ? &model
-                           : !strcmp(a, "--in")  ? &in
-                           : !strcmp(a, "--out") ? &out
-                           : !strcmp(a, "--backend") ? &backend
-                                                 : NULL;
-        if (dst) {
-            if (!(*dst = cli_value("eval t5", argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--threads")) {
-            const char *v = cli_value("eval t5", argc, argv, &i);
-            long long nt;
-            if (!v || !cli_int("eval t5", "--threads", v, 0, 1024, &nt)) return 2;
-            rad_set_threads((int)nt);
-        } else {
-            fprintf(stderr, "radial eval t5: unknown option '%s'\n%s", a, usage);
-            return 2;
-        }
-    }
+    const char *model = NULL, *in = NULL, *out = NULL;
+    int backend = RADIAL_BACKEND_CPU, threads = 0;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--in", NULL, CLI_TEXT, .value = &in},
+        {"--out", NULL, CLI_TEXT, .value = &out},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     if (!model || !in || !out) {
-        fprintf(stderr, "radial eval t5: --model, --in and --out are required\n%s", usage);
+        fprintf(stderr, "radial %s: --model, --in and --out are required\n", CMD);
+        usage(stderr);
         return 2;
     }
-    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
-        fprintf(stderr, "radial eval t5: --backend: expected cpu or cuda, got '%s'\n", backend);
-        return 2;
-    }
-    if (run(model, in, out, !strcmp(backend, "cuda")) != RAD_OK) {
-        fprintf(stderr, "radial eval t5: %s\n", rad_last_error());
-        return 1;
-    }
-    return 0;
+    rad_set_threads(threads);
+    return run(model, in, out, backend) == RAD_OK ? 0 : cli_error(CMD);
 }

@@ -41,18 +41,16 @@ static void run_free(vae_run *r) {
     rad_free(r->video);
 }
 
-static rad_status run_case(vae_run *r, const char *model, const char *in_path, const char *out_path, bool cuda) {
+static rad_status run_case(vae_run *r, const char *model, const char *in_path, const char *out_path, int backend) {
     RAD_TRY(rad_st_open(in_path, &r->in));
-    const rad_st_tensor *lt = rad_st_find(r->in, "latent");
-    if (!lt) return rad_err(RADIAL_ERR_FORMAT, "%s: no tensor 'latent'", in_path);
+    const rad_st_tensor *lt;
+    RAD_TRY(rad_st_read_f32(r->in, "latent", &lt, &r->latent));
     if (lt->ndim != 4 || lt->shape[0] != 16)
         return rad_err(RADIAL_ERR_FORMAT, "%s: 'latent' must be [16, T, H, W], found %d dims with %lld channels",
                        in_path, lt->ndim, lt->ndim ? (long long)lt->shape[0] : 0LL);
     const int64_t T = lt->shape[1], H = lt->shape[2], W = lt->shape[3];
-    RAD_TRY(rad_alloc((void **)&r->latent, (size_t)lt->numel * sizeof(float), "latent"));
-    RAD_TRY(rad_st_to_f32(lt, r->latent));
 
-    RAD_TRY(cuda ? rad_backend_cuda(&r->be) : rad_backend_cpu(&r->be));
+    RAD_TRY(backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&r->be) : rad_backend_cpu(&r->be));
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
     RAD_TRY(rad_vae_load(r->be, r->w, &r->vae));
     const int64_t F = rad_vae_out_frames(r->vae, T), sf = rad_vae_spatial_factor(r->vae);
@@ -77,46 +75,25 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
 }
 
 int eval_vae(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--model")) {
-            if (!(model = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--in")) {
-            if (!(in = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--out")) {
-            if (!(out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--backend")) {
-            if (!(backend = cli_value(CMD, argc, argv, &i))) return 2;
-            if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
-                fprintf(stderr, "radial " CMD ": --backend: expected cpu or cuda, got '%s'\n", backend);
-                return 2;
-            }
-        } else if (!strcmp(a, "--threads")) {
-            const char *v = cli_value(CMD, argc, argv, &i);
-            long long n;
-            if (!v || !cli_int(CMD, "--threads", v, 0, 256, &n)) return 2;
-            rad_set_threads((int)n);
-        } else {
-            fprintf(stderr, "radial " CMD ": unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *model = NULL, *in = NULL, *out = NULL;
+    int backend = RADIAL_BACKEND_CPU, threads = 0;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--in", NULL, CLI_TEXT, .value = &in},
+        {"--out", NULL, CLI_TEXT, .value = &out},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+    };
+    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
     if (!model || !in || !out) {
         fprintf(stderr, "radial " CMD ": --model, --in and --out are required\n");
         usage(stderr);
         return 2;
     }
+    rad_set_threads(threads);
     vae_run r = {0};
-    rad_status st = run_case(&r, model, in, out, !strcmp(backend, "cuda"));
+    rad_status st = run_case(&r, model, in, out, backend);
     run_free(&r);
-    if (st != RAD_OK) {
-        fprintf(stderr, "radial " CMD ": %s\n", rad_last_error());
-        return 1;
-    }
-    return 0;
+    return st == RAD_OK ? 0 : cli_error(CMD);
 }
