@@ -1,9 +1,11 @@
 /* radial eval <component> ...: runs one component on a reference case file (the format of tests/data/cases)
  * and writes a safetensors file with the tensor names the case uses. Each component's driver lives in
  * eval_<component>.c. */
+#include "base/threads.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "eval.h"
+#include "radial.h"
 
 static const cli_command evals[] = {
     {"dit", eval_dit, "--model PATH --in CASE --out FILE: reads x, t, context; writes v"},
@@ -15,3 +17,24 @@ static const cli_command evals[] = {
 };
 
 int cmd_eval(int argc, char **argv) { return cli_dispatch("radial eval", NULL, evals, CLI_N(evals), argc, argv); }
+
+int eval_model_args_parse(const char *cmd, void (*usage)(FILE *), int argc, char **argv, eval_model_args *a) {
+    *a = (eval_model_args){.backend = RADIAL_BACKEND_CPU};
+    int threads = 0;
+    const cli_flag flags[] = {
+        {"--model", NULL, CLI_TEXT, .value = &a->model},
+        {"--in", NULL, CLI_TEXT, .value = &a->in},
+        {"--out", NULL, CLI_TEXT, .value = &a->out},
+        {"--backend", NULL, CLI_CHOICE, .value = &a->backend, .choices = cli_backend_names},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+    };
+    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
+    if (!a->model || !a->in || !a->out) {
+        fprintf(stderr, "radial %s: --model, --in and --out are required\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    rad_set_threads(threads);
+    return -1;
+}

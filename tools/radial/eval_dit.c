@@ -5,7 +5,6 @@
 
 #include "backend/backend.h"
 #include "base/mem.h"
-#include "base/threads.h"
 #include "cli_args.h"
 #include "dit/dit.h"
 #include "eval.h"
@@ -68,22 +67,8 @@ static rad_status run(const char *model, const char *in, const char *outp, int b
 }
 
 int eval_dit(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL;
-    int backend = RADIAL_BACKEND_CPU, threads = 0;
-    const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--in", NULL, CLI_TEXT, .value = &in},
-        {"--out", NULL, CLI_TEXT, .value = &out},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
-        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
-    };
-    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    eval_model_args a;
+    const int rc = eval_model_args_parse(CMD, usage, argc, argv, &a);
     if (rc >= 0) return rc;
-    if (!model || !in || !out) {
-        fprintf(stderr, "radial %s: --model, --in and --out are required\n", CMD);
-        usage(stderr);
-        return 2;
-    }
-    rad_set_threads(threads);
-    return run(model, in, out, backend) == RAD_OK ? 0 : cli_error(CMD);
+    return run(a.model, a.in, a.out, a.backend) == RAD_OK ? 0 : cli_error(CMD);
 }

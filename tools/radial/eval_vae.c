@@ -75,25 +75,11 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
 }
 
 int eval_vae(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL;
-    int backend = RADIAL_BACKEND_CPU, threads = 0;
-    const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--in", NULL, CLI_TEXT, .value = &in},
-        {"--out", NULL, CLI_TEXT, .value = &out},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
-        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
-    };
-    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    eval_model_args a;
+    const int rc = eval_model_args_parse(CMD, usage, argc, argv, &a);
     if (rc >= 0) return rc;
-    if (!model || !in || !out) {
-        fprintf(stderr, "radial " CMD ": --model, --in and --out are required\n");
-        usage(stderr);
-        return 2;
-    }
-    rad_set_threads(threads);
     vae_run r = {0};
-    rad_status st = run_case(&r, model, in, out, backend);
+    rad_status st = run_case(&r, a.model, a.in, a.out, a.backend);
     run_free(&r);
     return st == RAD_OK ? 0 : cli_error(CMD);
 }
