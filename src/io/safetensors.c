@@ -412,18 +412,13 @@ const char *rad_st_path(const rad_st_file *f) { return f->label; }
 size_t rad_st_count(const rad_st_file *f) { return f->n; }
 const rad_st_tensor *rad_st_at(const rad_st_file *f, size_t i) { return i < f->n ? &f->tensors[i] : NULL; }
 
+static int cmp_name_key(const void *name, const void *entry) {
+    return strcmp(name, (*(const rad_st_tensor *const *)entry)->name);
+}
+
 const rad_st_tensor *rad_st_find(const rad_st_file *f, const char *name) {
-    size_t lo = 0, hi = f->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->by_name[mid]->name, name);
-        if (c == 0) return f->by_name[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    const rad_st_tensor *const *e = f->n ? bsearch(name, f->by_name, f->n, sizeof *f->by_name, cmp_name_key) : NULL;
+    return e ? *e : NULL;
 }
 
 const char *rad_st_meta(const rad_st_file *f, const char *key) {

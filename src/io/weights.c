@@ -575,18 +575,13 @@ const rad_st_tensor *rad_weights_at(const rad_weights *w, size_t i, const char *
 size_t rad_weights_file_count(const rad_weights *w) { return w->n_files; }
 const rad_st_file *rad_weights_file(const rad_weights *w, size_t i) { return i < w->n_files ? w->files[i] : NULL; }
 
+static int cmp_official_key(const void *name, const void *entry) {
+    return strcmp(name, (*(w_entry *const *)entry)->official);
+}
+
 static const w_entry *find_entry(const rad_weights *w, const char *name) {
-    size_t lo = 0, hi = w->n_mapped;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->by_name[mid]->official, name);
-        if (c == 0) return w->by_name[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    w_entry *const *e = w->n_mapped ? bsearch(name, w->by_name, w->n_mapped, sizeof *w->by_name, cmp_official_key) : NULL;
+    return e ? *e : NULL;
 }
 
 const rad_st_tensor *rad_weights_find(const rad_weights *w, const char *official_name) {
