@@ -46,7 +46,7 @@ static rad_status dir_of(const char *path, char **out) {
     size_t n = s ? (size_t)(s - path) : 1;
     if (s == path) n = 1; /* "/file" */
     *out = malloc(n + 1);
-    if (!*out) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    if (!*out) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory taking its folder", path);
     memcpy(*out, s ? path : ".", n);
     (*out)[n] = 0;
     return RAD_OK;
@@ -327,7 +327,7 @@ static rad_status build_index(rad_weights *w) {
 
 static rad_status add_file(rad_weights *w, const char *path) {
     rad_st_file **nf = realloc(w->files, (w->n_files + 1) * sizeof *nf);
-    if (!nf) return rad_err(RADIAL_ERR_NOMEM, "out of memory");
+    if (!nf) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory adding the file", path);
     w->files = nf;
     RAD_TRY(rad_st_open(path, &w->files[w->n_files]));
     w->n_files++;

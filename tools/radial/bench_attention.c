@@ -50,7 +50,8 @@ static void usage(FILE *f) {
 static int parse_names(const char *flag, const char *val, const char *const *names, int n, int *out, int *count) {
     char buf[256];
     if (strlen(val) >= sizeof buf) {
-        fprintf(stderr, "radial %s: %s: list too long\n", CMD, flag);
+        fprintf(stderr, "radial %s: %s: a list of %zu characters, expected at most %zu\n", CMD, flag, strlen(val),
+                sizeof buf - 1);
         return 0;
     }
     strcpy(buf, val);

@@ -50,7 +50,7 @@ bool cli_int_list(const char *cmd, const char *what, const char *val, long long 
     int n = 0;
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (n == max) {
-            fprintf(stderr, "radial %s: %s: more than %d values\n", cmd, what, max);
+            fprintf(stderr, "radial %s: %s: more than %d values, expected at most %d\n", cmd, what, max, max);
             return false;
         }
         if (!cli_int(cmd, what, tok, lo, hi, &out[n])) return false;
