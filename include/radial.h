@@ -7,7 +7,7 @@
  *   radial_gen_params g = radial_default_gen_params();
  *   g.prompt = "a cat surfing";
  *   radial_video v;
- *   radial_generate(ctx, &g, &v);   ... v.frames: [frames][height][width][3] uint8
+ *   radial_generate(ctx, &g, &v, NULL);   ... v.data: [v.frames][v.height][v.width][3] uint8
  *   radial_video_free(&v); radial_free(ctx);
  *
  * Every call that can fail returns a radial_status; radial_last_error() then says what failed and where

@@ -61,7 +61,7 @@ rad_status rad_st_read_f32(const rad_st_file *f, const char *name, const rad_st_
 /* Writer: tensors are written in the order given; metadata is key/value pairs (may be NULL). */
 typedef struct rad_st_out {
     const char *name;
-    rad_dtype dtype; /* F32, I32, I64, U8 */
+    rad_dtype dtype; /* any but RAD_DT_OTHER */
     int ndim;
     int64_t shape[RAD_MAX_DIMS];
     const void *data;

@@ -1,6 +1,6 @@
 /* radial eval <component> ...: runs one component on a reference case file (the format of tests/data/cases)
  * and writes a safetensors file with the tensor names the case uses. Each component's driver lives in
- * eval_<component>.c. */
+ * eval_<component>.c; the flags the model drivers share are parsed here. */
 #include "base/threads.h"
 #include "cli_args.h"
 #include "commands.h"
