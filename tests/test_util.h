@@ -2,6 +2,7 @@
 #ifndef RAD_TEST_UTIL_H
 #define RAD_TEST_UTIL_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,6 +49,12 @@ static int rad_test_failures;
         printf("all checks passed\n");                                  \
         return 0;                                                       \
     } while (0)
+
+/* Reproducible test inputs: uniform in [-1, 1) from a xorshift64 state (any nonzero seed). */
+static inline float rad_test_uniform(uint64_t *state) {
+    *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+    return (float)((double)(*state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
 
 /* ||a-b|| / ||b|| in double. */
 static inline double rad_rel_err(const float *a, const float *b, size_t n) {

@@ -11,14 +11,11 @@
 #include "base/threads.h"
 #include "test_util.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-static float frand(void) { /* uniform in [-1, 1) */
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
+static uint64_t rng = 0x9e3779b97f4a7c15ULL; /* rad_test_uniform state */
+
 static float *rnd(size_t n) {
     float *p = malloc(n * sizeof *p + 4);
-    for (size_t i = 0; i < n; i++) p[i] = frand();
+    for (size_t i = 0; i < n; i++) p[i] = rad_test_uniform(&rng);
     return p;
 }
 

@@ -50,20 +50,14 @@ static void test_grid(void) {
 }
 
 static uint64_t rng_state = 88172645463325252ull;
-static float urand(void) { /* xorshift64, uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
 
 /* v = ε − x0 constant: x_σ = (1−σ)·x0 + σ·ε is reproduced after every step, and the end is x0. */
 static void test_straight_flow(rad_sched_kind kind) {
     enum { N = 64 };
     float x0[N], eps[N], v[N], x[N];
     for (int j = 0; j < N; j++) {
-        x0[j] = urand();
-        eps[j] = 2 * urand();
+        x0[j] = rad_test_uniform(&rng_state);
+        eps[j] = 2 * rad_test_uniform(&rng_state);
         v[j] = eps[j] - x0[j];
     }
     rad_sched *s;
