@@ -137,9 +137,9 @@ static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *
     if (s == RAD_OK) s = rad_t5_load(c->be, tw, &t5);
     for (int i = 0; i < 2 && s == RAD_OK; i++) {
         s = rad_t5_tokenize(c->tok, texts[i], 512, &ids[i], &n[i]);
-        if (s == RAD_OK && rad_t5_get_config(t5)->d_model != text_dim)
+        if (s == RAD_OK && rad_t5_config_of(t5)->d_model != text_dim)
             s = rad_err(RADIAL_ERR_MODEL, "text encoder width %d does not match the DiT's text_dim %d",
-                        rad_t5_get_config(t5)->d_model, text_dim);
+                        rad_t5_config_of(t5)->d_model, text_dim);
         if (s == RAD_OK) s = rad_calloc((void **)&outs[i], n[i] * (size_t)text_dim, sizeof(float), "text context");
         if (s == RAD_OK) s = rad_t5_encode(t5, ids[i], (int)n[i], outs[i]);
     }

@@ -133,7 +133,7 @@ rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out) {
     return RAD_OK;
 }
 
-const rad_t5_config *rad_t5_get_config(const rad_t5 *t5) { return &t5->cfg; }
+const rad_t5_config *rad_t5_config_of(const rad_t5 *t5) { return &t5->cfg; }
 
 void rad_t5_free(rad_t5 *t5) {
     if (!t5) return;

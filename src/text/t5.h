@@ -43,7 +43,7 @@ rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out);
 rad_status rad_t5_encode(rad_t5 *t5, const int32_t *ids, int n, float *hidden_out);
 
 /* The configuration in use. */
-const rad_t5_config *rad_t5_get_config(const rad_t5 *t5);
+const rad_t5_config *rad_t5_config_of(const rad_t5 *t5);
 
 void rad_t5_free(rad_t5 *t5);
 

@@ -99,7 +99,7 @@ static void test_layout(rad_backend *be, const golden *g, const char *rel) {
     if (!w) return;
     CHECK_OK(rad_t5_load(be, w, &t5));
     if (t5) {
-        const rad_t5_config *c = rad_t5_get_config(t5);
+        const rad_t5_config *c = rad_t5_config_of(t5);
         CHECK(c->vocab == 1024 && c->d_model == 64 && c->num_heads == 4 && c->d_kv == 16 && c->d_ff == 96 &&
               c->num_layers == 2 && c->num_buckets == 32 && c->max_distance == 128);
         CHECK(c->d_model == g->d);
