@@ -15,6 +15,7 @@
 #include "base/half.h"
 #include "base/mem.h"
 #include "base/threads.h"
+#include "base/utf8.h"
 #include "io/file.h"
 
 #define ST_MAX_HEADER 100000000ull /* MAX_HEADER_SIZE of the reference reader */
@@ -78,34 +79,12 @@ struct rad_st_file {
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Header checks */
 
-/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF). Returns the offset of the first bad
- * byte, or len when all is well. */
+/* The offset of the first byte that is not strict UTF-8, or len when all is. */
 static size_t utf8_check(const uint8_t *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return i;
-        }
-        if (len - i <= n) return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += n + 1;
-    }
+    uint32_t cp;
+    size_t n;
+    for (size_t i = 0; i < len; i += n)
+        if (!rad_utf8_decode(s + i, len - i, &cp, &n)) return i;
     return len;
 }
 

@@ -7,31 +7,9 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "text/html_entities.h"
 #include "text/spm_internal.h" /* spm_buf */
-
-/* Decodes one strict UTF-8 character (shortest form, no surrogates); false for a byte that does not start
- * one, which then counts as a character of its own. */
-static bool utf8_next(const uint8_t *s, size_t len, uint32_t *cp, size_t *n) {
-    uint8_t c = s[0];
-    size_t k = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    *n = 1;
-    if (k == 1) {
-        *cp = c;
-        return true;
-    }
-    if (k == 0 || k > len) return false;
-    uint32_t v = c & (0x7f >> k);
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) return false;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min[k] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return false;
-    *cp = v;
-    *n = k;
-    return true;
-}
 
 static size_t utf8_put(uint32_t cp, char *out) {
     if (cp < 0x80) {
@@ -129,7 +107,7 @@ static rad_status unescape(const uint8_t *s, size_t len, spm_buf *out) {
         for (int chars = 0; chars < 32 && k < len && !memchr("\t\n\f <&#;", s[k], 8); chars++) {
             uint32_t cp;
             size_t n;
-            utf8_next(s + k, len - k, &cp, &n);
+            rad_utf8_decode(s + k, len - k, &cp, &n);
             k += n;
         }
         if (k == j) {
@@ -171,7 +149,7 @@ static rad_status whitespace_clean(const uint8_t *s, size_t len, spm_buf *out) {
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t n;
-        if (utf8_next(s + i, len - i, &cp, &n) && is_space(cp)) {
+        if (rad_utf8_decode(s + i, len - i, &cp, &n) && is_space(cp)) {
             pending = out->len > 0;
         } else {
             if (pending) RAD_TRY(spm_buf_put(out, " ", 1));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "text/spm_internal.h"
 
 static const char kSpace[] = "\xe2\x96\x81"; /* U+2581, what ' ' becomes with escape_whitespaces */
@@ -60,41 +61,6 @@ static size_t charsmap_match(const rad_spm *m, const uint8_t *s, size_t len, uin
     return best;
 }
 
-/* string_util::IsValidDecodeUTF8: a shortest-form scalar value (U+FFFD itself counts as valid). */
-static bool valid_utf8(const uint8_t *s, size_t len, size_t *mblen) {
-    uint8_t c = s[0];
-    uint32_t cp;
-#define TRAIL(x) (((x) & 0xc0) == 0x80)
-#define SCALAR(x) ((x) < 0xd800 || ((x) >= 0xe000 && (x) <= 0x10ffff))
-    if (c < 0x80) {
-        *mblen = 1;
-        return true;
-    } else if (len >= 2 && (c & 0xe0) == 0xc0) {
-        cp = (uint32_t)(c & 0x1f) << 6 | (s[1] & 0x3f);
-        if (TRAIL(s[1]) && cp >= 0x80 && SCALAR(cp)) {
-            *mblen = 2;
-            return true;
-        }
-    } else if (len >= 3 && (c & 0xf0) == 0xe0) {
-        cp = (uint32_t)(c & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-        if (TRAIL(s[1]) && TRAIL(s[2]) && cp >= 0x800 && SCALAR(cp)) {
-            *mblen = 3;
-            return true;
-        }
-    } else if (len >= 4 && (c & 0xf8) == 0xf0) {
-        cp = (uint32_t)(c & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 | (uint32_t)(s[2] & 0x3f) << 6 |
-             (s[3] & 0x3f);
-        if (TRAIL(s[1]) && TRAIL(s[2]) && TRAIL(s[3]) && cp >= 0x10000 && SCALAR(cp)) {
-            *mblen = 4;
-            return true;
-        }
-    }
-#undef TRAIL
-#undef SCALAR
-    *mblen = 1;
-    return false;
-}
-
 /* One step of the normalizer: the out_len bytes at *out are what the first *consumed bytes of s become. */
 static rad_status normalize_prefix(const rad_spm *m, const uint8_t *s, size_t len, const char **out,
                                    size_t *out_len, size_t *consumed) {
@@ -123,8 +89,10 @@ static rad_status normalize_prefix(const rad_spm *m, const uint8_t *s, size_t le
         *consumed = n;
         return RAD_OK;
     }
+    /* string_util::IsValidDecodeUTF8: the same strict decoding (U+FFFD itself counts as valid). */
+    uint32_t cp;
     size_t mblen;
-    if (valid_utf8(s, len, &mblen)) {
+    if (rad_utf8_decode(s, len, &cp, &mblen)) {
         *out = (const char *)s;
         *out_len = *consumed = mblen;
     } else {
