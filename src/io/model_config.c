@@ -70,6 +70,22 @@ static rad_status cfg_eps(const json_t *j, const char *key, const char *label, f
     return RAD_OK;
 }
 
+/* A JSON array of exactly n integers in [lo, hi] into out[]; absent (or null) leaves out unchanged. */
+static rad_status cfg_ints(const json_t *j, const char *key, const char *label, int n, int lo, int hi, int *out) {
+    const json_t *a = json_object_get(j, key);
+    if (!a || json_is_null(a)) return RAD_OK;
+    int v[8];
+    bool ok = n <= 8 && json_is_array(a) && json_array_size(a) == (size_t)n;
+    for (int i = 0; ok && i < n; i++) {
+        const json_t *e = json_array_get(a, i);
+        ok = json_is_integer(e) && json_integer_value(e) >= lo && json_integer_value(e) <= hi;
+        if (ok) v[i] = (int)json_integer_value(e);
+    }
+    if (!ok) return rad_err(RADIAL_ERR_MODEL, "%s: \"%s\": expected %d integers in %d..%d", label, key, n, lo, hi);
+    memcpy(out, v, (size_t)n * sizeof *out);
+    return RAD_OK;
+}
+
 /* Loads the config.json of w if there is one and it is of the expected kind (marker key present); a config
  * of another component (the official folder keeps one config.json, the DiT's) is ignored. */
 static rad_status load_config(const rad_weights *w, const char *const *markers, json_t **out) {
@@ -137,20 +153,9 @@ rad_status rad_dit_config_detect(const rad_weights *w, rad_dit_config *c) {
             }
             if (st == RAD_OK) st = cfg_int(j, "in_channels", L, MAX_DIM, &c->in_dim, NULL);
             if (st == RAD_OK) st = cfg_int(j, "out_channels", L, MAX_DIM, &c->out_dim, NULL);
-            const json_t *ps = json_object_get(j, "patch_size");
-            if (st == RAD_OK && ps && !json_is_null(ps)) {
-                long long v[3];
-                bool ok = json_is_array(ps) && json_array_size(ps) == 3;
-                for (int i = 0; ok && i < 3; i++) {
-                    ok = json_is_integer(json_array_get(ps, i));
-                    v[i] = ok ? json_integer_value(json_array_get(ps, i)) : 0;
-                    ok = ok && v[i] >= 1 && v[i] <= 64;
-                }
-                if (!ok)
-                    st = rad_err(RADIAL_ERR_MODEL, "%s: \"patch_size\": expected [t, h, w] of integers in 1..64", L);
-                else
-                    c->patch_t = (int)v[0], c->patch_h = (int)v[1], c->patch_w = (int)v[2];
-            }
+            int patch[3] = {c->patch_t, c->patch_h, c->patch_w}; /* [t, h, w] */
+            if (st == RAD_OK) st = cfg_ints(j, "patch_size", L, 3, 1, 64, patch);
+            c->patch_t = patch[0], c->patch_h = patch[1], c->patch_w = patch[2];
         } else {
             if (st == RAD_OK) st = cfg_int(j, "dim", L, MAX_DIM, &c->dim, NULL);
             if (st == RAD_OK) st = cfg_int(j, "num_heads", L, MAX_DIM, &c->num_heads, NULL);
@@ -324,16 +329,8 @@ rad_status rad_vae_config_detect(const rad_weights *w, rad_vae_config *c) {
         rad_status st = cfg_int(j, "base_dim", L, MAX_DIM, &c->base_dim, NULL);
         if (st == RAD_OK) st = cfg_int(j, "z_dim", L, MAX_DIM, &c->z_dim, NULL);
         if (st == RAD_OK) st = cfg_int(j, "num_res_blocks", L, 64, &c->num_res_blocks, NULL);
-        const json_t *dm = json_object_get(j, "dim_mult"), *td = json_object_get(j, "temperal_downsample");
-        if (st == RAD_OK && dm) {
-            bool ok = json_is_array(dm) && json_array_size(dm) == 4;
-            for (int i = 0; ok && i < 4; i++) {
-                const json_t *v = json_array_get(dm, i);
-                ok = json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 64;
-                if (ok) c->dim_mult[i] = (int)json_integer_value(v);
-            }
-            if (!ok) st = rad_err(RADIAL_ERR_MODEL, "%s: \"dim_mult\": expected 4 integers in 1..64", L);
-        }
+        if (st == RAD_OK) st = cfg_ints(j, "dim_mult", L, 4, 1, 64, c->dim_mult);
+        const json_t *td = json_object_get(j, "temperal_downsample");
         if (st == RAD_OK && td) {
             bool ok = json_is_array(td) && json_array_size(td) == 3;
             for (int i = 0; ok && i < 3; i++) {
