@@ -65,8 +65,7 @@ void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size) {
 
 struct rad_st_file {
     char *label;
-    void *map; /* the mmap of a file, or NULL for an in-memory image */
-    size_t map_size;
+    void *map; /* the mmap of a file (size bytes), or NULL for an in-memory image */
     const uint8_t *base;
     size_t size;
     rad_st_tensor *tensors; /* sorted by data offsets */
@@ -361,7 +360,6 @@ rad_status rad_st_open(const char *path, rad_st_file **out) {
             return st;
         }
         f->map = m;
-        f->map_size = f->size;
         f->base = m;
     } else {
         f->base = (const uint8_t *)"";
@@ -382,7 +380,7 @@ void rad_st_close(rad_st_file *f) {
     free(f->meta);
     free(f->tensors);
     free(f->by_name);
-    if (f->map) munmap(f->map, f->map_size);
+    if (f->map) munmap(f->map, f->size);
     free(f->label);
     free(f);
 }

@@ -56,8 +56,6 @@ struct rad_spm {
     int32_t unk_id, bos_id, eos_id, pad_id;
 
     /* normalizer_spec */
-    const uint8_t *name;
-    size_t name_len;
     bool add_dummy_prefix, remove_extra_ws, escape_ws;
     const uint8_t *charsmap; /* the precompiled_charsmap blob, split into: */
     size_t charsmap_len;

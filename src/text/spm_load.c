@@ -196,10 +196,8 @@ static rad_status parse_normalizer(rad_spm *m, const pb *parent, const pb_field 
         pb_field f;
         RAD_TRY(pb_next(&r, &f));
         switch (f.num) {
-        case 1:
+        case 1: /* the normalizer's name: checked, not needed (the charsmap says it all) */
             RAD_TRY(pb_want(&r, &f, WT_LEN, "name"));
-            m->name = f.ptr;
-            m->name_len = f.len;
             break;
         case 2:
             RAD_TRY(pb_want(&r, &f, WT_LEN, "precompiled_charsmap"));
