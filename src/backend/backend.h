@@ -51,6 +51,14 @@ struct rad_backend {
     /* RMSNorm: x * rsqrt(mean(x²) + eps) [* w]; w may be NULL. */
     rad_status (*rmsnorm)(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, float eps,
                           float *y);
+    /* The DiT's residual + norm + modulation chain as one op, equal bit for bit to
+     *   if (r) add_gated(x, r, m, d, gate);  layernorm(x, m, d, w, b, eps, y);
+     *   if (shift) modulate(y, m, d, shift, scale, y);
+     * r NULL: no residual (x is only read); gate NULL: plain add; w, b may be NULL; shift and scale both set or
+     * both NULL; y may equal x. A device reads x once instead of three times. */
+    rad_status (*add_norm_modulate)(rad_backend *be, float *x, const float *r, const float *gate, int64_t m,
+                                    int64_t d, const float *w, const float *b, float eps, const float *shift,
+                                    const float *scale, float *y);
 
     /* ---- elementwise (n elements, or m rows of d with a per-column vector) ---- */
     rad_status (*gelu_tanh)(rad_backend *be, float *x, int64_t n);
@@ -68,6 +76,10 @@ struct rad_backend {
      * head_dim as in spec wan21.md §1.4). */
     rad_status (*rope3d)(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w, int64_t heads,
                          int64_t head_dim);
+    /* rmsnorm(x, f*h*w, heads*head_dim, nw, eps, x) then rope3d(x, f, h, w, heads, head_dim), in place, equal bit
+     * for bit to the two ops (the DiT's q and k): one pass over x instead of two. */
+    rad_status (*rmsnorm_rope3d)(rad_backend *be, float *x, const float *nw, float eps, int64_t f, int64_t h,
+                                 int64_t w, int64_t heads, int64_t head_dim);
 
     /* ---- attention ----
      * out[i, h, :] = softmax_j(scale · q[i,h]·k[j,h] + bias[h,i,j]) · v[j, h, :]

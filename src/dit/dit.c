@@ -373,22 +373,19 @@ static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_
     const float eps = c->eps, scale = (float)(1.0 / sqrt((double)hd));
     const float *m = ws->mods + (size_t)li * 6 * D; /* shift_sa, scale_sa, gate_sa, shift_ff, scale_ff, gate_ff */
 
-    /* self-attention */
-    RAD_TRY(be->layernorm(be, ws->x, n, D, NULL, NULL, eps, ws->xn));
-    RAD_TRY(be->modulate(be, ws->xn, n, D, m, m + D, ws->xn));
+    /* self-attention (the norm + modulation and the q/k norm + RoPE chains are fused backend ops, equal to
+     * layernorm, modulate and rmsnorm, rope3d one after the other) */
+    RAD_TRY(be->add_norm_modulate(be, ws->x, NULL, NULL, n, D, NULL, NULL, eps, m, m + D, ws->xn));
     RAD_TRY(linear(d, ws->xn, n, D, &b->sq, ws->q));
     RAD_TRY(linear(d, ws->xn, n, D, &b->sk, ws->k));
     RAD_TRY(linear(d, ws->xn, n, D, &b->sv, ws->v));
-    RAD_TRY(be->rmsnorm(be, ws->q, n, D, b->s_nq, eps, ws->q));
-    RAD_TRY(be->rmsnorm(be, ws->k, n, D, b->s_nk, eps, ws->k));
-    RAD_TRY(be->rope3d(be, ws->q, f, h, w, H, hd));
-    RAD_TRY(be->rope3d(be, ws->k, f, h, w, H, hd));
+    RAD_TRY(be->rmsnorm_rope3d(be, ws->q, b->s_nq, eps, f, h, w, H, hd));
+    RAD_TRY(be->rmsnorm_rope3d(be, ws->k, b->s_nk, eps, f, h, w, H, hd));
     RAD_TRY(be->attention(be, ws->q, ws->k, ws->v, ws->xn, n, n, H, hd, scale, NULL, mask));
     RAD_TRY(linear(d, ws->xn, n, D, &b->so, ws->q));
-    RAD_TRY(be->add_gated(be, ws->x, ws->q, n, D, m + 2 * D));
 
-    /* cross-attention: norm3 (affine), no modulation, no gate */
-    RAD_TRY(be->layernorm(be, ws->x, n, D, b->n3w, b->n3b, eps, ws->xn));
+    /* cross-attention: the gated residual of self-attention, then norm3 (affine), no modulation, no gate */
+    RAD_TRY(be->add_norm_modulate(be, ws->x, ws->q, m + 2 * D, n, D, b->n3w, b->n3b, eps, NULL, NULL, ws->xn));
     RAD_TRY(linear(d, ws->xn, n, D, &b->cq, ws->q));
     RAD_TRY(be->rmsnorm(be, ws->q, n, D, b->c_nq, eps, ws->q));
     RAD_TRY(linear(d, ws->ctx, TL, D, &b->ck, ws->ck));
@@ -396,11 +393,9 @@ static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_
     RAD_TRY(linear(d, ws->ctx, TL, D, &b->cv, ws->cv));
     RAD_TRY(be->attention(be, ws->q, ws->ck, ws->cv, ws->xn, n, TL, H, hd, scale, NULL, NULL));
     RAD_TRY(linear(d, ws->xn, n, D, &b->co, ws->q));
-    RAD_TRY(be->add_gated(be, ws->x, ws->q, n, D, NULL));
 
-    /* FFN on norm2 (no affine) with modulation, in row chunks */
-    RAD_TRY(be->layernorm(be, ws->x, n, D, NULL, NULL, eps, ws->xn));
-    RAD_TRY(be->modulate(be, ws->xn, n, D, m + 3 * D, m + 4 * D, ws->xn));
+    /* FFN: the plain residual of cross-attention, norm2 (no affine) with modulation; then row chunks */
+    RAD_TRY(be->add_norm_modulate(be, ws->x, ws->q, NULL, n, D, NULL, NULL, eps, m + 3 * D, m + 4 * D, ws->xn));
     for (int64_t r = 0; r < n; r += FFN_CHUNK) {
         const int64_t rows = n - r < FFN_CHUNK ? n - r : FFN_CHUNK;
         RAD_TRY(linear(d, ws->xn + r * D, rows, D, &b->f1, ws->ffh));
@@ -466,8 +461,9 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
     if (s == RAD_OK) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
     /* head: LN(x)·(1 + scale) + shift with (shift, scale) = head.modulation + e, then head.head */
     const int64_t KO = cout * P;
-    if (s == RAD_OK) s = be->layernorm(be, ws->x, n, c->dim, NULL, NULL, c->eps, ws->xn);
-    if (s == RAD_OK) s = be->modulate(be, ws->xn, n, c->dim, ws->hmod, ws->hmod + c->dim, ws->xn);
+    if (s == RAD_OK)
+        s = be->add_norm_modulate(be, ws->x, NULL, NULL, n, c->dim, NULL, NULL, c->eps, ws->hmod, ws->hmod + c->dim,
+                                  ws->xn);
     if (s == RAD_OK) s = linear(d, ws->xn, n, c->dim, &d->head, ws->patch);
     if (s == RAD_OK) s = be->download(be, host, ws->patch, n_tok * (size_t)KO * sizeof(float));
     if (s == RAD_OK) {

@@ -31,6 +31,8 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .modulate = rad_cpu_modulate,
         .add_gated = rad_cpu_add_gated,
         .rope3d = rad_cpu_rope3d,
+        .add_norm_modulate = rad_cpu_add_norm_modulate,
+        .rmsnorm_rope3d = rad_cpu_rmsnorm_rope3d,
         .attention = rad_cpu_attention,
         .conv3d = rad_cpu_conv3d,
         .rmsnorm_channels = rad_cpu_rmsnorm_channels,

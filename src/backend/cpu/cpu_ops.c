@@ -441,6 +441,18 @@ rad_status rad_cpu_add_gated(rad_backend *be, float *x, const float *y, int64_t 
     return RAD_OK;
 }
 
+/* The fused chain of backend.h: on the CPU simply the three ops in order (so bit-identical to them by
+ * construction); the fusion pays on a device, where each op is a pass over memory. */
+rad_status rad_cpu_add_norm_modulate(rad_backend *be, float *x, const float *r, const float *gate, int64_t m,
+                                     int64_t d, const float *w, const float *b, float eps, const float *shift,
+                                     const float *scale, float *y) {
+    if (!shift != !scale)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu add_norm_modulate: shift and scale must both be given or both NULL");
+    if (r) RAD_TRY(rad_cpu_add_gated(be, x, r, m, d, gate));
+    RAD_TRY(rad_cpu_layernorm(be, x, m, d, w, b, eps, y));
+    return shift ? rad_cpu_modulate(be, y, m, d, shift, scale, y) : RAD_OK;
+}
+
 /* ------------------------------------------------------------------------------------------------------
  * 3-D RoPE (spec wan21.md §1.4). head_dim d splits into pairs: the first d/2 − 2·(d/6) pairs rotate with the
  * frame index, the next d/6 with the row, the last d/6 with the column; pair m of an axis with dim_axis
@@ -507,6 +519,19 @@ rad_status rad_cpu_rope3d(rad_backend *be, float *x, int64_t f, int64_t h, int64
     rad_parallel_for((int64_t)tok, 64, rope_rows, &j);
     rad_free(cs);
     return RAD_OK;
+}
+
+/* rmsnorm then rope3d in place (backend.h): the two ops in order, as add_norm_modulate. */
+rad_status rad_cpu_rmsnorm_rope3d(rad_backend *be, float *x, const float *nw, float eps, int64_t f, int64_t h,
+                                  int64_t w, int64_t heads, int64_t head_dim) {
+    size_t tok, d;
+    if (f <= 0 || h <= 0 || w <= 0 || heads <= 0 || head_dim <= 0 || !rad_mul_size((size_t)f, (size_t)h, &tok) ||
+        !rad_mul_size(tok, (size_t)w, &tok) || !rad_mul_size((size_t)heads, (size_t)head_dim, &d) ||
+        tok > (size_t)INT64_MAX || d > (size_t)INT64_MAX)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu rmsnorm_rope3d: bad shape f=%lld h=%lld w=%lld heads=%lld head_dim=%lld",
+                       (long long)f, (long long)h, (long long)w, (long long)heads, (long long)head_dim);
+    RAD_TRY(rad_cpu_rmsnorm(be, x, (int64_t)tok, (int64_t)d, nw, eps, x));
+    return rad_cpu_rope3d(be, x, f, h, w, heads, head_dim);
 }
 
 /* ------------------------------------------------------------------------------------------------------

@@ -37,6 +37,11 @@ rad_status rad_cpu_modulate(rad_backend *be, const float *x, int64_t m, int64_t 
 rad_status rad_cpu_add_gated(rad_backend *be, float *x, const float *y, int64_t m, int64_t d, const float *gate);
 rad_status rad_cpu_rope3d(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w, int64_t heads,
                           int64_t head_dim);
+rad_status rad_cpu_add_norm_modulate(rad_backend *be, float *x, const float *r, const float *gate, int64_t m,
+                                     int64_t d, const float *w, const float *b, float eps, const float *shift,
+                                     const float *scale, float *y);
+rad_status rad_cpu_rmsnorm_rope3d(rad_backend *be, float *x, const float *nw, float eps, int64_t f, int64_t h,
+                                  int64_t w, int64_t heads, int64_t head_dim);
 rad_status rad_cpu_transpose(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y);
 
 rad_status rad_cpu_attention(rad_backend *be, const float *q, const float *k, const float *v, float *out,

@@ -1,11 +1,14 @@
 /* The CUDA ops table (rad_backend_cuda, backend.h): the same contract as the CPU backend, on one GPU.
  *
  * Numerics (DESIGN.md "Numerics"): weights live in device memory as bf16, converted once by weight_new;
- * activations stay fp32. linear and conv3d feed bf16 operands to cuBLASLt with fp32 accumulation and fp32
- * output (the linear's bias in the GEMM epilogue); norms, modulation, residual adds and RoPE run in fp32 (norm
- * statistics and RoPE in double, as the CPU). Attention with head_dim 128 and no bias goes to the bf16
- * tensor-core kernels of cuda_attention.h (v3 on Hopper, v1 elsewhere), dense self- and cross-attention
- * through full block layouts; everything else (bias, other head dims) to the fp32 generic kernel.
+ * activations stay fp32. linear feeds bf16 operands to cuBLASLt with fp32 accumulation and fp32 output (the
+ * bias in the GEMM epilogue); conv3d is an implicit GEMM on the tensor cores (conv_igemm.cu: bf16 operands
+ * rounded on load, fp32 accumulation), with im2col + cuBLASLt as the fallback for geometries outside its index
+ * ranges and as a reference (environment RADIAL_CUDA_CONV=im2col selects it for a whole backend); norms,
+ * modulation, residual adds and RoPE run in fp32 (norm statistics and RoPE in double, as the CPU). Attention
+ * with head_dim 128 and no bias goes to the bf16 tensor-core kernels of cuda_attention.h (v3 on Hopper, v1
+ * elsewhere), dense self- and cross-attention through full block layouts; everything else (bias, other head
+ * dims) to the fp32 generic kernel.
  *
  * bf16 shadows: converting a GEMM's fp32 input to bf16 costs a full read of it, so the ops whose output
  * usually feeds a GEMM (norms, modulate, gelu, RoPE, attention) also write a bf16 copy, and linear converts
@@ -35,6 +38,10 @@ extern "C" {
 struct rad_weight {
     int64_t rows, cols;
     bf16 *data; /* device, rows x cols */
+    /* conv3d: the implicit GEMM's repacked copy (rk_conv_pack_weight), made at the first conv3d with this weight
+     * for an input of pk_cin channels and pk_taps taps; NULL until then. */
+    bf16 *packed;
+    int64_t pk_cin, pk_taps;
 };
 
 namespace {
@@ -102,6 +109,7 @@ struct cuda_be { /* be->state */
     cross_entry cross[N_CROSS];
     double *rope_cs; /* device RoPE table of the last (f, h, w, head_dim) */
     int64_t rope_key[4];
+    bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
 };
 
 cuda_be *S(rad_backend *be) { return (cuda_be *)be->state; }
@@ -401,13 +409,14 @@ rad_status be_weight_new(rad_backend *be, const float *host, int64_t rows, int64
         rad_free(w);
         return s;
     }
-    w->rows = rows, w->cols = cols;
+    w->rows = rows, w->cols = cols, w->packed = NULL, w->pk_cin = w->pk_taps = 0;
     *out = w;
     return RAD_OK;
 }
 
 void be_weight_free(rad_backend *be, rad_weight *w) {
     if (!w) return;
+    dev_free(S(be), w->packed);
     dev_free(S(be), w->data);
     rad_free(w);
 }
@@ -458,6 +467,22 @@ rad_status be_rmsnorm(rad_backend *be, const float *x, int64_t m, int64_t d, con
     bf16 *y16;
     RAD_TRY(shadow_for_output(c, y, n, &y16));
     return rk_rmsnorm(x, m, d, w, eps, y, y16, c->st);
+}
+
+rad_status be_add_norm_modulate(rad_backend *be, float *x, const float *r, const float *gate, int64_t m, int64_t d,
+                                const float *w, const float *b, float eps, const float *shift, const float *scale,
+                                float *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (m < 0 || d <= 0 || count("add_norm_modulate", m, d, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda add_norm_modulate: bad shape [%lld, %lld]", (long long)m,
+                       (long long)d);
+    if (!shift != !scale)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda add_norm_modulate: shift and scale must both be given or both NULL");
+    if (r) shadow_inval(c, x, n * sizeof(float));
+    bf16 *y16;
+    RAD_TRY(shadow_for_output(c, y, n, &y16));
+    return rk_add_norm_modulate(x, r, gate, m, d, w, b, eps, shift, scale, y, y16, c->st);
 }
 
 rad_status be_gelu_tanh(rad_backend *be, float *x, int64_t n) {
@@ -564,6 +589,24 @@ rad_status be_rope3d(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w,
     RAD_TRY(shadow_for_output(c, x, n, &x16));
     const int64_t ph = head_dim / 6, pt = head_dim / 2 - 2 * ph;
     return rk_rope3d(x, cs, f, h, w, heads, head_dim, pt, ph, x16, c->st);
+}
+
+rad_status be_rmsnorm_rope3d(rad_backend *be, float *x, const float *nw, float eps, int64_t f, int64_t h, int64_t w,
+                             int64_t heads, int64_t head_dim) {
+    cuda_be *c = S(be);
+    size_t tok = 0, n = 0;
+    if (f <= 0 || h <= 0 || w <= 0 || heads <= 0 || head_dim < 6 || head_dim % 2 || heads * head_dim > (1 << 20) ||
+        count("rmsnorm_rope3d", f, h, &tok) != RAD_OK || count("rmsnorm_rope3d", (int64_t)tok, w, &tok) != RAD_OK ||
+        count("rmsnorm_rope3d", (int64_t)tok, heads * head_dim, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "cuda rmsnorm_rope3d: bad shape f=%lld h=%lld w=%lld heads=%lld head_dim=%lld", (long long)f,
+                       (long long)h, (long long)w, (long long)heads, (long long)head_dim);
+    const double *cs;
+    RAD_TRY(rope_table(c, f, h, w, head_dim, &cs));
+    bf16 *x16;
+    RAD_TRY(shadow_for_output(c, x, n, &x16));
+    const int64_t ph = head_dim / 6, pt = head_dim / 2 - 2 * ph;
+    return rk_rmsnorm_rope3d(x, nw, eps, cs, f, h, w, heads, head_dim, pt, ph, x16, c->st);
 }
 
 rad_status be_transpose(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y) {
@@ -716,15 +759,35 @@ rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, in
     RAD_TRY(count("conv3d", ho, wo, &P));
     RAD_TRY(count("conv3d", t * cout, (int64_t)P, &ny));
     shadow_inval(c, y, ny * sizeof(float));
+    const rk_conv_geom g = {x, kt > 1 ? prev : NULL, cin, t, h, w, kt > 1 ? n_prev : 0, kt, kh, kw, ph, pw, ho, wo};
 
-    /* Per output frame, runs of output pixels whose bf16 column matrix [K][run] fits IM2COL_BYTES; each run is
+    if (!c->conv_im2col && rk_conv_igemm_fits(&g, cout)) {
+        /* The weight's repacked copy is a cache of the weight (made once; the handle is const to callers). */
+        rad_weight *mw = (rad_weight *)wt;
+        const int64_t taps = kt * kh * kw;
+        if (!mw->packed || mw->pk_cin != cin || mw->pk_taps != taps) {
+            dev_free(c, mw->packed);
+            mw->packed = NULL;
+            const size_t n = (size_t)rk_conv_igemm_packed_elems(cout, cin, taps);
+            RAD_TRY(dev_alloc(c, n * sizeof(bf16), "conv3d repacked weight", (void **)&mw->packed));
+            rad_status s = rk_conv_pack_weight(wt->data, cout, cin, taps, mw->packed, c->st);
+            if (s != RAD_OK) {
+                dev_free(c, mw->packed);
+                mw->packed = NULL;
+                return s;
+            }
+            mw->pk_cin = cin, mw->pk_taps = taps;
+        }
+        return rk_conv3d_igemm(&g, mw->packed, cout, bias, y, c->st);
+    }
+
+    /* Fallback and reference: per output frame, runs of output pixels whose bf16 column matrix [K][run] fits IM2COL_BYTES; each run is
      * one GEMM: y^T[run, cout] (column-major, ld t*P, at frame f) = cols^T[run, K] . W^T[K, cout]. */
     int64_t run = (int64_t)(IM2COL_BYTES / sizeof(bf16)) / K / 8 * 8;
     if (run < 8) run = 8;
     if (run > (int64_t)P) run = ((int64_t)P + 7) / 8 * 8;
     void *cols;
     RAD_TRY(scratch(c, SCR_IM2COL, (size_t)run * (size_t)K * sizeof(bf16), &cols));
-    const rk_conv_geom g = {x, kt > 1 ? prev : NULL, cin, t, h, w, kt > 1 ? n_prev : 0, kt, kh, kw, ph, pw, ho, wo};
     for (int64_t f = 0; f < t; f++)
         for (int64_t p0 = 0; p0 < (int64_t)P; p0 += run) {
             const int64_t np = (int64_t)P - p0 < run ? (int64_t)P - p0 : run;
@@ -825,6 +888,8 @@ extern "C" rad_status rad_backend_cuda(rad_backend **out) {
     be->modulate = be_modulate;
     be->add_gated = be_add_gated;
     be->rope3d = be_rope3d;
+    be->add_norm_modulate = be_add_norm_modulate;
+    be->rmsnorm_rope3d = be_rmsnorm_rope3d;
     be->attention = be_attention;
     be->conv3d = be_conv3d;
     be->rmsnorm_channels = be_rmsnorm_channels;
@@ -833,6 +898,8 @@ extern "C" rad_status rad_backend_cuda(rad_backend **out) {
     be->transpose = be_transpose;
     be->destroy = be_destroy;
     c->st = 0;
+    const char *conv_path = getenv("RADIAL_CUDA_CONV"); /* benchmarks and tests compare the two conv paths */
+    c->conv_im2col = conv_path && !strcmp(conv_path, "im2col");
     cublasStatus_t ls = cublasLtCreate(&c->lt);
     rad_status s = ls == CUBLAS_STATUS_SUCCESS
                        ? RAD_OK

@@ -105,6 +105,75 @@ __global__ void rmsnorm_rows(const float *x, int64_t m, int64_t d, const float *
     }
 }
 
+/* ---- fused DiT chains: the arithmetic and the reduction order of the unfused kernels above and below, so the
+ * results equal theirs bit for bit; each row is read from device memory once (the later passes over the row
+ * hit the cache) ---- */
+
+/* x += r * gate (or + r), layernorm into y, y = y * (1 + scale) + shift (add_norm_modulate of backend.h). */
+__global__ void add_norm_modulate_rows(float *x, const float *r, const float *gate, int64_t m, int64_t d,
+                                       const float *w, const float *b, float eps, const float *shift,
+                                       const float *scale, float *y, bf16 *y16) {
+    __shared__ double sh[32];
+    for (int64_t row = blockIdx.x; row < m; row += gridDim.x) {
+        float *xr = x + row * d;
+        double s = 0.0;
+        if (r) {
+            const float *rr = r + row * d;
+            for (int64_t c = threadIdx.x; c < d; c += blockDim.x) {
+                const float v = gate ? __fadd_rn(xr[c], __fmul_rn(rr[c], gate[c])) : __fadd_rn(xr[c], rr[c]);
+                xr[c] = v;
+                s += v;
+            }
+        } else {
+            for (int64_t c = threadIdx.x; c < d; c += blockDim.x) s += xr[c];
+        }
+        const double mean = block_sum(s, sh) / (double)d;
+        double ss = 0.0;
+        for (int64_t c = threadIdx.x; c < d; c += blockDim.x) ss += (xr[c] - mean) * (xr[c] - mean);
+        const double rstd = 1.0 / sqrt(block_sum(ss, sh) / (double)d + (double)eps);
+        for (int64_t c = threadIdx.x; c < d; c += blockDim.x) { /* own columns only: y may be x */
+            float v = (float)((xr[c] - mean) * rstd);
+            if (w) v = __fmul_rn(v, w[c]);
+            if (b) v = __fadd_rn(v, b[c]);
+            if (shift) v = __fadd_rn(__fmul_rn(v, __fadd_rn(1.0f, scale[c])), shift[c]);
+            y[row * d + c] = v;
+            if (y16) y16[row * d + c] = __float2bfloat16_rn(v);
+        }
+    }
+}
+
+/* rmsnorm (weight nw) then RoPE of one token row per block (rmsnorm_rope3d of backend.h). The statistics pass
+ * strides like rmsnorm_rows; the output pass goes by (head, pair) like rope_kernel, each pair read and written by
+ * one thread after the block's sum (its barriers order the statistics reads before any write). */
+__global__ void rmsnorm_rope_kernel(float *x, const float *nw, float eps, const double *cs, int64_t ntok, int64_t h,
+                                    int64_t w, int heads, int hd, int pt, int ph, int64_t off_h, int64_t off_w,
+                                    bf16 *x16) {
+    __shared__ double sh[32];
+    const int pairs = hd / 2;
+    const int64_t d = (int64_t)heads * hd;
+    for (int64_t t = blockIdx.x; t < ntok; t += gridDim.x) {
+        float *xr = x + t * d;
+        double ss = 0.0;
+        for (int64_t c = threadIdx.x; c < d; c += blockDim.x) ss += (double)xr[c] * xr[c];
+        const double rs = 1.0 / sqrt(block_sum(ss, sh) / (double)d + (double)eps);
+        const int64_t fi = t / (h * w), hi = (t / w) % h, wi = t % w;
+        const double *ct = cs + fi * pt * 2, *chh = cs + off_h + hi * ph * 2, *cw = cs + off_w + wi * ph * 2;
+        for (int idx = threadIdx.x; idx < heads * pairs; idx += blockDim.x) {
+            const int hh = idx / pairs, mm = idx % pairs;
+            const double *c = mm < pt ? ct + 2 * mm : mm < pt + ph ? chh + 2 * (mm - pt) : cw + 2 * (mm - pt - ph);
+            const int64_t i = (int64_t)hh * hd + 2 * mm;
+            float v0 = (float)(xr[i] * rs), v1 = (float)(xr[i + 1] * rs);
+            if (nw) v0 = __fmul_rn(v0, nw[i]), v1 = __fmul_rn(v1, nw[i + 1]);
+            const double a = v0, b = v1;
+            const float x0 = (float)__dsub_rn(__dmul_rn(a, c[0]), __dmul_rn(b, c[1]));
+            const float x1 = (float)__dadd_rn(__dmul_rn(a, c[1]), __dmul_rn(b, c[0]));
+            xr[i] = x0;
+            xr[i + 1] = x1;
+            if (x16) x16[t * d + i] = __float2bfloat16_rn(x0), x16[t * d + i + 1] = __float2bfloat16_rn(x1);
+        }
+    }
+}
+
 /* ---- flat elementwise ---- */
 __global__ void gelu_kernel(float *x, int64_t n, bf16 *x16) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
@@ -294,6 +363,23 @@ rad_status rk_rmsnorm(const float *x, int64_t m, int64_t d, const float *w, floa
     if (m <= 0) return RAD_OK;
     rmsnorm_rows<<<rows_grid(m), TPB, 0, st>>>(x, m, d, w, eps, y, y16);
     return launched("rmsnorm");
+}
+
+rad_status rk_add_norm_modulate(float *x, const float *r, const float *gate, int64_t m, int64_t d, const float *w,
+                                const float *b, float eps, const float *shift, const float *scale, float *y,
+                                bf16 *y16, cudaStream_t st) {
+    if (m <= 0) return RAD_OK;
+    add_norm_modulate_rows<<<rows_grid(m), TPB, 0, st>>>(x, r, gate, m, d, w, b, eps, shift, scale, y, y16);
+    return launched("add_norm_modulate");
+}
+
+rad_status rk_rmsnorm_rope3d(float *x, const float *nw, float eps, const double *cs, int64_t f, int64_t h, int64_t w,
+                             int64_t heads, int64_t hd, int64_t pt, int64_t ph, bf16 *x16, cudaStream_t st) {
+    const int64_t ntok = f * h * w, off_h = f * pt * 2, off_w = off_h + h * ph * 2;
+    if (ntok <= 0) return RAD_OK;
+    rmsnorm_rope_kernel<<<rows_grid(ntok), TPB, 0, st>>>(x, nw, eps, cs, ntok, h, w, (int)heads, (int)hd, (int)pt,
+                                                         (int)ph, off_h, off_w, x16);
+    return launched("rmsnorm_rope3d");
 }
 
 rad_status rk_gelu_tanh(float *x, int64_t n, bf16 *x16, cudaStream_t st) {

@@ -21,6 +21,13 @@ rad_status rk_layernorm(const float *x, int64_t m, int64_t d, const float *w, co
                         bf16 *y16, cudaStream_t st);
 rad_status rk_rmsnorm(const float *x, int64_t m, int64_t d, const float *w, float eps, float *y, bf16 *y16,
                       cudaStream_t st);
+/* The fused chains of backend.h (add_norm_modulate, rmsnorm_rope3d; cs as for rk_rope3d), bit-identical to the
+ * unfused kernels. */
+rad_status rk_add_norm_modulate(float *x, const float *r, const float *gate, int64_t m, int64_t d, const float *w,
+                                const float *b, float eps, const float *shift, const float *scale, float *y,
+                                bf16 *y16, cudaStream_t st);
+rad_status rk_rmsnorm_rope3d(float *x, const float *nw, float eps, const double *cs, int64_t f, int64_t h, int64_t w,
+                             int64_t heads, int64_t hd, int64_t pt, int64_t ph, bf16 *x16, cudaStream_t st);
 rad_status rk_gelu_tanh(float *x, int64_t n, bf16 *x16, cudaStream_t st);
 rad_status rk_silu(float *x, int64_t n, cudaStream_t st);
 rad_status rk_mul_gelu(float *a, const float *g, int64_t n, bf16 *a16, cudaStream_t st);
@@ -43,6 +50,15 @@ struct rk_conv_geom {
 };
 rad_status rk_im2col(const rk_conv_geom *g, int64_t f, int64_t p0, int64_t np, bf16 *cols, int64_t ld,
                      cudaStream_t st);
+/* Conv3d as an implicit GEMM (conv_igemm.cu): the same result as im2col + GEMM + channel bias, without the
+ * column matrix. It reads the weight from a repacked copy wp [taps][cout_pad][cin_pad] (bf16, zero padded) that
+ * rk_conv_pack_weight makes from the [cout][cin * taps] weight; rk_conv_igemm_packed_elems gives its size.
+ * rk_conv_igemm_fits says whether a geometry is within the kernel's 32-bit index ranges (else: im2col). */
+bool rk_conv_igemm_fits(const rk_conv_geom *g, int64_t cout);
+int64_t rk_conv_igemm_packed_elems(int64_t cout, int64_t cin, int64_t taps);
+rad_status rk_conv_pack_weight(const bf16 *w, int64_t cout, int64_t cin, int64_t taps, bf16 *wp, cudaStream_t st);
+rad_status rk_conv3d_igemm(const rk_conv_geom *g, const bf16 *wp, int64_t cout, const float *bias, float *y,
+                           cudaStream_t st);
 /* y[r, c] += bias[c] for y [m, n] (a linear's bias when the GEMM epilogue cannot take it). */
 rad_status rk_add_col_bias(float *y, int64_t m, int64_t n, const float *bias, cudaStream_t st);
 /* y[c, :] += bias[c] for y [c, per] (per = t * ho * wo). */

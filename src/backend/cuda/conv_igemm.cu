@@ -1,0 +1,264 @@
+/* Conv3d as an implicit GEMM on the tensor cores: no column matrix in memory.
+ *
+ * Per output frame f, Y^T[pixel, cout] = X_col[pixel, K] · W^T[K, cout] with K walked as (channel block of 32,
+ * tap (dt, dy, dx)). The loader builds each X_col tile straight from the fp32 activations: every thread owns one
+ * output pixel of the tile (its row and column computed once) and 16 input channels, so a tap costs one
+ * bounds check and one address per thread, and a warp's loads are 32 neighbouring pixels of one channel
+ * (coalesced). The causal front frames come from `prev` or are skipped (a block's frame is fixed, so taps that
+ * would read a zero frame are left out of its K loop), spatial padding and channels past cin load zeros.
+ * Values are rounded to bf16 on the way into shared memory (as the im2col path rounds its column matrix).
+ *
+ * Weights are read from a repacked copy wp[tap][cout_pad][cin_pad] (rk_conv_pack_weight, made once per
+ * weight): rows of 32 channels are 64 contiguous bytes, copied with cp.async; the zero padding of cout and cin
+ * makes every weight copy in bounds and every padded product zero.
+ *
+ * Block: 256 threads = 8 warps, 4 along the 128 pixels x 2 along the BN output channels (BN = 16·WN: 32, 64, 96
+ * or 128, picked per cout to waste the least). Warp tile 32 x 8·WN, mma.sync m16n8k16 (bf16 in, fp32
+ * accumulate), fragments by ldmatrix from rows padded to 80 bytes (8 rows of an ldmatrix hit distinct banks).
+ * Two shared-memory stages: the weights of step s+1 arrive by cp.async and its activations sit in registers
+ * while step s multiplies; one barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P]. */
+#include "backend/cuda/cuda_kernels.cuh"
+
+namespace {
+constexpr int BM = 128;     /* output pixels per block */
+constexpr int BK = 32;      /* input channels per K step */
+constexpr int LDS = BK + 8; /* shared row pitch in bf16 elements (80 bytes) */
+constexpr int THREADS = 256;
+
+struct conv_args {
+    const float *x, *prev; /* prev: NULL when no cached frames are used */
+    const bf16 *wp;
+    const float *bias;
+    float *y;
+    int cin, t, h, w, n_prev, kt, kh, kw, ph, pw, wo, P, cin_pad, cout, cout_pad;
+};
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *(const uint32_t *)&v;
+}
+
+struct kstep { /* one K step: channel block cb at tap (dt, dy, dx) */
+    int cb, dt, dy, dx;
+};
+
+template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(conv_args a) {
+    constexpr int BN = 16 * WN;
+    __shared__ __align__(16) bf16 sA[2][BM * LDS];
+    __shared__ __align__(16) bf16 sB[2][BN * LDS];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp & 3, wn = warp >> 2;
+    const int f = blockIdx.y, co0 = blockIdx.z * BN, p0 = blockIdx.x * BM;
+
+    /* this thread's loader pixel and channel half */
+    const int lj = tid & (BM - 1), lh = tid >> 7;
+    const int lp = p0 + lj;
+    const bool lpv = lp < a.P;
+    const int lyo = lpv ? lp / a.wo : 0, lxo = lpv ? lp % a.wo : 0;
+    const int64_t plane = (int64_t)a.h * a.w;
+
+    /* taps whose source frame exists: dt from dt0 (front frames before x and prev are zeros, skipped) */
+    const int n_prev = a.prev ? a.n_prev : 0;
+    const int dt0 = max(0, a.kt - 1 - f - n_prev);
+    const int steps = (a.cin_pad / BK) * (a.kt - dt0) * a.kh * a.kw;
+
+    auto load_x = [&](const kstep &s, float (&v)[16]) {
+        const int sf = f + s.dt - (a.kt - 1); /* source frame: >= 0 in x, else in prev (dt >= dt0) */
+        const float *base = sf >= 0 ? a.x + sf * plane : a.prev + (n_prev + sf) * plane;
+        const int64_t cs = (sf >= 0 ? (int64_t)a.t : (int64_t)n_prev) * plane; /* channel stride */
+        const int yi = lyo + s.dy - a.ph, xi = lxo + s.dx - a.pw, c0 = s.cb * BK + lh * 16;
+        const bool ok = lpv && yi >= 0 && yi < a.h && xi >= 0 && xi < a.w;
+        const float *src = base + (ok ? (int64_t)c0 * cs + (int64_t)yi * a.w + xi : 0);
+#pragma unroll
+        for (int i = 0; i < 16; i++) v[i] = ok && c0 + i < a.cin ? __ldg(src + i * cs) : 0.0f;
+    };
+    auto store_x = [&](bf16 *sa, const float (&v)[16]) {
+        uint4 q0, q1;
+        q0.x = pack_bf16(v[0], v[1]), q0.y = pack_bf16(v[2], v[3]), q0.z = pack_bf16(v[4], v[5]);
+        q0.w = pack_bf16(v[6], v[7]);
+        q1.x = pack_bf16(v[8], v[9]), q1.y = pack_bf16(v[10], v[11]), q1.z = pack_bf16(v[12], v[13]);
+        q1.w = pack_bf16(v[14], v[15]);
+        uint4 *d = (uint4 *)(sa + lj * LDS + lh * 16);
+        d[0] = q0, d[1] = q1;
+    };
+    auto load_w = [&](const kstep &s, bf16 *sb) {
+        const int tap = (s.dt * a.kh + s.dy) * a.kw + s.dx;
+        const bf16 *src = a.wp + ((int64_t)tap * a.cout_pad + co0) * a.cin_pad + s.cb * BK;
+        for (int c = tid; c < BN * 4; c += THREADS) {
+            const int n = c >> 2, part = c & 3;
+            cp_async16(sb + n * LDS + part * 8, src + (int64_t)n * a.cin_pad + part * 8);
+        }
+        cp_async_commit();
+    };
+    auto advance = [&](kstep &s) {
+        if (++s.dx < a.kw) return;
+        s.dx = 0;
+        if (++s.dy < a.kh) return;
+        s.dy = 0;
+        if (++s.dt < a.kt) return;
+        s.dt = dt0, s.cb++;
+    };
+
+    float acc[2][WN][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < WN; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+
+    kstep cur = {0, dt0, 0, 0};
+    float v[16];
+    load_w(cur, sB[0]);
+    load_x(cur, v);
+    store_x(sA[0], v);
+    cp_async_wait_all();
+    __syncthreads();
+    for (int s = 0; s < steps; s++) {
+        const int st = s & 1;
+        const bool more = s + 1 < steps;
+        kstep nxt = cur;
+        advance(nxt);
+        if (more) {
+            load_w(nxt, sB[st ^ 1]); /* that stage was last read before the previous barrier */
+            load_x(nxt, v);
+        }
+        const bf16 *sa = sA[st], *sb = sB[st];
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            uint32_t af[2][4], bfr[WN][2];
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+                ldmatrix_x4(af[mi], sa + (wm * 32 + mi * 16 + (lane & 15)) * LDS + kk + (lane >> 4) * 8);
+#pragma unroll
+            for (int nj = 0; nj < WN; nj += 2) {
+                uint32_t r[4];
+                ldmatrix_x4(r, sb + (wn * WN * 8 + nj * 8 + (lane >> 4) * 8 + (lane & 7)) * LDS + kk +
+                                   ((lane >> 3) & 1) * 8);
+                bfr[nj][0] = r[0], bfr[nj][1] = r[1], bfr[nj + 1][0] = r[2], bfr[nj + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                for (int ni = 0; ni < WN; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
+        }
+        if (more) {
+            store_x(sA[st ^ 1], v);
+            cp_async_wait_all();
+        }
+        __syncthreads();
+        cur = nxt;
+    }
+
+    /* epilogue: accumulator (row g or g+8 = pixel, column 2q, 2q+1 = output channel) + bias -> y[co][f][p] */
+    const int g = lane >> 2, q = lane & 3;
+    const int64_t co_stride = (int64_t)a.t * a.P;
+    float *yf = a.y + (int64_t)f * a.P;
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < WN; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int p = p0 + wm * 32 + mi * 16 + g + (e >> 1) * 8;
+                const int co = co0 + wn * WN * 8 + ni * 8 + 2 * q + (e & 1);
+                if (p < a.P && co < a.cout) yf[co * co_stride + p] = acc[mi][ni][e] + (a.bias ? a.bias[co] : 0.0f);
+            }
+}
+
+/* wp[tap][co][ci] = w[co][ci * taps + tap], zero outside cout x cin. */
+__global__ void pack_weight_kernel(const bf16 *w, int64_t cout, int64_t cin, int64_t taps, int64_t cout_pad,
+                                   int64_t cin_pad, bf16 *wp) {
+    const int64_t n = taps * cout_pad * cin_pad;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t ci = i % cin_pad, co = (i / cin_pad) % cout_pad, tap = i / (cin_pad * cout_pad);
+        wp[i] = co < cout && ci < cin ? w[(co * cin + ci) * taps + tap] : __float2bfloat16_rn(0.0f);
+    }
+}
+
+template <int WN> rad_status launch(const conv_args &a, cudaStream_t st) {
+    dim3 grid((unsigned)((a.P + BM - 1) / BM), (unsigned)a.t, (unsigned)(a.cout_pad / (16 * WN)));
+    conv_igemm_kernel<WN><<<grid, THREADS, 0, st>>>(a);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return rad_err(RADIAL_ERR_BACKEND, "cuda conv3d (implicit GEMM): launch failed: %s", cudaGetErrorString(e));
+    return RAD_OK;
+}
+} // namespace
+
+namespace {
+int igemm_bn(int64_t cout) {
+    if (cout <= 32) return 32;
+    int best = 128;
+    int64_t best_waste = -1;
+    for (int bn = 128; bn >= 64; bn -= 32) { /* least padding; ties go to the wider tile */
+        const int64_t waste = (cout + bn - 1) / bn * bn - cout;
+        if (best_waste < 0 || waste < best_waste) best = bn, best_waste = waste;
+    }
+    return best;
+}
+
+int64_t cin_padded(int64_t cin) { return (cin + BK - 1) / BK * BK; }
+int64_t cout_padded(int64_t cout) {
+    const int64_t bn = igemm_bn(cout);
+    return (cout + bn - 1) / bn * bn;
+}
+} // namespace
+
+int64_t rk_conv_igemm_packed_elems(int64_t cout, int64_t cin, int64_t taps) {
+    return taps * cout_padded(cout) * cin_padded(cin);
+}
+
+bool rk_conv_igemm_fits(const rk_conv_geom *g, int64_t cout) {
+    const int64_t P = g->ho * g->wo, bn = igemm_bn(cout);
+    return P <= (int64_t)0x7fffffff - BM && g->t <= 65535 && g->cin <= (1 << 20) && cout <= (1 << 24) &&
+           (cout + bn - 1) / bn <= 65535 && g->kt <= 64 && g->kh <= 64 && g->kw <= 64 && g->ph < (1 << 20) &&
+           g->pw < (1 << 20) && g->n_prev <= 64;
+}
+
+rad_status rk_conv_pack_weight(const bf16 *w, int64_t cout, int64_t cin, int64_t taps, bf16 *wp, cudaStream_t st) {
+    const int64_t cout_pad = cout_padded(cout), cin_pad = cin_padded(cin);
+    const int64_t n = taps * cout_pad * cin_pad, blocks = (n + 255) / 256;
+    pack_weight_kernel<<<(unsigned)(blocks < (1 << 20) ? blocks : (1 << 20)), 256, 0, st>>>(w, cout, cin, taps, cout_pad,
+                                                                                            cin_pad, wp);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return rad_err(RADIAL_ERR_BACKEND, "cuda conv3d weight repack: launch failed: %s", cudaGetErrorString(e));
+    return RAD_OK;
+}
+
+rad_status rk_conv3d_igemm(const rk_conv_geom *g, const bf16 *wp, int64_t cout, const float *bias, float *y,
+                           cudaStream_t st) {
+    const int bn = igemm_bn(cout);
+    conv_args a;
+    a.x = g->x, a.prev = g->n_prev > 0 ? g->prev : NULL, a.wp = wp, a.bias = bias, a.y = y;
+    a.cin = (int)g->cin, a.t = (int)g->t, a.h = (int)g->h, a.w = (int)g->w, a.n_prev = a.prev ? (int)g->n_prev : 0;
+    a.kt = (int)g->kt, a.kh = (int)g->kh, a.kw = (int)g->kw, a.ph = (int)g->ph, a.pw = (int)g->pw;
+    a.wo = (int)g->wo, a.P = (int)(g->ho * g->wo), a.cin_pad = (int)cin_padded(g->cin);
+    a.cout = (int)cout, a.cout_pad = (int)cout_padded(cout);
+    if (a.P == 0) return RAD_OK;
+    switch (bn) {
+    case 32: return launch<2>(a, st);
+    case 64: return launch<4>(a, st);
+    case 96: return launch<6>(a, st);
+    default: return launch<8>(a, st);
+    }
+}
