@@ -1,4 +1,4 @@
-/* Block-CSR construction from a 0/1 block mask, and the dense (all-blocks) layout. */
+/* Block-CSR layouts: construction from a 0/1 block mask, the dense (all-blocks) layout, checks and counts. */
 #include "attn/bsr.h"
 
 #include <string.h>
@@ -64,6 +64,22 @@ rad_status rad_bsr_from_mask(const uint8_t *mask, int32_t n_blocks, int64_t n_to
         for (int32_t c = 0; c < n_blocks; c++)
             if (row[c]) out->col_idx[k++] = c;
         out->row_ptr[r + 1] = k;
+    }
+    return RAD_OK;
+}
+
+rad_status rad_bsr_check(const rad_bsr *b) {
+    if (!b->row_ptr || !b->col_idx) return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: no row_ptr or col_idx");
+    RAD_TRY(check_shape(b->n_tokens, b->block, b->n_blocks));
+    if (b->row_ptr[0] != 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: row_ptr[0] is %d, expected 0", (int)b->row_ptr[0]);
+    for (int32_t r = 0; r < b->n_blocks; r++) {
+        if (b->row_ptr[r + 1] < b->row_ptr[r])
+            return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: row_ptr decreases at row %d", (int)r);
+        for (int32_t e = b->row_ptr[r]; e < b->row_ptr[r + 1]; e++)
+            if (b->col_idx[e] < 0 || b->col_idx[e] >= b->n_blocks)
+                return rad_err(RADIAL_ERR_INVALID_ARG, "block-CSR: col_idx[%d] = %d outside [0, %d) in row %d", (int)e,
+                               (int)b->col_idx[e], (int)b->n_blocks, (int)r);
     }
     return RAD_OK;
 }

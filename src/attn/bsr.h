@@ -21,6 +21,9 @@ rad_status rad_bsr_dense(int64_t n_tokens, int32_t block, rad_bsr *out);
 /* From a row-major n_blocks x n_blocks 0/1 block mask. */
 rad_status rad_bsr_from_mask(const uint8_t *mask, int32_t n_blocks, int64_t n_tokens, int32_t block, rad_bsr *out);
 void rad_bsr_free(rad_bsr *b);
+/* Checks a layout that may come from anywhere before a kernel walks it: n_blocks = ceil(n_tokens / block),
+ * row_ptr starts at 0 and never decreases, every col_idx lies in [0, n_blocks). */
+rad_status rad_bsr_check(const rad_bsr *b);
 /* Fraction of blocks present: nnz / n_blocks^2. */
 double rad_bsr_density(const rad_bsr *b);
 /* Query-key token pairs inside the present blocks, partial last blocks counted by their real tokens: the

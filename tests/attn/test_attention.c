@@ -179,6 +179,18 @@ int main(void) {
         CHECK(fabs(rad_bsr_density(&b) - 5.0 / 9.0) < 1e-15);
         /* Block rows hold 128, 128 and 44 tokens: 128·128 + 128·44 + 44·128 + 44·128 + 44·44 pairs. */
         CHECK(rad_bsr_pairs(&b) == 35216.0);
+        /* rad_bsr_check accepts it and rejects each kind of corruption (restored after each). */
+        CHECK_OK(rad_bsr_check(&b));
+        b.col_idx[4] = 3; /* outside [0, 3) */
+        CHECK_FAILS(rad_bsr_check(&b));
+        b.col_idx[4] = 2, b.row_ptr[2] = 1; /* 2 > 1: decreases */
+        CHECK_FAILS(rad_bsr_check(&b));
+        b.row_ptr[2] = 2, b.row_ptr[0] = 1;
+        CHECK_FAILS(rad_bsr_check(&b));
+        b.row_ptr[0] = 0, b.n_tokens = 400; /* 4 block rows, not 3 */
+        CHECK_FAILS(rad_bsr_check(&b));
+        b.n_tokens = 300;
+        CHECK_OK(rad_bsr_check(&b));
         rad_bsr_free(&b);
         CHECK(b.row_ptr == NULL && b.col_idx == NULL);
         rad_bsr_free(&b); /* freeing twice is harmless */

@@ -229,24 +229,8 @@ static rad_status check_mask(const rad_bsr *mk, int64_t lq, int64_t lk) {
         return rad_err(RADIAL_ERR_INVALID_ARG,
                        "cpu attention: block-CSR mask is for self-attention over %lld tokens, got lq=%lld lk=%lld",
                        (long long)mk->n_tokens, (long long)lq, (long long)lk);
-    if (mk->block <= 0 || mk->n_blocks != (mk->n_tokens + mk->block - 1) / mk->block || !mk->row_ptr ||
-        !mk->col_idx)
-        return rad_err(RADIAL_ERR_INVALID_ARG,
-                       "cpu attention: block-CSR mask has block=%d n_blocks=%d for %lld tokens (expected ceil)",
-                       (int)mk->block, (int)mk->n_blocks, (long long)mk->n_tokens);
-    if (mk->row_ptr[0] != 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu attention: block-CSR row_ptr[0] is %d, expected 0",
-                       (int)mk->row_ptr[0]);
-    for (int32_t r = 0; r < mk->n_blocks; r++) {
-        if (mk->row_ptr[r + 1] < mk->row_ptr[r])
-            return rad_err(RADIAL_ERR_INVALID_ARG, "cpu attention: block-CSR row_ptr decreases at row %d", (int)r);
-        for (int32_t e = mk->row_ptr[r]; e < mk->row_ptr[r + 1]; e++)
-            if (mk->col_idx[e] < 0 || mk->col_idx[e] >= mk->n_blocks)
-                return rad_err(RADIAL_ERR_INVALID_ARG,
-                               "cpu attention: block-CSR col_idx[%d] = %d outside [0, %d) in row %d", (int)e,
-                               (int)mk->col_idx[e], (int)mk->n_blocks, (int)r);
-    }
-    return RAD_OK;
+    rad_status s = rad_bsr_check(mk);
+    return s == RAD_OK ? RAD_OK : rad_err_prefix(s, "cpu attention: ");
 }
 
 rad_status rad_cpu_attention(rad_backend *be, const float *q, const float *k, const float *v, float *out,
