@@ -1,12 +1,15 @@
-/* Small test helpers: checks that report file and line, relative error, golden data paths, scratch files. */
+/* Small test helpers: checks that report file and line, relative error, golden data paths, scratch files,
+ * tensor copies. */
 #ifndef RAD_TEST_UTIL_H
 #define RAD_TEST_UTIL_H
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/status.h"
+#include "io/safetensors.h"
 
 static int rad_test_failures;
 
@@ -78,6 +81,13 @@ static inline void rad_test_write_text(const char *dir, const char *name, const 
         CHECK(fputs(text, f) >= 0);
         CHECK(fclose(f) == 0);
     }
+}
+
+/* A tensor read from a file as writer input (same name, dtype, shape and data), to copy or alter files. */
+static inline rad_st_out rad_test_st_out(const rad_st_tensor *t) {
+    rad_st_out o = {.name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data};
+    memcpy(o.shape, t->shape, sizeof o.shape);
+    return o;
 }
 
 /* Path under tests/data (RAD_TEST_DATA is set by ctest). */

@@ -50,8 +50,8 @@ static void rewrite(const rad_weights *src, const char *path, const char *prefix
         const rad_st_tensor *t = rad_weights_at(src, i, NULL);
         names[k] = malloc(strlen(prefix) + strlen(t->name) + 1);
         sprintf(names[k], "%s%s", prefix, t->name);
-        outs[k] = (rad_st_out){names[k], t->dtype, t->ndim, {0}, t->data};
-        memcpy(outs[k].shape, t->shape, sizeof t->shape);
+        outs[k] = rad_test_st_out(t);
+        outs[k].name = names[k];
         k++;
     }
     CHECK_OK(rad_st_write(path, outs, k, NULL, 0));

@@ -294,8 +294,8 @@ static int write_rounded(const char *src, const char *dst_bf16, const char *dst_
         vals[i] = calloc((size_t)t->numel, sizeof(float));
         CHECK_OK(rad_st_to_f32(t, vals[i]));
         for (int64_t j = 0; j < t->numel; j++) vals[i][j] = rad_bf16_to_f32(rad_f32_to_bf16(vals[i][j]));
-        outs[i] = (rad_st_out){.name = t->name, .dtype = RAD_DT_F32, .ndim = t->ndim, .data = vals[i]};
-        memcpy(outs[i].shape, t->shape, sizeof t->shape);
+        outs[i] = rad_test_st_out(t);
+        outs[i].dtype = RAD_DT_F32, outs[i].data = vals[i];
         hlen += (size_t)snprintf(hdr + hlen, (1 << 16) - hlen, "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[", i ? "," : "",
                                  t->name);
         for (int d = 0; d < t->ndim; d++)
@@ -374,8 +374,7 @@ static void test_malformed(rad_backend *be) {
     for (size_t i = 0; i < n; i++) {
         const rad_st_tensor *t = rad_st_at(f, i);
         CHECK(t->dtype == RAD_DT_F32);
-        outs[i] = (rad_st_out){.name = t->name, .dtype = RAD_DT_F32, .ndim = t->ndim, .data = t->data};
-        memcpy(outs[i].shape, t->shape, sizeof t->shape);
+        outs[i] = rad_test_st_out(t);
     }
     for (int variant = 0; variant < 2; variant++) {
         size_t m = 0;
