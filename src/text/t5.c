@@ -109,7 +109,7 @@ static rad_status t5_load(rad_t5 *t5, const rad_weights *w) {
     rad_dtype dt = t5->emb->dtype;
     if (dt != RAD_DT_F32 && dt != RAD_DT_BF16 && dt != RAD_DT_F16)
         return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: token_embedding.weight has dtype %s; expected F32, BF16 or F16",
-                       label, t5->emb->dtype_name ? t5->emb->dtype_name : rad_dtype_name(dt));
+                       label, t5->emb->dtype_name);
 
     RAD_TRY(rad_calloc((void **)&t5->layers, (size_t)c->num_layers, sizeof *t5->layers, "T5 layer table"));
     for (int i = 0; i < c->num_layers; i++) {
