@@ -437,8 +437,8 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
 
     /* patch embedding as a linear over gathered patches: row (f, i, j), column ((c·pt + a)·ph + q)·pw + r */
     float *host;
-    RAD_TRY(rad_alloc((void **)&host, n_tok * (size_t)((cin > cout ? cin : cout) * P) * sizeof(float), "DiT patches (host)"));
-    const int64_t K = cin * P;
+    RAD_TRY(rad_alloc((void **)&host, n_tok * (size_t)(cin > cout ? cin : cout) * (size_t)P * sizeof(float), "DiT patches (host)"));
+    const int64_t K = (int64_t)cin * P;
     for (int64_t fi = 0; fi < f; fi++)
         for (int64_t i = 0; i < h; i++)
             for (int64_t j = 0; j < w; j++) {

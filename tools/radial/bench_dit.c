@@ -30,6 +30,7 @@
 #include "base/threads.h"
 #include "base/timer.h"
 #include "bench.h"
+#include "bench_record.h"
 #include "cli_args.h"
 #include "dit/dit.h"
 
@@ -87,21 +88,12 @@ static rad_status shim_attention(rad_backend *be, const float *q, const float *k
     return st;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int usage(void) {
-    fprintf(stderr, "usage: radial bench dit [--size 1.3b|14b] [--frames F --height H --width W | --tokens N] "
-                    "[--reps R] [--threads N] [--backend cpu|cuda]\n"
-                    "                        [--forward [--layers L] [--attention dense|radial|dense,radial] "
-                    "[--dense-layers N] [--decay D]]\n");
-    return 2;
+static void usage(FILE *f) {
+    fprintf(f, "usage: radial bench dit [--size 1.3b|14b] [--frames F --height H --width W | --tokens N] "
+               "[--reps R] [--threads N] [--backend cpu|cuda]\n"
+               "                        [--forward [--layers L] [--attention dense|radial|dense,radial] "
+               "[--dense-layers N] [--decay D]]\n"
+               "Frames, height and width are the token grid (latent frames, latent rows / 2, latent columns / 2).\n");
 }
 
 typedef struct {
@@ -140,12 +132,12 @@ static rad_status run_forward(rad_backend *be, rad_dit *dit, const bench_opts *o
             double mn = t[0], mx = t[0];
             for (long long r = 1; r < o->reps; r++) mn = t[r] < mn ? t[r] : mn, mx = t[r] > mx ? t[r] : mx;
             if (pass == 0)
-                printf("forward dense   %9.1f ms  (min %.1f, max %.1f over %lld)\n", median(t, (int)o->reps) * 1e3,
+                printf("forward dense   %9.1f ms  (min %.1f, max %.1f over %lld)\n", bench_median(t, (int)o->reps) * 1e3,
                        mn * 1e3, mx * 1e3, o->reps);
             else
                 printf("forward radial  %9.1f ms  (min %.1f, max %.1f over %lld; mask density %.4f, first %lld "
                        "blocks dense, decay %g)\n",
-                       median(t, (int)o->reps) * 1e3, mn * 1e3, mx * 1e3, o->reps, density, o->dense_layers, o->decay);
+                       bench_median(t, (int)o->reps) * 1e3, mn * 1e3, mx * 1e3, o->reps, density, o->dense_layers, o->decay);
             fflush(stdout);
         }
     }
@@ -172,7 +164,7 @@ static rad_status run_block(shim *sh, rad_dit *dit, const bench_opts *o) {
     }
     if (s == RAD_OK) {
         const double f_lin = sh->f_lin, f_att = sh->f_att;
-        const double mb = median(t_blk, (int)reps), ml = median(t_lin, (int)reps), ma = median(t_att, (int)reps);
+        const double mb = bench_median(t_blk, (int)reps), ml = bench_median(t_lin, (int)reps), ma = bench_median(t_att, (int)reps);
         printf("block      %9.2f ms  %8.1f GFLOP  %7.1f GFLOP/s\n", mb * 1e3, (f_lin + f_att) * 1e-9,
                (f_lin + f_att) * 1e-9 / mb);
         printf("  linear   %9.2f ms  %8.1f GFLOP  %7.1f GFLOP/s\n", ml * 1e3, f_lin * 1e-9, f_lin * 1e-9 / ml);
@@ -189,69 +181,51 @@ static rad_status run_block(shim *sh, rad_dit *dit, const bench_opts *o) {
 int bench_dit(int argc, char **argv) {
     bench_opts o = {.frames = 3, .height = 30, .width = 52, .reps = 5, .layers = 30, .dense_layers = 1,
                     .decay = 1.0, .run_dense = 1, .size = "1.3b", .backend = "cpu"};
-    long long tokens = 0, threads = 0;
-    const char *attention = "dense";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(), 0;
-        if (!strcmp(a, "--forward")) {
-            o.forward = 1;
-            continue;
-        }
-        if (!(val = cli_value(CMD, argc, argv, &i))) return 2;
-        bool ok = true;
-        if (!strcmp(a, "--frames")) ok = cli_int(CMD, a, val, 1, 1024, &o.frames);
-        else if (!strcmp(a, "--height")) ok = cli_int(CMD, a, val, 1, 1024, &o.height);
-        else if (!strcmp(a, "--width")) ok = cli_int(CMD, a, val, 1, 1024, &o.width);
-        else if (!strcmp(a, "--tokens")) ok = cli_int(CMD, a, val, 1, 1 << 20, &tokens);
-        else if (!strcmp(a, "--reps")) ok = cli_int(CMD, a, val, 1, 1000, &o.reps);
-        else if (!strcmp(a, "--threads")) ok = cli_int(CMD, a, val, 0, 256, &threads);
-        else if (!strcmp(a, "--layers")) ok = cli_int(CMD, a, val, 1, 64, &o.layers);
-        else if (!strcmp(a, "--dense-layers")) ok = cli_int(CMD, a, val, 0, 64, &o.dense_layers);
-        else if (!strcmp(a, "--decay")) ok = cli_float(CMD, a, val, 1e-3, 1e3, &o.decay);
-        else if (!strcmp(a, "--attention")) attention = val;
-        else if (!strcmp(a, "--size")) o.size = val;
-        else if (!strcmp(a, "--backend")) o.backend = val;
-        else {
-            fprintf(stderr, "radial %s: unknown option %s\n", CMD, a);
-            return usage();
-        }
-        if (!ok) return 2;
-    }
+    long long tokens = 0;
+    int threads = 0, size = 0, backend = 0, attention = 0;
+    bool forward = false;
+    static const char *const sizes[] = {"1.3b", "14b", NULL};
+    static const char *const attentions[] = {"dense", "radial", "dense,radial", NULL};
+    const cli_flag flags[] = {
+        {"--frames", NULL, CLI_INT64, &o.frames, 1, 1024, 0, 0, NULL},
+        {"--height", NULL, CLI_INT64, &o.height, 1, 1024, 0, 0, NULL},
+        {"--width", NULL, CLI_INT64, &o.width, 1, 1024, 0, 0, NULL},
+        {"--tokens", NULL, CLI_INT64, &tokens, 1, 1 << 20, 0, 0, NULL},
+        {"--reps", NULL, CLI_INT64, &o.reps, 1, 1000, 0, 0, NULL},
+        {"--threads", NULL, CLI_INT, &threads, 0, 256, 0, 0, NULL},
+        {"--layers", NULL, CLI_INT64, &o.layers, 1, 64, 0, 0, NULL},
+        {"--dense-layers", NULL, CLI_INT64, &o.dense_layers, 0, 64, 0, 0, NULL},
+        {"--decay", NULL, CLI_DOUBLE, &o.decay, 0, 0, 1e-3, 1e3, NULL},
+        {"--attention", NULL, CLI_CHOICE, &attention, 0, 0, 0, 0, attentions},
+        {"--size", NULL, CLI_CHOICE, &size, 0, 0, 0, 0, sizes},
+        {"--backend", NULL, CLI_CHOICE, &backend, 0, 0, 0, 0, cli_backend_names},
+        {"--forward", NULL, CLI_SWITCH, &forward, 0, 0, 0, 0, NULL},
+    };
+    int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
+    o.forward = forward;
+    o.size = sizes[size];
+    o.backend = cli_backend_names[backend];
+    o.run_dense = attention != 1, o.run_radial = attention != 0;
     if (tokens) o.frames = 1, o.height = 1, o.width = tokens;
     const long long n_tok = o.frames * o.height * o.width;
     if (n_tok > (1 << 20)) {
         fprintf(stderr, "radial %s: %lld tokens is more than the 1048576 this benchmark allows\n", CMD, n_tok);
         return 2;
     }
-    if (!strcmp(attention, "dense")) o.run_dense = 1, o.run_radial = 0;
-    else if (!strcmp(attention, "radial")) o.run_dense = 0, o.run_radial = 1;
-    else if (!strcmp(attention, "dense,radial")) o.run_dense = 1, o.run_radial = 1;
-    else {
-        fprintf(stderr, "radial %s: --attention: expected dense, radial or dense,radial, got '%s'\n", CMD, attention);
-        return 2;
-    }
     rad_dit_config c = {.dim = 1536, .ffn_dim = 8960, .num_heads = 12, .head_dim = 128, .num_layers = 1,
                         .in_dim = 16, .out_dim = 16, .text_dim = 4096, .text_len = 512, .freq_dim = 256,
                         .patch_t = 1, .patch_h = 2, .patch_w = 2, .eps = 1e-6f};
-    if (!strcmp(o.size, "14b")) c.dim = 5120, c.ffn_dim = 13824, c.num_heads = 40;
-    else if (strcmp(o.size, "1.3b")) {
-        fprintf(stderr, "radial %s: --size: expected 1.3b or 14b, got '%s'\n", CMD, o.size);
-        return 2;
-    }
+    if (size == 1) c.dim = 5120, c.ffn_dim = 13824, c.num_heads = 40;
     if (o.forward) c.num_layers = (int)o.layers;
-    if (strcmp(o.backend, "cpu") && strcmp(o.backend, "cuda")) {
-        fprintf(stderr, "radial %s: --backend: expected cpu or cuda, got '%s'\n", CMD, o.backend);
-        return 2;
-    }
-    rad_set_threads((int)threads);
+    rad_set_threads(threads);
 
     shim sh = {0};
     rad_dit *dit = NULL;
     float *x = NULL, *ctx = NULL, *v = NULL;
     const size_t lat = (size_t)16 * (size_t)o.frames * (size_t)(2 * o.height) * (size_t)(2 * o.width);
     const int L = 32; /* context rows (padded to 512 in the model) */
-    rad_status s = !strcmp(o.backend, "cuda") ? rad_backend_cuda(&sh.inner) : rad_backend_cpu(&sh.inner);
+    rad_status s = backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&sh.inner) : rad_backend_cpu(&sh.inner);
     rad_backend *be = sh.inner;
     if (s == RAD_OK && !o.forward) { /* block mode times through the shim */
         sh.pub = *sh.inner;
@@ -286,8 +260,7 @@ int bench_dit(int argc, char **argv) {
     if (sh.inner) sh.inner->destroy(sh.inner);
     rad_free(x), rad_free(v), rad_free(ctx);
     if (s != RAD_OK) {
-        fprintf(stderr, "radial %s: %s\n", CMD, rad_last_error());
-        return 1;
+        return cli_error(CMD);
     }
     return 0;
 }

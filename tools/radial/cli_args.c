@@ -64,14 +64,6 @@ bool cli_int_list(const char *cmd, const char *what, const char *val, long long 
     return true;
 }
 
-const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "radial %s: %s needs a value\n", cmd, argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 const char *const cli_backend_names[] = {"cpu", "cuda", NULL};
 const char *const cli_attention_names[] = {"dense", "radial", NULL};
 

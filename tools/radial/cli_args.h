@@ -65,8 +65,4 @@ bool cli_float(const char *cmd, const char *what, const char *val, double lo, do
 /* A comma-separated list of ints ("81,161,241"); at most max items. */
 bool cli_int_list(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out,
                   int max, int *count);
-
-/* For a loop over argv that does not use cli_parse (bench dit, for now): the value after argv[*i] (advancing
- * *i), or NULL after a message. */
-const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 #endif

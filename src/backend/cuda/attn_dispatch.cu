@@ -38,24 +38,11 @@ static int by_count_desc(const void *a, const void *b) {
 
 extern "C" rad_status rad_cuda_bsr_upload(const rad_bsr *h, rad_cuda_bsr *out) {
     memset(out, 0, sizeof *out);
-    if (!h || !h->row_ptr || !h->col_idx)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR layout is missing its arrays");
+    if (!h) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: no block-CSR layout");
     if (h->block != RAD_CUDA_ATTN_BLOCK)
         return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: block-CSR block is %d, the kernels need %d",
                        (int)h->block, RAD_CUDA_ATTN_BLOCK);
-    if (h->n_tokens <= 0 || h->n_blocks != (h->n_tokens + h->block - 1) / h->block)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR has %d block rows for %lld tokens (expected %lld)",
-                       (int)h->n_blocks, (long long)h->n_tokens, (long long)((h->n_tokens + h->block - 1) / h->block));
-    if (h->row_ptr[0] != 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR row_ptr[0] is %d, expected 0", (int)h->row_ptr[0]);
-    for (int32_t r = 0; r < h->n_blocks; r++) {
-        if (h->row_ptr[r + 1] < h->row_ptr[r])
-            return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR row_ptr decreases at row %d", (int)r);
-        for (int32_t e = h->row_ptr[r]; e < h->row_ptr[r + 1]; e++)
-            if (h->col_idx[e] < 0 || h->col_idx[e] >= h->n_blocks)
-                return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: block-CSR col_idx[%d] = %d outside [0, %d) in row %d",
-                               (int)e, (int)h->col_idx[e], (int)h->n_blocks, (int)r);
-    }
+    RAD_TRY(rad_bsr_check(h)); /* the layout may come from anywhere: check it before the kernels walk it */
     const int64_t nnz = h->row_ptr[h->n_blocks];
 
     /* Launch order: block rows with the most blocks first, so that the short ones fill the last wave. */
