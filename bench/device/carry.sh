@@ -1,0 +1,22 @@
+#!/bin/sh
+# Development helper for the lent GPU machine (the device tool sends the main checkout plus the paths named in
+# `carry`). Copies what bench/device/run.sh needs from this checkout's build-dev (configured with
+# -DRADIAL_FFMPEG=OFF -DRADIAL_STATIC_DEPS=ON, since that machine lacks the -dev libraries) into
+# <main checkout>/.devcarry/run (git-ignored): ctest's files of every folder, the GPU test programs, the CLI,
+# rad_compare, the scripts, and the path of this checkout so that ctest's absolute paths can be recreated there.
+# Then call the device with carry [".devcarry"] and `sh .devcarry/run/run.sh SECTIONS`.
+set -eu
+main=$(git worktree list --porcelain | awk '/^worktree /{w=$2} /^branch refs\/heads\/main$/{print w; exit}')
+D=$main/.devcarry/run
+rm -rf "$D"
+mkdir -p "$D/build-dev"
+(cd build-dev && find . -name CTestTestfile.cmake | while read -r f; do
+  mkdir -p "$D/build-dev/$(dirname "$f")" && cp "$f" "$D/build-dev/$f"; done)
+for f in radial tests/tools/rad_compare $(cd build-dev && ls tests/cuda/test_* tests/cuda/cuda_* 2>/dev/null | grep -v '\.'); do
+  mkdir -p "$D/build-dev/$(dirname "$f")"
+  cp "build-dev/$f" "$D/build-dev/$f" && strip "$D/build-dev/$f"
+done
+cp bench/device/run.sh bench/torch_peers.py "$D/"
+pwd > "$D/source_dir"
+git describe --always --dirty > "$D/commit"
+du -sh "$D"
