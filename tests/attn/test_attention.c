@@ -1,6 +1,8 @@
 /* CPU attention against a naive double-precision softmax, written here independently: dense self- and
  * cross-attention, additive bias, and block-sparse layouts (random block masks, N not a multiple of the block,
  * N below one block) against dense attention over the expanded token mask (-inf outside the listed blocks).
+ * Every case runs through each instruction-set variant of the tile code the CPU has (portable, AVX2, AVX-512).
+ * Also: results identical bit for bit with 1, 2 and 3 threads, and a NaN input shows in its own row only.
  * Inputs are random with a fresh seed each run (printed; set RAD_TEST_SEED to replay one). */
 #include <stdint.h>
 #include <string.h>
@@ -8,8 +10,10 @@
 #include <unistd.h>
 
 #include "attn/bsr.h"
+#include "backend/cpu/cpu_attention.h"
 #include "backend/cpu/cpu_ops.h"
 #include "base/mem.h"
+#include "base/threads.h"
 #include "test_util.h"
 
 static uint64_t rng_state;
@@ -74,9 +78,11 @@ static void run_case(const char *name, int64_t lq, int64_t lk, int64_t heads, in
     size_t nq = (size_t)(lq * heads * hd), nk = (size_t)(lk * heads * hd);
     float *q = rand_array(nq, amp), *k = rand_array(nk, amp), *v = rand_array(nk, 1.0f);
     float *bias = with_bias ? rand_array((size_t)(heads * lq * lk), 3.0f) : NULL;
-    if (with_bias == 2) /* keys [0, 70) excluded by the bias: a whole key tile and part of the next */
+    if (with_bias == 2) /* keys [0, 70) excluded by the bias (a whole key tile and part of the next), and
+                           every key of query row 3 (its output is zeros) */
         for (int64_t r = 0; r < heads * lq; r++)
-            for (int64_t j = 0; j < 70 && j < lk; j++) bias[r * lk + j] = -INFINITY;
+            for (int64_t j = 0; j < lk; j++)
+                if (j < 70 || r % lq == 3) bias[r * lk + j] = -INFINITY;
     float *out = calloc(nq, sizeof *out), *ref = calloc(nq, sizeof *ref);
     uint8_t *allowed = NULL;
     if (mask) { /* expand the block layout to tokens, independently of the kernel's walk */
@@ -109,18 +115,15 @@ static void random_layout(int64_t n, int32_t block, double p, rad_bsr *out) {
     free(m);
 }
 
-int main(void) {
-    const char *env = getenv("RAD_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 0) : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
-    if (!seed) seed = 1;
-    rng_state = seed;
-    printf("seed %llu (RAD_TEST_SEED=%llu replays this run)\n", (unsigned long long)seed, (unsigned long long)seed);
-
+/* Every numerical case, through the tile code the attention currently picks. */
+static void run_cases(void) {
     /* Dense: self, cross (lq != lk, T5/text shapes), head_dim not a multiple of anything, sharp softmax. */
     run_case("dense self", 200, 200, 3, 64, 1.0f, 0, NULL);
     run_case("dense cross", 77, 300, 2, 40, 1.0f, 0, NULL);
     run_case("dense sharp (amp 4)", 130, 130, 2, 128, 4.0f, 0, NULL);
     run_case("dense single token", 1, 1, 1, 8, 1.0f, 0, NULL);
+    /* The DiT head dim over several query and key tiles, both partial. */
+    run_case("dense hd 128, partial tiles", 300, 333, 2, 128, 1.0f, 0, NULL);
     /* Additive bias [heads, lq, lk]. */
     run_case("bias self", 150, 150, 4, 32, 1.0f, 1, NULL);
     run_case("bias cross", 20, 90, 2, 16, 1.0f, 1, NULL);
@@ -167,6 +170,61 @@ int main(void) {
         CHECK(b.row_ptr[2] == 1 && rad_bsr_density(&b) == 0.25);
         run_case("bsr with an empty row", 200, 200, 1, 16, 1.0f, 0, &b);
         rad_bsr_free(&b);
+    }
+}
+
+/* The same inputs give the same bits with any thread count (threads split query blocks, never a sum). */
+static void check_thread_invariance(void) {
+    const int64_t lq = 333, lk = 290, heads = 3, hd = 48;
+    const size_t nq = (size_t)(lq * heads * hd), nk = (size_t)(lk * heads * hd);
+    float *q = rand_array(nq, 1.0f), *k = rand_array(nk, 1.0f), *v = rand_array(nk, 1.0f);
+    float *o1 = calloc(nq, sizeof *o1), *o2 = calloc(nq, sizeof *o2);
+    const int saved = rad_get_threads();
+    rad_set_threads(1);
+    CHECK_OK(rad_cpu_attention(NULL, q, k, v, o1, lq, lk, heads, hd, 0.144f, NULL, NULL));
+    for (int t = 2; t <= 3; t++) {
+        rad_set_threads(t);
+        CHECK_OK(rad_cpu_attention(NULL, q, k, v, o2, lq, lk, heads, hd, 0.144f, NULL, NULL));
+        CHECK(!memcmp(o1, o2, nq * sizeof *o1));
+    }
+    rad_set_threads(saved);
+    printf("  same bits with 1, 2 and 3 threads\n");
+    free(q), free(k), free(v), free(o1), free(o2);
+}
+
+/* A NaN in one query row makes that row NaN (a broken input is not hidden) and leaves the others exact. */
+static void check_nan_row(void) {
+    const int64_t lq = 40, lk = 70, hd = 16;
+    float *q = rand_array((size_t)(lq * hd), 1.0f), *k = rand_array((size_t)(lk * hd), 1.0f);
+    float *v = rand_array((size_t)(lk * hd), 1.0f), *out = calloc((size_t)(lq * hd), sizeof *out);
+    float *ref = calloc((size_t)(lq * hd), sizeof *ref);
+    ref_attention(q, k, v, ref, lq, lk, 1, hd, 0.25f, NULL, NULL);
+    q[7 * hd + 3] = NAN;
+    CHECK_OK(rad_cpu_attention(NULL, q, k, v, out, lq, lk, 1, hd, 0.25f, NULL, NULL));
+    int nan_ok = 1;
+    for (int64_t i = 0; i < lq; i++)
+        for (int64_t d = 0; d < hd; d++) nan_ok &= i == 7 ? isnan(out[i * hd + d]) : !isnan(out[i * hd + d]);
+    CHECK(nan_ok);
+    memcpy(out + 7 * hd, ref + 7 * hd, (size_t)hd * sizeof *out);
+    CHECK(rad_rel_err(out, ref, (size_t)(lq * hd)) < 2e-6);
+    printf("  a NaN in query row 7 gives a NaN row 7 only\n");
+    free(q), free(k), free(v), free(out), free(ref);
+}
+
+int main(void) {
+    const char *env = getenv("RAD_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 0) : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+    if (!seed) seed = 1;
+    rng_state = seed;
+    printf("seed %llu (RAD_TEST_SEED=%llu replays this run)\n", (unsigned long long)seed, (unsigned long long)seed);
+
+    /* Each variant the CPU has: 0 portable, 1 AVX2 + FMA, 2 AVX-512 (a cap above the CPU picks its best). */
+    for (int isa = 0; isa <= 2; isa++) {
+        printf("tile code capped at %s\n", isa == 0 ? "portable" : isa == 1 ? "AVX2" : "AVX-512");
+        rad_cpu_attention_isa_cap(isa);
+        run_cases();
+        check_thread_invariance();
+        check_nan_row();
     }
 
     /* Layout construction: exact CSR of a known mask. */
