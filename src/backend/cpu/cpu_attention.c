@@ -206,10 +206,12 @@ static void fold_key_range(const attn_ctx *c, const attn_scratch *w, int64_t h, 
         if (c->bias)
             for (int64_t jb = 0; jb < nk; jb += TB) {
                 const int64_t je = jb + TB < nk ? jb + TB : nk;
-                for (int64_t i = 0; i < QT; i++) {
+                for (int64_t i = 0; i < nr; i++) {
                     const float *b = c->bias + (h * c->lq + i0 + i) * c->lk + j0;
-                    for (int64_t j = jb; j < je; j++) w->bt[j * QT + i] = i < nr ? b[j] : 0.0f;
+                    for (int64_t j = jb; j < je; j++) w->bt[j * QT + i] = b[j];
                 }
+                for (int64_t j = jb; j < je; j++)
+                    for (int64_t i = nr; i < QT; i++) w->bt[j * QT + i] = 0.0f;
             }
         c->fold(c, w, h, nr, j0, nk);
     }
@@ -222,12 +224,14 @@ static void run_item(const attn_ctx *c, const attn_scratch *w, int64_t h, int64_
     const int64_t hd = c->hd, stride = c->heads * hd;
     for (int64_t i0 = r0; i0 < r1; i0 += QT) {
         const int64_t nr = i0 + QT < r1 ? QT : r1 - i0;
-        for (int64_t d0 = 0; d0 < hd; d0 += TB) { /* pack Qᵀ */
+        for (int64_t d0 = 0; d0 < hd; d0 += TB) { /* pack Qᵀ, zeros past the last row */
             const int64_t d1 = d0 + TB < hd ? d0 + TB : hd;
-            for (int64_t i = 0; i < QT; i++) {
+            for (int64_t i = 0; i < nr; i++) {
                 const float *qr = c->q + (i0 + i) * stride + h * hd;
-                for (int64_t d = d0; d < d1; d++) w->qt[d * QT + i] = i < nr ? qr[d] : 0.0f;
+                for (int64_t d = d0; d < d1; d++) w->qt[d * QT + i] = qr[d];
             }
+            for (int64_t d = d0; d < d1; d++)
+                for (int64_t i = nr; i < QT; i++) w->qt[d * QT + i] = 0.0f;
         }
         for (int64_t i = 0; i < QT; i++) {
             w->m[i] = -INFINITY;
