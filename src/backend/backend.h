@@ -115,6 +115,12 @@ struct rad_backend {
     void (*destroy)(rad_backend *be);
 };
 
+/* The argument check every backend's conv3d runs first (who: "conv3d", "cuda conv3d"); w_rows x w_cols is the
+ * weight's shape (-1 x -1 for a missing weight). */
+rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, int64_t w, const float *prev,
+                            int64_t n_prev, int64_t w_rows, int64_t w_cols, int64_t cout, int64_t kt, int64_t kh,
+                            int64_t kw, int64_t ph, int64_t pw);
+
 /* The reference backend: plain C, fp32, threads from base/threads. */
 rad_status rad_backend_cpu(rad_backend **out);
 /* CUDA (when built with it); RADIAL_ERR_UNSUPPORTED otherwise. */

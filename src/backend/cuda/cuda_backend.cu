@@ -740,21 +740,10 @@ rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, in
                      int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout, int64_t kt, int64_t kh,
                      int64_t kw, int64_t ph, int64_t pw, float *y) {
     cuda_be *c = S(be);
-    if (cin < 1 || t < 1 || h < 1 || w < 1 || cout < 1 || kt < 1 || kh < 1 || kw < 1 || ph < 0 || pw < 0 ||
-        n_prev < 0 || (n_prev > 0 && !prev) || cin > (1 << 20) || kt * kh * kw > 4096 || h > (1 << 20) || w > (1 << 20))
-        return rad_err(RADIAL_ERR_INVALID_ARG,
-                       "cuda conv3d: bad shape cin %lld t %lld h %lld w %lld cout %lld k %lldx%lldx%lld pad %lld,%lld "
-                       "n_prev %lld",
-                       (long long)cin, (long long)t, (long long)h, (long long)w, (long long)cout, (long long)kt,
-                       (long long)kh, (long long)kw, (long long)ph, (long long)pw, (long long)n_prev);
+    RAD_TRY(rad_conv3d_check("cuda conv3d", cin, t, h, w, prev, n_prev, wt ? wt->rows : -1, wt ? wt->cols : -1, cout,
+                             kt, kh, kw, ph, pw));
     const int64_t ho = h + 2 * ph - kh + 1, wo = w + 2 * pw - kw + 1;
-    if (ho < 1 || wo < 1)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda conv3d: kernel %lldx%lld larger than padded input %lldx%lld",
-                       (long long)kh, (long long)kw, (long long)(h + 2 * ph), (long long)(w + 2 * pw));
     const int64_t K = cin * kt * kh * kw;
-    if (!wt || wt->rows != cout || wt->cols != K)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda conv3d: weight is %lld x %lld, expected %lld x %lld (cout x cin*k)",
-                       wt ? (long long)wt->rows : -1LL, wt ? (long long)wt->cols : -1LL, (long long)cout, (long long)K);
     size_t P = 0, ny = 0;
     RAD_TRY(count("conv3d", ho, wo, &P));
     RAD_TRY(count("conv3d", t * cout, (int64_t)P, &ny));
