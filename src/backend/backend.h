@@ -4,7 +4,8 @@
  *
  * Conventions
  * - Activations are fp32 arrays in the backend's memory (host for CPU, device for CUDA), row-major.
- * - Weights are rad_weight handles the backend prepared once at load (CPU: fp32; CUDA: bf16).
+ * - Weights are rad_weight handles the backend prepared once at load from the bytes as stored in the file
+ *   (rad_weight_src): the backend decides what it keeps (CPU: fp32; CUDA: bf16, fp8 as stored, or GGUF blocks).
  * - Small fp32 vectors (biases, norm weights, modulation tables) are plain backend buffers (float *).
  * - Every op returns a status; shapes are the caller's responsibility (models check them at load). */
 #ifndef RAD_BACKEND_H
@@ -14,9 +15,34 @@
 
 #include "attn/bsr.h"
 #include "base/status.h"
+#include "io/safetensors.h"
 
 typedef struct rad_backend rad_backend;
 typedef struct rad_weight rad_weight; /* a [n, k] matrix (or any tensor, flattened) prepared by the backend */
+
+/* A weight as the file stores it: rows x cols elements of `dtype` (F32, F16, BF16, F8_E4M3, F8_E5M2 or a GGUF
+ * block type, blocks running along cols) in host memory (usually the file mapping), and for scaled fp8 files
+ * the dequantisation scale: W = stored · scale[0] (n_scale 1) or · scale[row] (n_scale == rows). */
+typedef struct rad_weight_src {
+    rad_dtype dtype;
+    const void *data;
+    const float *scale; /* NULL: no scale */
+    int64_t n_scale;
+} rad_weight_src;
+
+/* The plain fp32 source (tests, benchmarks, merged LoRA weights). */
+static inline rad_weight_src rad_weight_src_f32(const float *host) {
+    rad_weight_src s = {RAD_DT_F32, host, NULL, 0};
+    return s;
+}
+
+/* Checks a source against rows x cols (dtype convertible, cols a whole number of blocks, scale count 0, 1 or
+ * rows) and sets *bytes to the size of its data. `who` and `name` go into the message. */
+rad_status rad_weight_src_check(const char *who, const rad_weight_src *src, int64_t rows, int64_t cols,
+                                const char *name, size_t *bytes);
+/* Rows [r0, r1) of the source as fp32 into dst ((r1 - r0) x cols floats), scale applied; multi-threaded. The CPU
+ * backend keeps this; the CUDA backend uses it for what it converts on the host. */
+void rad_weight_src_rows_f32(const rad_weight_src *src, int64_t cols, int64_t r0, int64_t r1, float *dst);
 
 struct rad_backend {
     const char *name;
@@ -29,9 +55,9 @@ struct rad_backend {
     void (*free)(rad_backend *be, void *p);
     rad_status (*upload)(rad_backend *be, void *dst, const void *src_host, size_t bytes);
     rad_status (*download)(rad_backend *be, void *dst_host, const void *src, size_t bytes);
-    /* Weight of `rows` x `cols` from host fp32 (copied/converted; the host array may be freed after). */
-    rad_status (*weight_new)(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
-                             rad_weight **out);
+    /* Weight of `rows` x `cols` from its stored bytes (copied or converted; the source may be unmapped after). */
+    rad_status (*weight_new)(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols,
+                             const char *name, rad_weight **out);
     void (*weight_free)(rad_backend *be, rad_weight *w);
     /* Peak bytes this backend allocated (activations + weights; CUDA: every device buffer it holds). */
     size_t (*peak_bytes)(rad_backend *be);

@@ -14,11 +14,13 @@
 typedef enum rad_dtype {
     RAD_DT_BOOL, RAD_DT_U8, RAD_DT_I8, RAD_DT_I16, RAD_DT_U16, RAD_DT_F16, RAD_DT_BF16, RAD_DT_I32,
     RAD_DT_U32, RAD_DT_F32, RAD_DT_F64, RAD_DT_I64, RAD_DT_U64, RAD_DT_F8_E4M3, RAD_DT_F8_E5M2,
+    /* GGUF block types (ggml's layouts, io/quants.h): blocks of consecutive elements along the innermost dim */
+    RAD_DT_Q4_0, RAD_DT_Q4_1, RAD_DT_Q5_0, RAD_DT_Q5_1, RAD_DT_Q8_0, RAD_DT_Q4_K, RAD_DT_Q5_K, RAD_DT_Q6_K,
     RAD_DT_OTHER /* recognised by the format (F4, F6_*, C64, ...) but not convertible here */
 } rad_dtype;
 
 const char *rad_dtype_name(rad_dtype d);
-size_t rad_dtype_size(rad_dtype d); /* bytes per element; 0 for RAD_DT_OTHER */
+size_t rad_dtype_size(rad_dtype d); /* bytes per element; 0 for RAD_DT_OTHER and the block types */
 /* "[a, b, c]" into buf (for messages); a negative (any-size) dim prints as "*". */
 void rad_shape_str(const int64_t *shape, int ndim, char *buf, size_t size);
 
@@ -50,7 +52,7 @@ const char *rad_st_meta(const rad_st_file *f, const char *key);
 size_t rad_st_meta_count(const rad_st_file *f);
 void rad_st_meta_at(const rad_st_file *f, size_t i, const char **key, const char **value);
 
-/* Converts a tensor of a float/int dtype to fp32 into dst (numel floats). */
+/* Converts a tensor of a float/int dtype or a GGUF block type to fp32 into dst (numel floats). */
 rad_status rad_st_to_f32(const rad_st_tensor *t, float *dst);
 /* Integer tensors (I32/I64/...) to int64. */
 rad_status rad_st_to_i64(const rad_st_tensor *t, int64_t *dst);

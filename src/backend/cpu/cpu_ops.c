@@ -63,13 +63,12 @@ rad_status rad_cpu_download(rad_backend *be, void *dst_host, const void *src, si
     return RAD_OK;
 }
 
-rad_status rad_cpu_weight_new(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
+rad_status rad_cpu_weight_new(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
                               rad_weight **out) {
     *out = NULL;
     const char *nm = name ? name : "weight";
-    if (rows <= 0 || cols <= 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cpu weight %s: bad shape %lld x %lld", nm, (long long)rows,
-                       (long long)cols);
+    size_t src_bytes;
+    RAD_TRY(rad_weight_src_check("cpu weight", src, rows, cols, nm, &src_bytes));
     int64_t shape[2] = {rows, cols};
     size_t bytes;
     RAD_TRY(rad_shape_bytes(shape, 2, sizeof(float), &bytes));
@@ -80,7 +79,7 @@ rad_status rad_cpu_weight_new(rad_backend *be, const float *host, int64_t rows, 
         rad_cpu_free(be, w);
         return s;
     }
-    memcpy(w->data, host, bytes);
+    rad_weight_src_rows_f32(src, cols, 0, rows, w->data); /* the reference keeps fp32 of whatever was stored */
     w->rows = rows;
     w->cols = cols;
     *out = w;

@@ -16,7 +16,7 @@ rad_status rad_cpu_alloc(rad_backend *be, size_t bytes, const char *what, void *
 void rad_cpu_free(rad_backend *be, void *p);
 rad_status rad_cpu_upload(rad_backend *be, void *dst, const void *src_host, size_t bytes);
 rad_status rad_cpu_download(rad_backend *be, void *dst_host, const void *src, size_t bytes);
-rad_status rad_cpu_weight_new(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
+rad_status rad_cpu_weight_new(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
                               rad_weight **out);
 void rad_cpu_weight_free(rad_backend *be, rad_weight *w);
 size_t rad_cpu_peak_bytes(rad_backend *be);
