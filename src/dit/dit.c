@@ -109,7 +109,7 @@ static rad_status load_lin_shape(rad_dit *d, tensor_src *w, const char *prefix, 
     float *h;
     snprintf(name, sizeof name, "%s.weight", prefix);
     RAD_TRY(src_f32(w, name, ndim, shape, &h));
-    rad_status s = d->be->weight_new(d->be, h, rows, cols, name, &out->w);
+    rad_status s = d->be->weight_new(d->be, &(rad_weight_src){RAD_DT_F32, h, NULL, 0}, rows, cols, name, &out->w);
     rad_free(h);
     RAD_TRY(s);
     snprintf(name, sizeof name, "%s.bias", prefix);

@@ -17,6 +17,7 @@
 #include "base/threads.h"
 #include "base/utf8.h"
 #include "io/file.h"
+#include "io/quants.h"
 
 #define ST_MAX_HEADER 100000000ull /* MAX_HEADER_SIZE of the reference reader */
 #define ST_MAX_NAME 65536          /* names and metadata keys (formats.md §1.3 caps) */
@@ -428,19 +429,12 @@ LOADER(uint64_t, ld_u64)
 LOADER(int64_t, ld_i64)
 LOADER(double, ld_f64)
 
-static inline float f8e5m2_to_f32(uint8_t b) { return rad_f16_to_f32((uint16_t)((uint16_t)b << 8)); } /* e5m2 = top byte of f16 */
-
-/* Converts elements [b, e) of t into dst; false for a dtype without an fp32 conversion. */
+/* Converts elements [b, e) of t into dst; false for a dtype without an fp32 conversion. Float and block dtypes
+ * go through the engine's one element conversion (io/quants.h); b and e are whole blocks. */
 static bool to_f32_range(const rad_st_tensor *t, float *dst, size_t b, size_t e) {
     const void *p = t->data;
     const uint8_t *u8 = p;
     switch (t->dtype) {
-    case RAD_DT_F32: memcpy(dst + b, u8 + b * 4, (e - b) * 4); return true;
-    case RAD_DT_F16: for (size_t i = b; i < e; i++) dst[i] = rad_f16_to_f32(ld_u16(p, i)); return true;
-    case RAD_DT_BF16: for (size_t i = b; i < e; i++) dst[i] = rad_bf16_to_f32(ld_u16(p, i)); return true;
-    case RAD_DT_F8_E4M3: for (size_t i = b; i < e; i++) dst[i] = rad_f8e4m3_to_f32(u8[i]); return true;
-    case RAD_DT_F8_E5M2: for (size_t i = b; i < e; i++) dst[i] = f8e5m2_to_f32(u8[i]); return true;
-    case RAD_DT_F64: for (size_t i = b; i < e; i++) dst[i] = (float)ld_f64(p, i); return true;
     case RAD_DT_BOOL:
     case RAD_DT_U8: for (size_t i = b; i < e; i++) dst[i] = (float)u8[i]; return true;
     case RAD_DT_I8: for (size_t i = b; i < e; i++) dst[i] = (float)(int8_t)u8[i]; return true;
@@ -450,28 +444,33 @@ static bool to_f32_range(const rad_st_tensor *t, float *dst, size_t b, size_t e)
     case RAD_DT_U32: for (size_t i = b; i < e; i++) dst[i] = (float)ld_u32(p, i); return true;
     case RAD_DT_I64: for (size_t i = b; i < e; i++) dst[i] = (float)ld_i64(p, i); return true;
     case RAD_DT_U64: for (size_t i = b; i < e; i++) dst[i] = (float)ld_u64(p, i); return true;
-    case RAD_DT_OTHER: break;
+    default: break;
     }
-    return false;
+    const int64_t be = rad_quant_block_elems(t->dtype);
+    if (be <= 0) return false;
+    const size_t bb = rad_quant_block_bytes(t->dtype);
+    return rad_dtype_to_f32(t->dtype, u8 + b / (size_t)be * bb, dst + b, (int64_t)(e - b));
 }
 
 typedef struct {
     const rad_st_tensor *t;
     float *dst;
+    int64_t block; /* elements per block: ranges are counted in blocks */
 } f32_job;
 
 static void f32_range_fn(void *ctx, int64_t b, int64_t e) {
     const f32_job *j = ctx;
-    (void)to_f32_range(j->t, j->dst, (size_t)b, (size_t)e);
+    (void)to_f32_range(j->t, j->dst, (size_t)(b * j->block), (size_t)(e * j->block));
 }
 
 rad_status rad_st_to_f32(const rad_st_tensor *t, float *dst) {
-    if (t->dtype == RAD_DT_OTHER)
+    const int64_t block = rad_quant_block_elems(t->dtype);
+    if (t->dtype == RAD_DT_OTHER || block <= 0 || t->numel % block)
         return rad_err(RADIAL_ERR_UNSUPPORTED, "tensor '%s': dtype %s cannot be converted to F32", t->name, t->dtype_name);
     /* Large weights (a bf16 14B checkpoint is 14e9 elements) are converted on every core; pages of the
      * mapping are read once, here. */
-    f32_job j = {t, dst};
-    rad_parallel_for(t->numel, 1 << 18, f32_range_fn, &j);
+    f32_job j = {t, dst, block};
+    rad_parallel_for(t->numel / block, (1 << 18) / block, f32_range_fn, &j);
     return RAD_OK;
 }
 

@@ -54,7 +54,7 @@ static rad_status load_mat(rad_t5 *t5, const rad_weights *w, const char *name, i
     float *host;
     int64_t shape[2] = {rows, cols};
     RAD_TRY(rad_weights_f32(w, name, 2, shape, &host));
-    rad_status s = t5->be->weight_new(t5->be, host, rows, cols, name, out);
+    rad_status s = t5->be->weight_new(t5->be, &(rad_weight_src){RAD_DT_F32, host, NULL, 0}, rows, cols, name, out);
     rad_free(host);
     return s;
 }

@@ -116,7 +116,7 @@ static rad_status load_conv(rad_vae *v, const rad_weights *w, const char *prefix
     *cv = (vae_conv){.cin = cin, .cout = cout, .kt = kt, .kh = k, .kw = k, .ph = pad, .pw = pad, .slot = -1};
     snprintf(name, sizeof name, "%s.weight", prefix);
     RAD_TRY(rad_weights_f32(w, name, ndim, ndim == 5 ? shape5 : shape4, &host));
-    rad_status st = v->be->weight_new(v->be, host, cout, cin * kt * k * k, name, &cv->w);
+    rad_status st = v->be->weight_new(v->be, &(rad_weight_src){RAD_DT_F32, host, NULL, 0}, cout, cin * kt * k * k, name, &cv->w);
     rad_free(host);
     v->stats.weight_bytes += (size_t)(cout * cin * kt * k * k) * sizeof(float);
     RAD_TRY(st);

@@ -23,7 +23,7 @@ static void test_linear(rad_backend *be, int64_t m, int64_t k, int64_t n, int wi
     float *x = rnd((size_t)(m * k)), *w = rnd((size_t)(n * k)), *b = rnd((size_t)n);
     float *y1 = malloc((size_t)(m * n) * sizeof *y1 + 4), *y2 = malloc((size_t)(m * n) * sizeof *y2 + 4);
     rad_weight *wt;
-    CHECK_OK(be->weight_new(be, w, n, k, "test.w", &wt));
+    CHECK_OK(be->weight_new(be, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, n, k, "test.w", &wt));
     rad_set_threads(1);
     CHECK_OK(be->linear(be, x, m, k, wt, with_bias ? b : NULL, y1));
     rad_set_threads(3);
@@ -195,8 +195,8 @@ int main(void) {
     /* errors */
     float one = 1.0f, y;
     rad_weight *wt;
-    CHECK_FAILS(be->weight_new(be, &one, 0, 4, "w0", &wt));
-    CHECK_OK(be->weight_new(be, &one, 1, 1, "w1", &wt));
+    CHECK_FAILS(be->weight_new(be, &(rad_weight_src){RAD_DT_F32, &one, NULL, 0}, 0, 4, "w0", &wt));
+    CHECK_OK(be->weight_new(be, &(rad_weight_src){RAD_DT_F32, &one, NULL, 0}, 1, 1, "w1", &wt));
     CHECK_FAILS(be->linear(be, &one, 1, 2, wt, NULL, &y));
     be->weight_free(be, wt);
     CHECK_FAILS(be->rope3d(be, &one, 1, 1, 1, 1, 7));

@@ -49,8 +49,8 @@ typedef struct {
     double t_lin, t_att, f_lin, f_att;
 } shim;
 
-static rad_status shim_weight_new(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
-                                  rad_weight **out) {
+static rad_status shim_weight_new(rad_backend *be, const rad_weight_src *host, int64_t rows, int64_t cols,
+                                  const char *name, rad_weight **out) {
     shim *s = (shim *)be;
     if (s->n_weights == MAX_WEIGHTS) return rad_err(RADIAL_ERR_UNSUPPORTED, "bench shim: more than %d weights", MAX_WEIGHTS);
     RAD_TRY(s->inner->weight_new(s->inner, host, rows, cols, name, out));
