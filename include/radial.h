@@ -48,11 +48,23 @@ typedef enum radial_backend { RADIAL_BACKEND_CPU = 0, RADIAL_BACKEND_CUDA = 1 } 
 typedef enum radial_attention { RADIAL_ATTN_DENSE = 0, RADIAL_ATTN_RADIAL = 1 } radial_attention;
 typedef enum radial_sampler { RADIAL_SAMPLER_UNIPC = 0, RADIAL_SAMPLER_EULER = 1 } radial_sampler;
 
+/* A LoRA for the DiT: merged into the weights at load as W + strength · (alpha/rank) · B·A. */
+typedef struct radial_lora {
+    const char *path;
+    float strength; /* 1.0 = as trained */
+} radial_lora;
+
 /* Context parameters: how to load and where to run. */
 typedef struct radial_params {
     radial_backend backend; /* default CPU */
     int n_threads;          /* CPU threads; 0 = all cores */
-    const char *tokenizer;  /* spiece.model (or a folder holding it); NULL = look in the model folder */
+    const char *tokenizer;  /* spiece.model (or a folder holding it); NULL = the model folder, or the umT5 file
+                               when it carries its tokenizer (ComfyUI's single files) */
+    /* Component files (ComfyUI / stable-diffusion.cpp style); each NULL = found in the model folder. With all
+     * three given, radial_init's model_path may be NULL. Any safetensors or GGUF file radial reads. */
+    const char *dit, *t5, *vae;
+    const radial_lora *loras; /* n_loras LoRAs for the DiT, stacked in order */
+    int n_loras;
 } radial_params;
 radial_params radial_default_params(void);
 
@@ -80,6 +92,11 @@ radial_gen_params radial_default_gen_params(void);
 /* Where the time and memory went in the last radial_generate. */
 typedef struct radial_timings {
     double text_encoder_s, denoise_s, denoise_per_step_s, vae_s, total_s;
+    /* Weights loaded during this call (umT5, then the DiT and VAE when not yet resident): seconds spent and
+     * bytes of file data read, LoRA modules merged. */
+    double load_s;
+    uint64_t load_bytes;
+    int lora_modules;
     size_t peak_bytes; /* peak memory the engine allocated (host or device, by backend) */
     int64_t seed_used;
 } radial_timings;
@@ -92,9 +109,11 @@ void radial_video_free(radial_video *v);
 
 typedef struct radial_ctx radial_ctx;
 
-/* model_path: a diffusers folder (model_index.json + transformer/, text_encoder/, tokenizer/, vae/), or the
+/* model_path: a diffusers folder (model_index.json + transformer/, text_encoder/, tokenizer/, vae/), the
  * official Wan folder (config.json + diffusion_pytorch_model*.safetensors, the T5 and VAE converted to
- * safetensors with "t5" / "vae" in their names, google/umt5-xxl/spiece.model). */
+ * safetensors with "t5" / "vae" in their names, google/umt5-xxl/spiece.model), or a folder of ComfyUI's
+ * repackaged single files (wan2.1_t2v_*.safetensors or a *.gguf DiT, umt5_xxl_*.safetensors with its tokenizer
+ * inside, wan_2.1_vae.safetensors). Every file is opened and checked here, before any work. */
 radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out);
 radial_status radial_generate(radial_ctx *ctx, const radial_gen_params *params, radial_video *out,
                               radial_timings *timings /* may be NULL */);

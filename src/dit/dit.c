@@ -44,18 +44,21 @@ struct rad_dit {
     rad_dit_config c;
     lin patch, txt1, txt2, tim1, tim2, tproj, head;
     float *head_mod; /* host copy of head.modulation [2, D] */
+    rad_load_stats load;
     dit_block *blocks;
     dit_ws ws;
     int64_t grid[3]; /* token grid (f, h, w) of the last forward, whose state rad_dit_run_block reuses */
 };
 
 const rad_dit_config *rad_dit_config_of(const rad_dit *d) { return &d->c; }
+const rad_load_stats *rad_dit_load_stats(const rad_dit *d) { return &d->load; }
 
 /* ---------------------------------------------------------------------------------------------------- load */
 
-/* Where tensors come from: the model files, or (w == NULL) seeded random values for benchmarks. */
+/* Where tensors come from: the model files (through the loader), or (l == NULL) seeded random values for
+ * benchmarks. */
 typedef struct {
-    const rad_weights *w;
+    rad_loader *l;
     uint64_t seed;
 } tensor_src;
 
@@ -84,7 +87,7 @@ static rad_status random_f32(uint64_t seed, const char *name, int ndim, const in
 }
 
 static rad_status src_f32(tensor_src *src, const char *name, int ndim, const int64_t *shape, float **out) {
-    if (src->w) return rad_weights_f32(src->w, name, ndim, shape, out);
+    if (src->l) return rad_loader_f32(src->l, name, ndim, shape, out);
     return random_f32(src->seed, name, ndim, shape, out);
 }
 
@@ -106,12 +109,17 @@ static rad_status load_vec(rad_dit *d, tensor_src *w, const char *name, int64_t 
 static rad_status load_lin_shape(rad_dit *d, tensor_src *w, const char *prefix, int ndim,
                                  const int64_t *shape, int64_t rows, int64_t cols, lin *out) {
     char name[160];
-    float *h;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    RAD_TRY(src_f32(w, name, ndim, shape, &h));
-    rad_status s = d->be->weight_new(d->be, &(rad_weight_src){RAD_DT_F32, h, NULL, 0}, rows, cols, name, &out->w);
-    rad_free(h);
-    RAD_TRY(s);
+    if (w->l) {
+        RAD_TRY(rad_loader_weight(w->l, name, ndim, shape, rows, cols, &out->w));
+    } else {
+        float *h;
+        RAD_TRY(random_f32(w->seed, name, ndim, shape, &h));
+        const rad_weight_src src = rad_weight_src_f32(h);
+        rad_status s = d->be->weight_new(d->be, &src, rows, cols, name, &out->w);
+        rad_free(h);
+        RAD_TRY(s);
+    }
     snprintf(name, sizeof name, "%s.bias", prefix);
     return load_vec(d, w, name, rows, &out->b);
 }
@@ -183,21 +191,25 @@ static rad_status dit_load_all(rad_dit *d, tensor_src *w) {
     /* the blocks must end at num_layers: a further block means the config is wrong */
     char n[64];
     snprintf(n, sizeof n, "blocks.%d.modulation", c->num_layers);
-    if (w->w && rad_weights_find(w->w, n))
+    if (w->l && rad_weights_find(rad_loader_weights(w->l), n))
         return rad_err(RADIAL_ERR_MODEL, "%s: has tensor %s but the config says %d layers",
-                       rad_weights_label(w->w), n, c->num_layers);
+                       rad_weights_label(rad_loader_weights(w->l)), n, c->num_layers);
     return RAD_OK;
 }
 
-rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_dit **out) {
+rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *loras, size_t n_loras, rad_dit **out) {
     *out = NULL;
     rad_dit *d;
     RAD_TRY(rad_calloc((void **)&d, 1, sizeof *d, "DiT"));
     d->be = be;
     rad_status s = rad_dit_config_detect(w, &d->c);
     if (s == RAD_OK) s = check_config(&d->c);
-    tensor_src src = {w, 0};
+    rad_loader *l = NULL;
+    if (s == RAD_OK) s = rad_loader_new(w, be, loras, n_loras, &l);
+    tensor_src src = {l, 0};
     if (s == RAD_OK) s = dit_load_all(d, &src);
+    if (s == RAD_OK) s = rad_loader_finish(l, &d->load);
+    rad_loader_free(l);
     if (s != RAD_OK) {
         rad_dit_free(d);
         return rad_err_prefix(s, "loading the DiT from %s: ", rad_weights_label(w));

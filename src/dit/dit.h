@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "io/model_config.h"
 #include "io/weights.h"
+#include "load/loader.h"
 
 typedef struct rad_dit rad_dit;
 
@@ -17,11 +18,13 @@ typedef struct rad_dit_attn_policy {
     int dense_layers;
 } rad_dit_attn_policy;
 
-/* Reads the config (rad_dit_config_detect) and every tensor by its official name, shape-checked, into
- * backend weights. `w` may be closed afterwards. */
-rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_dit **out);
+/* Reads the config (rad_dit_config_detect) and every tensor by its official name through the loader
+ * (shape-checked, the LoRAs merged), then the loader's count: a tensor of the files that the DiT did not use
+ * or a LoRA module that matched nothing is an error. `loras` may be NULL; `w` may be closed afterwards. */
+rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *loras, size_t n_loras, rad_dit **out);
 void rad_dit_free(rad_dit *d);
 const rad_dit_config *rad_dit_config_of(const rad_dit *d);
+const rad_load_stats *rad_dit_load_stats(const rad_dit *d); /* what rad_dit_load read and how long it took */
 
 /* v_out [16, T, H, W] (host) = DiT(x [16, T, H, W] host, timestep, context [L, text_dim] host, unpadded).
  * H and W must be even, T >= 1, 0 <= L <= text_len. Activation buffers are kept in `d` and reused while the

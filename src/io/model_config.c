@@ -110,9 +110,43 @@ static rad_status load_config(const rad_weights *w, const char *const *markers, 
 /* ---------------------------------------------------------------------------------------------------------- */
 /* DiT */
 
+/* Checkpoints of the Wan family that radial does not run, told apart by tensors only they have (spec
+ * wan21.md §5.2: image-to-video adds img_emb.* and cross_attn.k_img/v_img; VACE adds vace_blocks.* and
+ * vace_patch_embedding; Wan 2.2 TI2V-5B has 48 latent channels). A clear refusal, never a wrong run. */
+static rad_status check_t2v(const rad_weights *w) {
+    static const struct {
+        const char *part, *kind;
+    } k_other[] = {
+        {"img_emb.", "an image-to-video (I2V/FLF2V)"},
+        {".k_img.", "an image-to-video (I2V/FLF2V)"},
+        {"vace_", "a VACE (video editing)"},
+        {"camera_", "a camera-control"},
+    };
+    for (size_t i = 0; i < rad_weights_count(w); i++) {
+        const char *off, *raw = rad_weights_at(w, i, &off)->name;
+        for (size_t k = 0; k < sizeof k_other / sizeof k_other[0]; k++)
+            if (strstr(raw, k_other[k].part))
+                return rad_err(RADIAL_ERR_UNSUPPORTED,
+                               "%s: this is %s checkpoint (tensor '%s'); radial runs text-to-video Wan models only",
+                               rad_weights_label(w), k_other[k].kind, raw);
+    }
+    const rad_st_tensor *p = rad_weights_find(w, "patch_embedding.weight");
+    if (p && p->ndim == 5 && p->shape[1] != RAD_LATENT_CHANNELS)
+        return rad_err(RADIAL_ERR_UNSUPPORTED,
+                       "%s: this is %s checkpoint (patch_embedding takes %lld channels; text-to-video takes %d); radial "
+                       "runs text-to-video Wan models only",
+                       rad_weights_label(w),
+                       p->shape[1] == 36 ? "an image-to-video (in_dim 36)"
+                       : p->shape[1] == 48 ? "a Wan 2.2 TI2V-5B (48 latent channels)"
+                                           : "a non-text-to-video",
+                       (long long)p->shape[1], RAD_LATENT_CHANNELS);
+    return RAD_OK;
+}
+
 rad_status rad_dit_config_detect(const rad_weights *w, rad_dit_config *c) {
     memset(c, 0, sizeof *c);
     const int64_t *s = NULL;
+    RAD_TRY(check_t2v(w));
     /* Shapes (spec wan21.md §5.2). */
     RAD_TRY(shape_of(w, "patch_embedding.weight", 5, &s));
     c->dim = (int)s[0], c->in_dim = (int)s[1], c->patch_t = (int)s[2], c->patch_h = (int)s[3], c->patch_w = (int)s[4];
@@ -192,6 +226,10 @@ rad_status rad_dit_config_detect(const rad_weights *w, rad_dit_config *c) {
     if (rad_weights_find(w, name))
         return rad_err(RADIAL_ERR_MODEL, "configuration and weights disagree: %s: num_layers is %d but tensor '%s' exists",
                        rad_weights_label(w), c->num_layers, name);
+    /* what the pipeline and the kernels support: 16 latent channels in and out (the Wan 2.1 VAE's z_dim) */
+    if (c->in_dim != RAD_LATENT_CHANNELS || c->out_dim != RAD_LATENT_CHANNELS)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: in_dim %d / out_dim %d; radial runs text-to-video DiTs with %d latent "
+                       "channels in and out", rad_weights_label(w), c->in_dim, c->out_dim, RAD_LATENT_CHANNELS);
     return RAD_OK;
 }
 
@@ -345,7 +383,9 @@ rad_status rad_vae_config_detect(const rad_weights *w, rad_vae_config *c) {
         json_decref(j);
         RAD_TRY(st);
     }
-    if (c->z_dim != 16) return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: z_dim %d, only 16 latent channels are supported", label, c->z_dim);
+    if (c->z_dim != RAD_LATENT_CHANNELS)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: z_dim %d, only %d latent channels are supported (the Wan 2.1 VAE)", label,
+                       c->z_dim, RAD_LATENT_CHANNELS);
     for (int i = 0; i < 16; i++)
         if (!(c->latents_std[i] > 0))
             return rad_err(RADIAL_ERR_MODEL, "%s: latents_std[%d] = %g, expected a positive number", label, i, c->latents_std[i]);

@@ -5,6 +5,9 @@
 #define RAD_MODEL_CONFIG_H
 #include "io/weights.h"
 
+/* Latent channels of the Wan 2.1 VAE (z_dim), which the text-to-video DiT takes and predicts. */
+#define RAD_LATENT_CHANNELS 16
+
 typedef struct rad_dit_config {
     int dim, ffn_dim, num_heads, head_dim, num_layers;
     int in_dim, out_dim, text_dim, text_len, freq_dim;

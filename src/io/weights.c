@@ -15,11 +15,12 @@
 #include "base/mem.h"
 #include "io/file.h"
 #include "io/json.h"
+#include "io/gguf.h"
 
 typedef struct w_entry {
     const rad_st_tensor *t;
-    char *official; /* NULL when the name has no official counterpart (kept for inspect, never looked up) */
-    size_t file;    /* index into files */
+    char *official;   /* NULL when the name has no official counterpart (kept for inspect, never looked up) */
+    const char *path; /* the file holding it (for messages) */
 } w_entry;
 
 struct rad_weights {
@@ -27,15 +28,18 @@ struct rad_weights {
     char *config; /* config.json path or NULL */
     rad_component comp;
     const char *layout;
-    rad_st_file **files;
+    rad_st_file **files; /* safetensors files */
     size_t n_files;
+    rad_gguf **ggufs; /* GGUF files */
+    size_t n_ggufs;
     w_entry *all; /* every tensor of every file, in file order */
     size_t n_all;
     w_entry **by_name; /* mapped entries sorted by official name */
     size_t n_mapped;
 };
 
-static const char *comp_name(rad_component c) { return c == RAD_COMP_DIT ? "DiT" : c == RAD_COMP_T5 ? "T5" : "VAE"; }
+const char *rad_component_name(rad_component c) { return c == RAD_COMP_DIT ? "DiT" : c == RAD_COMP_T5 ? "T5" : "VAE"; }
+
 
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Paths */
@@ -140,6 +144,8 @@ static char *map_dit_diffusers(const char *name) {
     }
     return apply(k_dit_top, N_OF(k_dit_top), "", name);
 }
+
+char *rad_weights_dit_official_name(const char *diffusers_name) { return map_dit_diffusers(diffusers_name); }
 
 static const name_rule k_t5_top[] = {
     {"shared.weight", "token_embedding.weight"},
@@ -291,7 +297,7 @@ static rad_status build_index(rad_weights *w) {
     }
     if (w->n_mapped == 0)
         return rad_err(RADIAL_ERR_MODEL, "%s: no %s tensors found among %zu tensors (is this the right component?)", w->label,
-                       comp_name(w->comp), w->n_all);
+                       rad_component_name(w->comp), w->n_all);
     w->by_name = malloc(w->n_mapped * sizeof *w->by_name);
     if (!w->by_name) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory", w->label);
     size_t k = 0;
@@ -318,7 +324,7 @@ static rad_status build_index(rad_weights *w) {
                                                : "decoder.conv1.weight";
     if (!rad_weights_find(w, key))
         return rad_err(RADIAL_ERR_MODEL, "%s: not %s weights: no tensor maps to '%s' (layout: %s; %zu tensors)", w->label,
-                       comp_name(w->comp), key, w->layout, w->n_all);
+                       rad_component_name(w->comp), key, w->layout, w->n_all);
     return RAD_OK;
 }
 
@@ -326,6 +332,14 @@ static rad_status build_index(rad_weights *w) {
 /* Opening */
 
 static rad_status add_file(rad_weights *w, const char *path) {
+    if (rad_gguf_sniff(path)) {
+        rad_gguf **ng = realloc(w->ggufs, (w->n_ggufs + 1) * sizeof *ng);
+        if (!ng) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory adding the file", path);
+        w->ggufs = ng;
+        RAD_TRY(rad_gguf_open(path, &w->ggufs[w->n_ggufs]));
+        w->n_ggufs++;
+        return RAD_OK;
+    }
     rad_st_file **nf = realloc(w->files, (w->n_files + 1) * sizeof *nf);
     if (!nf) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory adding the file", path);
     w->files = nf;
@@ -432,7 +446,7 @@ static rad_status find_named(const rad_weights *w, const char *dir, const char *
             snprintf(pickle, sizeof pickle, "%s", e->d_name);
         if (!rad_ends_with(e->d_name, ".safetensors") || !contains_ci(e->d_name, key)) continue;
         if (*out) {
-            st = rad_err(RADIAL_ERR_IO, "%s: several %s files (%s, %s); pass the file itself", dir, comp_name(w->comp),
+            st = rad_err(RADIAL_ERR_IO, "%s: several %s files (%s, %s); pass the file itself", dir, rad_component_name(w->comp),
                          strrchr(*out, '/') + 1, e->d_name);
             break;
         }
@@ -445,7 +459,7 @@ static rad_status find_named(const rad_weights *w, const char *dir, const char *
                      "%s: the %s is only here as %s, a PyTorch pickle, which radial does not read; convert it once: "
                      "python3 -c \"import torch, safetensors.torch as s; s.save_file(torch.load('%s', "
                      "weights_only=True), '%.*s.safetensors')\"",
-                     dir, comp_name(w->comp), pickle, pickle, (int)(strlen(pickle) - 4), pickle);
+                     dir, rad_component_name(w->comp), pickle, pickle, (int)(strlen(pickle) - 4), pickle);
     if (st != RAD_OK) {
         free(*out);
         *out = NULL;
@@ -453,7 +467,37 @@ static rad_status find_named(const rad_weights *w, const char *dir, const char *
     return st;
 }
 
-/* A folder holding one component (diffusers names), or the official repo folder. */
+/* In a folder of ComfyUI's repackaged single files (wan2.1_t2v_1.3B_fp16.safetensors, a city96 *.gguf,
+ * umt5_xxl_fp8_e4m3fn_scaled.safetensors, wan_2.1_vae.safetensors) the DiT is the one model file that is not
+ * the text encoder, the VAE or a LoRA. *out = NULL when there is none. */
+static rad_status find_comfy_dit(const char *dir, char **out) {
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return rad_err(RADIAL_ERR_IO, "%s: cannot list the folder: %s", dir, strerror(errno));
+    rad_status st = RAD_OK;
+    struct dirent *e;
+    static const char *const k_not_dit[] = {"t5", "vae", "lora", "clip", "umt5"};
+    while ((e = readdir(d)) != NULL) {
+        if (!rad_ends_with(e->d_name, ".safetensors") && !rad_ends_with(e->d_name, ".gguf")) continue;
+        bool other = false;
+        for (size_t i = 0; i < N_OF(k_not_dit); i++) other |= contains_ci(e->d_name, k_not_dit[i]);
+        if (other) continue;
+        if (*out) {
+            st = rad_err(RADIAL_ERR_IO, "%s: several DiT candidates (%s, %s); name one with --dit FILE", dir,
+                         strrchr(*out, '/') + 1, e->d_name);
+            break;
+        }
+        if ((st = rad_path_join(dir, e->d_name, out)) != RAD_OK) break;
+    }
+    closedir(d);
+    if (st != RAD_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* A folder holding one component (diffusers names), the official repo folder, or ComfyUI's file names. */
 static rad_status open_component_dir(rad_weights *w, const char *dir) {
     static const char *const k_names[] = {
         "diffusion_pytorch_model.safetensors.index.json",
@@ -480,10 +524,19 @@ static rad_status open_component_dir(rad_weights *w, const char *dir) {
         }
         free(p);
     }
+    if (w->comp == RAD_COMP_DIT) {
+        RAD_TRY(find_comfy_dit(dir, &p));
+        if (p) {
+            rad_status st = add_file(w, p);
+            if (st == RAD_OK) st = find_config(w, dir);
+            free(p);
+            return st;
+        }
+    }
     return rad_err(RADIAL_ERR_IO,
                    "%s: no %s weights found (expected diffusion_pytorch_model.safetensors, model.safetensors, a "
                    "*.safetensors.index.json%s)",
-                   dir, comp_name(w->comp), w->comp == RAD_COMP_DIT ? "" : w->comp == RAD_COMP_T5 ? " or *t5*.safetensors" : " or *vae*.safetensors");
+                   dir, rad_component_name(w->comp), w->comp == RAD_COMP_DIT ? "" : w->comp == RAD_COMP_T5 ? " or *t5*.safetensors" : " or *vae*.safetensors");
 }
 
 static rad_status open_path(rad_weights *w, const char *path) {
@@ -498,7 +551,7 @@ static rad_status open_path(rad_weights *w, const char *path) {
         char *d;
         RAD_TRY(rad_path_join(path, sub, &d));
         rad_status st = rad_is_dir(d) ? open_component_dir(w, d)
-                                  : rad_err(RADIAL_ERR_IO, "%s: diffusers folder without %s/ for the %s", path, sub, comp_name(w->comp));
+                                  : rad_err(RADIAL_ERR_IO, "%s: diffusers folder without %s/ for the %s", path, sub, rad_component_name(w->comp));
         free(d);
         return st;
     }
@@ -525,6 +578,7 @@ rad_status rad_weights_open(const char *path, rad_component comp, rad_weights **
     rad_status st = open_path(w, path);
     if (st == RAD_OK) {
         for (size_t i = 0; i < w->n_files; i++) w->n_all += rad_st_count(w->files[i]);
+        for (size_t i = 0; i < w->n_ggufs; i++) w->n_all += rad_gguf_count(w->ggufs[i]);
         w->all = calloc(w->n_all ? w->n_all : 1, sizeof *w->all);
         if (!w->all) st = rad_err(RADIAL_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -533,7 +587,12 @@ rad_status rad_weights_open(const char *path, rad_component comp, rad_weights **
         for (size_t i = 0; i < w->n_files; i++)
             for (size_t j = 0; j < rad_st_count(w->files[i]); j++) {
                 w->all[k].t = rad_st_at(w->files[i], j);
-                w->all[k++].file = i;
+                w->all[k++].path = rad_st_path(w->files[i]);
+            }
+        for (size_t i = 0; i < w->n_ggufs; i++)
+            for (size_t j = 0; j < rad_gguf_count(w->ggufs[i]); j++) {
+                w->all[k].t = rad_gguf_at(w->ggufs[i], j);
+                w->all[k++].path = rad_gguf_path(w->ggufs[i]);
             }
         st = build_index(w);
     }
@@ -552,6 +611,8 @@ void rad_weights_close(rad_weights *w) {
     free(w->by_name);
     for (size_t i = 0; i < w->n_files; i++) rad_st_close(w->files[i]);
     free(w->files);
+    for (size_t i = 0; i < w->n_ggufs; i++) rad_gguf_close(w->ggufs[i]);
+    free(w->ggufs);
     free(w->config);
     free(w->label);
     free(w);
@@ -563,6 +624,7 @@ void rad_weights_close(rad_weights *w) {
 const char *rad_weights_config_path(const rad_weights *w) { return w->config; }
 const char *rad_weights_label(const rad_weights *w) { return w->label; }
 const char *rad_weights_layout(const rad_weights *w) { return w->layout; }
+rad_component rad_weights_component(const rad_weights *w) { return w->comp; }
 size_t rad_weights_count(const rad_weights *w) { return w->n_all; }
 size_t rad_weights_mapped_count(const rad_weights *w) { return w->n_mapped; }
 
@@ -574,6 +636,8 @@ const rad_st_tensor *rad_weights_at(const rad_weights *w, size_t i, const char *
 
 size_t rad_weights_file_count(const rad_weights *w) { return w->n_files; }
 const rad_st_file *rad_weights_file(const rad_weights *w, size_t i) { return i < w->n_files ? w->files[i] : NULL; }
+size_t rad_weights_gguf_count(const rad_weights *w) { return w->n_ggufs; }
+const rad_gguf *rad_weights_gguf(const rad_weights *w, size_t i) { return i < w->n_ggufs ? w->ggufs[i] : NULL; }
 
 static int cmp_official_key(const void *name, const void *entry) {
     return strcmp(name, (*(w_entry *const *)entry)->official);
@@ -582,6 +646,11 @@ static int cmp_official_key(const void *name, const void *entry) {
 static const w_entry *find_entry(const rad_weights *w, const char *name) {
     w_entry *const *e = w->n_mapped ? bsearch(name, w->by_name, w->n_mapped, sizeof *w->by_name, cmp_official_key) : NULL;
     return e ? *e : NULL;
+}
+
+size_t rad_weights_index(const rad_weights *w, const char *official_name) {
+    const w_entry *e = find_entry(w, official_name);
+    return e ? (size_t)(e - w->all) : SIZE_MAX;
 }
 
 const rad_st_tensor *rad_weights_find(const rad_weights *w, const char *official_name) {
@@ -594,7 +663,7 @@ rad_status rad_weights_get(const rad_weights *w, const char *official_name, int 
     *out = NULL;
     const w_entry *e = find_entry(w, official_name);
     if (!e)
-        return rad_err(RADIAL_ERR_MODEL, "%s: missing %s tensor '%s' (layout: %s)", w->label, comp_name(w->comp), official_name,
+        return rad_err(RADIAL_ERR_MODEL, "%s: missing %s tensor '%s' (layout: %s)", w->label, rad_component_name(w->comp), official_name,
                        w->layout);
     const rad_st_tensor *t = e->t;
     bool ok = t->ndim == ndim;
@@ -605,7 +674,7 @@ rad_status rad_weights_get(const rad_weights *w, const char *official_name, int 
         rad_shape_str(t->shape, t->ndim, got, sizeof got);
         char stored[256] = "";
         if (strcmp(t->name, official_name)) snprintf(stored, sizeof stored, " (stored as '%s')", t->name);
-        return rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s'%s: expected shape %s, found %s", rad_st_path(w->files[e->file]),
+        return rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s'%s: expected shape %s, found %s", e->path,
                        official_name, stored, want, got);
     }
     *out = t;

@@ -16,6 +16,7 @@
 #include "base/timer.h"
 #include "dit/dit.h"
 #include "io/model_config.h"
+#include "io/lora.h"
 #include "io/weights.h"
 #include "pipeline/pipeline.h"
 #include "sched/sched.h"
@@ -30,17 +31,59 @@ static const char default_negative_prompt[] =
     "手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
 struct radial_ctx {
-    char *model_path;
     radial_params params;
     rad_backend *be;
     rad_spm *tok;
-    rad_weights *dit_w, *vae_w;
+    rad_weights *t5_w, *dit_w, *vae_w; /* mapped at init (a broken file fails there, before any work) */
+    rad_lora **loras;
+    size_t n_loras;
     rad_dit *dit; /* kept between generations */
     rad_vae *vae;
     rad_dit_config dit_cfg;
 };
 
 radial_params radial_default_params(void) { return (radial_params){.backend = RADIAL_BACKEND_CPU, .n_threads = 0}; }
+
+/* The tokenizer: the one named, else the one the umT5 file carries (ComfyUI's single files keep it as a U8
+ * tensor `spiece_model`), else the model folder's. */
+static rad_status load_tokenizer(radial_ctx *c, const char *model_path) {
+    if (c->params.tokenizer) return rad_spm_load(c->params.tokenizer, &c->tok);
+    const rad_st_tensor *t = rad_weights_find(c->t5_w, "spiece_model");
+    if (t) {
+        if (t->dtype != RAD_DT_U8 || t->ndim != 1)
+            return rad_err(RADIAL_ERR_FORMAT, "%s: tensor 'spiece_model' must be a U8 vector (found %s with %d dims)",
+                           rad_weights_label(c->t5_w), t->dtype_name, t->ndim);
+        return rad_spm_load_memory(t->data, t->nbytes, rad_weights_label(c->t5_w), &c->tok);
+    }
+    if (!model_path)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s has no tokenizer inside: name the spiece.model (--tokenizer)",
+                       rad_weights_label(c->t5_w));
+    return rad_spm_load(model_path, &c->tok);
+}
+
+/* What the files must agree on before any work: the DiT's text width is the encoder's, its latent channels are
+ * the VAE's (spec wan21.md §1.1). */
+static rad_status check_components(radial_ctx *c) {
+    rad_t5_config t5c;
+    rad_vae_config vc;
+    RAD_TRY(rad_t5_config_detect(c->t5_w, &t5c));
+    RAD_TRY(rad_vae_config_detect(c->vae_w, &vc));
+    if (t5c.d_model != c->dit_cfg.text_dim)
+        return rad_err(RADIAL_ERR_MODEL, "the text encoder %s is %d wide but the DiT %s takes text_dim %d: not parts of one model",
+                       rad_weights_label(c->t5_w), t5c.d_model, rad_weights_label(c->dit_w), c->dit_cfg.text_dim);
+    if (vc.z_dim != c->dit_cfg.in_dim || vc.z_dim != c->dit_cfg.out_dim)
+        return rad_err(RADIAL_ERR_MODEL, "the VAE %s has %d latent channels but the DiT %s takes %d and predicts %d",
+                       rad_weights_label(c->vae_w), vc.z_dim, rad_weights_label(c->dit_w), c->dit_cfg.in_dim,
+                       c->dit_cfg.out_dim);
+    return RAD_OK;
+}
+
+/* Opens each component from its own file when one is named, else from the model folder. */
+static rad_status open_component(const char *own, const char *model_path, rad_component comp, rad_weights **out) {
+    if (!own && !model_path)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "no model folder and no %s file given", rad_component_name(comp));
+    return rad_weights_open(own ? own : model_path, comp, out);
+}
 
 radial_gen_params radial_default_gen_params(void) {
     return (radial_gen_params){
@@ -73,20 +116,32 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
 
 radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out) {
     *out = NULL;
-    if (!model_path) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: no model path given");
     radial_ctx *c = calloc(1, sizeof *c);
-    if (!c || !(c->model_path = strdup(model_path))) {
-        free(c);
-        return rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
-    }
+    if (!c) return rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
     c->params = params ? *params : radial_default_params();
+    /* the caller's strings need not outlive this call */
+    c->params.tokenizer = c->params.dit = c->params.t5 = c->params.vae = NULL, c->params.loras = NULL, c->params.n_loras = 0;
     rad_set_threads(c->params.n_threads);
-    rad_status s = c->params.backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&c->be) : rad_backend_cpu(&c->be);
-    if (s == RAD_OK) s = rad_spm_load(c->params.tokenizer ? c->params.tokenizer : model_path, &c->tok);
-    /* Open (map) the DiT and VAE now so that a broken model folder fails here, not after the text encoder. */
-    if (s == RAD_OK) s = rad_weights_open(model_path, RAD_COMP_DIT, &c->dit_w);
+    rad_status s = RAD_OK;
+    if (params && (params->n_loras < 0 || params->n_loras > 64 || (params->n_loras && !params->loras)))
+        s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: %d LoRAs (at most 64)", params->n_loras);
+    /* Open (map) every file now so that a broken model fails here, not after the text encoder. */
+    if (s == RAD_OK) s = open_component(params ? params->t5 : NULL, model_path, RAD_COMP_T5, &c->t5_w);
+    if (s == RAD_OK) s = open_component(params ? params->dit : NULL, model_path, RAD_COMP_DIT, &c->dit_w);
     if (s == RAD_OK) s = rad_dit_config_detect(c->dit_w, &c->dit_cfg);
-    if (s == RAD_OK) s = rad_weights_open(model_path, RAD_COMP_VAE, &c->vae_w);
+    if (s == RAD_OK) s = open_component(params ? params->vae : NULL, model_path, RAD_COMP_VAE, &c->vae_w);
+    if (s == RAD_OK) s = check_components(c);
+    if (s == RAD_OK && params && params->tokenizer && !(c->params.tokenizer = strdup(params->tokenizer)))
+        s = rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
+    if (s == RAD_OK) s = load_tokenizer(c, model_path);
+    if (s == RAD_OK && params && params->n_loras) {
+        s = rad_calloc((void **)&c->loras, (size_t)params->n_loras, sizeof *c->loras, "LoRA list");
+        for (int i = 0; s == RAD_OK && i < params->n_loras; i++) {
+            s = rad_lora_open(params->loras[i].path, params->loras[i].strength, &c->loras[i]);
+            if (s == RAD_OK) c->n_loras++;
+        }
+    }
+    if (s == RAD_OK) s = c->params.backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&c->be) : rad_backend_cpu(&c->be);
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -99,11 +154,14 @@ void radial_free(radial_ctx *c) {
     if (!c) return;
     rad_dit_free(c->dit);
     rad_vae_free(c->vae);
+    rad_weights_close(c->t5_w);
     rad_weights_close(c->dit_w);
     rad_weights_close(c->vae_w);
+    for (size_t i = 0; i < c->n_loras; i++) rad_lora_close(c->loras[i]);
+    rad_free(c->loras);
     rad_spm_free(c->tok);
     if (c->be) c->be->destroy(c->be);
-    free(c->model_path);
+    free((char *)c->params.tokenizer);
     free(c);
 }
 
@@ -123,28 +181,33 @@ static rad_status check_video_size(int width, int height, int *frames) {
     return RAD_OK;
 }
 
+/* Adds a model load to the run's totals and says what it read. */
+static void add_load(radial_timings *tm, const rad_load_stats *ls) {
+    tm->load_s += ls->seconds;
+    tm->load_bytes += ls->file_bytes;
+    tm->lora_modules += (int)ls->lora_merged;
+    RAD_INFO("loaded %zu tensors, %.2f GB of file data in %.2f s (%.2f GB/s)%s", ls->tensors, (double)ls->file_bytes / 1e9,
+             ls->seconds, ls->seconds > 0 ? (double)ls->file_bytes / 1e9 / ls->seconds : 0.0,
+             ls->lora_merged ? "; LoRA deltas merged" : "");
+}
+
 /* Tokenise and encode both prompts with the text encoder, which is loaded for this and freed right after
  * (the real umT5 is far larger than the DiT). context_*: rad_alloc'ed [len, text_dim]. */
 static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *negative, float **ctx_c, int *len_c,
-                                 float **ctx_u, int *len_u, int text_dim) {
-    rad_weights *tw = NULL;
+                                 float **ctx_u, int *len_u, int text_dim, radial_timings *tm) {
     rad_t5 *t5 = NULL;
     int32_t *ids[2] = {NULL, NULL};
     size_t n[2] = {0, 0};
     const char *texts[2] = {prompt, negative};
     float *outs[2] = {NULL, NULL};
-    rad_status s = rad_weights_open(c->model_path, RAD_COMP_T5, &tw);
-    if (s == RAD_OK) s = rad_t5_load(c->be, tw, &t5);
+    rad_status s = rad_t5_load(c->be, c->t5_w, &t5);
+    if (s == RAD_OK) add_load(tm, rad_t5_load_stats(t5));
     for (int i = 0; i < 2 && s == RAD_OK; i++) {
         s = rad_t5_tokenize(c->tok, texts[i], 512, &ids[i], &n[i]);
-        if (s == RAD_OK && rad_t5_config_of(t5)->d_model != text_dim)
-            s = rad_err(RADIAL_ERR_MODEL, "text encoder width %d does not match the DiT's text_dim %d",
-                        rad_t5_config_of(t5)->d_model, text_dim);
         if (s == RAD_OK) s = rad_calloc((void **)&outs[i], n[i] * (size_t)text_dim, sizeof(float), "text context");
         if (s == RAD_OK) s = rad_t5_encode(t5, ids[i], (int)n[i], outs[i]);
     }
     rad_t5_free(t5);
-    rad_weights_close(tw);
     rad_free(ids[0]);
     rad_free(ids[1]);
     if (s != RAD_OK) {
@@ -171,7 +234,7 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
     RAD_INFO("encoding the prompts (umT5)");
-    rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->dit_cfg.text_dim);
+    rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->dit_cfg.text_dim, &tm);
     tm.text_encoder_s = rad_now() - t0;
 
     const int T = (g.frames - 1) / 4 + 1, H = g.height / 8, W = g.width / 8;
@@ -231,7 +294,12 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         return rad_err(RADIAL_ERR_INVALID_ARG, "guidance must be finite and shift positive");
     if (!c->dit) {
         RAD_INFO("loading the DiT (%d layers, dim %d)", c->dit_cfg.num_layers, c->dit_cfg.dim);
-        s = rad_dit_load(c->be, c->dit_w, &c->dit);
+        s = rad_dit_load(c->be, c->dit_w, c->loras, c->n_loras, &c->dit);
+        if (s == RAD_OK) add_load(tm, rad_dit_load_stats(c->dit));
+        for (size_t i = 0; s == RAD_OK && i < c->n_loras; i++)
+            RAD_INFO("LoRA %s (%s, strength %g): %zu of %zu modules merged", rad_lora_path(c->loras[i]),
+                     rad_lora_style(c->loras[i]), (double)rad_lora_strength(c->loras[i]),
+                     rad_lora_applied_count(c->loras[i]), rad_lora_module_count(c->loras[i]));
     }
     RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps, %s attention", g->width, g->height, g->frames, T,
              g->steps, g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense");
@@ -273,7 +341,10 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
 
     t0 = rad_now();
     RAD_INFO("decoding %d frames (VAE)", 1 + 4 * (T - 1));
-    if (!c->vae) s = rad_vae_load(c->be, c->vae_w, &c->vae);
+    if (!c->vae) {
+        s = rad_vae_load(c->be, c->vae_w, &c->vae);
+        if (s == RAD_OK) add_load(tm, rad_vae_load_stats(c->vae));
+    }
     const int F = 1 + 4 * (T - 1);
     float *video = NULL;
     if (s == RAD_OK) s = rad_calloc((void **)&video, (size_t)3 * F * g->height * g->width, sizeof(float), "video");

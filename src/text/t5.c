@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "load/loader.h"
 
 typedef struct t5_layer {
     float *norm1, *norm2;         /* [d_model] backend buffers */
@@ -18,9 +19,10 @@ struct rad_t5 {
     rad_backend *be;
     rad_t5_config cfg;
     int64_t inner;            /* num_heads * d_kv */
-    const rad_st_tensor *emb; /* token_embedding.weight [vocab, d_model], in the mapped file */
+    rad_weight_src emb; /* token_embedding.weight [vocab, d_model] as stored, in the mapped file */
     t5_layer *layers;
     float *norm; /* final norm [d_model] */
+    rad_load_stats load;
 };
 
 int rad_t5_rel_bucket(int64_t rel, int num_buckets, int max_distance) {
@@ -37,26 +39,19 @@ int rad_t5_rel_bucket(int64_t rel, int num_buckets, int max_distance) {
 
 /* ---- loading ---- */
 
-static rad_status load_vec(rad_t5 *t5, const rad_weights *w, const char *name, int64_t d, float **out) {
+static rad_status load_vec(rad_t5 *t5, rad_loader *w, const char *name, int64_t d, float **out) {
     float *host;
     int64_t shape[1] = {d};
-    RAD_TRY(rad_weights_f32(w, name, 1, shape, &host));
+    RAD_TRY(rad_loader_f32(w, name, 1, shape, &host));
     rad_status s = t5->be->alloc(t5->be, (size_t)d * sizeof(float), name, (void **)out);
     if (s == RAD_OK) s = t5->be->upload(t5->be, *out, host, (size_t)d * sizeof(float));
     rad_free(host);
     return s;
 }
 
-/* Converts one matrix to fp32 and hands it to the backend; the staging copy is freed at once, so loading
- * holds at most one converted matrix beyond what the backend keeps. */
-static rad_status load_mat(rad_t5 *t5, const rad_weights *w, const char *name, int64_t rows, int64_t cols,
-                           rad_weight **out) {
-    float *host;
+static rad_status load_mat(rad_loader *w, const char *name, int64_t rows, int64_t cols, rad_weight **out) {
     int64_t shape[2] = {rows, cols};
-    RAD_TRY(rad_weights_f32(w, name, 2, shape, &host));
-    rad_status s = t5->be->weight_new(t5->be, &(rad_weight_src){RAD_DT_F32, host, NULL, 0}, rows, cols, name, out);
-    rad_free(host);
-    return s;
+    return rad_loader_weight(w, name, 2, shape, rows, cols, out);
 }
 
 static rad_status check_config(const rad_t5_config *c, const char *label) {
@@ -78,38 +73,34 @@ static rad_status check_config(const rad_t5_config *c, const char *label) {
     return RAD_OK;
 }
 
-static rad_status load_layer(rad_t5 *t5, const rad_weights *w, int i, t5_layer *L) {
+static rad_status load_layer(rad_t5 *t5, rad_loader *w, int i, t5_layer *L) {
     const rad_t5_config *c = &t5->cfg;
     char name[128];
 #define T5_NAME(fmt) (snprintf(name, sizeof name, "blocks.%d." fmt, i), name)
     RAD_TRY(load_vec(t5, w, T5_NAME("norm1.weight"), c->d_model, &L->norm1));
-    RAD_TRY(load_mat(t5, w, T5_NAME("attn.q.weight"), t5->inner, c->d_model, &L->q));
-    RAD_TRY(load_mat(t5, w, T5_NAME("attn.k.weight"), t5->inner, c->d_model, &L->k));
-    RAD_TRY(load_mat(t5, w, T5_NAME("attn.v.weight"), t5->inner, c->d_model, &L->v));
-    RAD_TRY(load_mat(t5, w, T5_NAME("attn.o.weight"), c->d_model, t5->inner, &L->o));
+    RAD_TRY(load_mat(w, T5_NAME("attn.q.weight"), t5->inner, c->d_model, &L->q));
+    RAD_TRY(load_mat(w, T5_NAME("attn.k.weight"), t5->inner, c->d_model, &L->k));
+    RAD_TRY(load_mat(w, T5_NAME("attn.v.weight"), t5->inner, c->d_model, &L->v));
+    RAD_TRY(load_mat(w, T5_NAME("attn.o.weight"), c->d_model, t5->inner, &L->o));
     int64_t pshape[2] = {c->num_buckets, c->num_heads};
-    RAD_TRY(rad_weights_f32(w, T5_NAME("pos_embedding.embedding.weight"), 2, pshape, &L->pos));
+    RAD_TRY(rad_loader_f32(w, T5_NAME("pos_embedding.embedding.weight"), 2, pshape, &L->pos));
     RAD_TRY(load_vec(t5, w, T5_NAME("norm2.weight"), c->d_model, &L->norm2));
-    RAD_TRY(load_mat(t5, w, T5_NAME("ffn.gate.0.weight"), c->d_ff, c->d_model, &L->gate));
-    RAD_TRY(load_mat(t5, w, T5_NAME("ffn.fc1.weight"), c->d_ff, c->d_model, &L->fc1));
-    RAD_TRY(load_mat(t5, w, T5_NAME("ffn.fc2.weight"), c->d_model, c->d_ff, &L->fc2));
+    RAD_TRY(load_mat(w, T5_NAME("ffn.gate.0.weight"), c->d_ff, c->d_model, &L->gate));
+    RAD_TRY(load_mat(w, T5_NAME("ffn.fc1.weight"), c->d_ff, c->d_model, &L->fc1));
+    RAD_TRY(load_mat(w, T5_NAME("ffn.fc2.weight"), c->d_model, c->d_ff, &L->fc2));
 #undef T5_NAME
     return RAD_OK;
 }
 
-static rad_status t5_load(rad_t5 *t5, const rad_weights *w) {
-    const char *label = rad_weights_label(w);
-    RAD_TRY(rad_t5_config_detect(w, &t5->cfg));
+static rad_status t5_load(rad_t5 *t5, const rad_weights *ws, rad_loader *w) {
+    const char *label = rad_weights_label(ws);
+    RAD_TRY(rad_t5_config_detect(ws, &t5->cfg));
     RAD_TRY(check_config(&t5->cfg, label));
     const rad_t5_config *c = &t5->cfg;
     t5->inner = (int64_t)c->num_heads * c->d_kv;
 
     int64_t eshape[2] = {c->vocab, c->d_model};
-    RAD_TRY(rad_weights_get(w, "token_embedding.weight", 2, eshape, &t5->emb));
-    rad_dtype dt = t5->emb->dtype;
-    if (dt != RAD_DT_F32 && dt != RAD_DT_BF16 && dt != RAD_DT_F16)
-        return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: token_embedding.weight has dtype %s; expected F32, BF16 or F16",
-                       label, t5->emb->dtype_name);
+    RAD_TRY(rad_loader_rows(w, "token_embedding.weight", 2, eshape, &t5->emb));
 
     RAD_TRY(rad_calloc((void **)&t5->layers, (size_t)c->num_layers, sizeof *t5->layers, "T5 layer table"));
     for (int i = 0; i < c->num_layers; i++) {
@@ -124,7 +115,11 @@ rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out) {
     rad_t5 *t5;
     RAD_TRY(rad_calloc((void **)&t5, 1, sizeof *t5, "T5 encoder"));
     t5->be = be;
-    rad_status s = t5_load(t5, w);
+    rad_loader *l = NULL;
+    rad_status s = rad_loader_new(w, be, NULL, 0, &l);
+    if (s == RAD_OK) s = t5_load(t5, w, l);
+    if (s == RAD_OK) s = rad_loader_finish(l, &t5->load);
+    rad_loader_free(l);
     if (s != RAD_OK) {
         rad_t5_free(t5);
         return s;
@@ -134,6 +129,7 @@ rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out) {
 }
 
 const rad_t5_config *rad_t5_config_of(const rad_t5 *t5) { return &t5->cfg; }
+const rad_load_stats *rad_t5_load_stats(const rad_t5 *t5) { return &t5->load; }
 
 void rad_t5_free(rad_t5 *t5) {
     if (!t5) return;
@@ -151,6 +147,7 @@ void rad_t5_free(rad_t5 *t5) {
         rad_free(t5->layers);
     }
     if (t5->norm) be->free(be, t5->norm);
+    rad_free((void *)t5->emb.scale);
     rad_free(t5);
 }
 
@@ -163,17 +160,8 @@ typedef struct t5_bufs {
 
 /* Embedding rows of ids, read straight from the mapped table (one row converted at a time). */
 static rad_status gather_embeddings(const rad_t5 *t5, const int32_t *ids, int n, float *dst) {
-    const rad_st_tensor *e = t5->emb;
-    size_t row_bytes = (size_t)t5->cfg.d_model * rad_dtype_size(e->dtype);
-    for (int i = 0; i < n; i++) {
-        rad_st_tensor row = *e;
-        row.ndim = 1;
-        row.shape[0] = t5->cfg.d_model;
-        row.numel = t5->cfg.d_model;
-        row.nbytes = row_bytes;
-        row.data = (const char *)e->data + (size_t)ids[i] * row_bytes;
-        RAD_TRY(rad_st_to_f32(&row, dst + (size_t)i * t5->cfg.d_model));
-    }
+    for (int i = 0; i < n; i++)
+        rad_weight_src_rows_f32(&t5->emb, t5->cfg.d_model, ids[i], ids[i] + 1, dst + (size_t)i * t5->cfg.d_model);
     return RAD_OK;
 }
 

@@ -27,6 +27,7 @@
 #include "backend/backend.h"
 #include "io/model_config.h"
 #include "io/weights.h"
+#include "load/loader.h"
 
 /* Longest input the encoder accepts: Wan tokenizes to at most 512 ids including eos (§2.3). */
 #define RAD_T5_MAX_TOKENS 512
@@ -37,6 +38,7 @@ typedef struct rad_t5 rad_t5;
  * weights for `be`. `w` must stay open until rad_t5_free: the embedding rows are read from it at encode
  * time. */
 rad_status rad_t5_load(rad_backend *be, const rad_weights *w, rad_t5 **out);
+const rad_load_stats *rad_t5_load_stats(const rad_t5 *t5); /* what rad_t5_load read and how long it took */
 
 /* hidden_out (host, [n, d_model] fp32) = encoder output for ids[0..n), 1 <= n <= RAD_T5_MAX_TOKENS.
  * Ids outside [0, vocab) are RADIAL_ERR_INVALID_ARG naming the position and the value. */

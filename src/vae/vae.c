@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "load/loader.h"
 #include "base/timer.h"
 
 enum { N_STAGES = 4, CACHE_T = 2 };
@@ -95,6 +96,7 @@ struct rad_vae {
     int64_t F, OH, OW, f_next;
     size_t work_bytes; /* activation buffers and caches of the running decode */
     rad_vae_stats stats;
+    rad_load_stats load;
 };
 
 /* ------------------------------------------------------------------------------------------------------
@@ -108,20 +110,18 @@ static rad_status upload_vec(rad_vae *v, const float *host, int64_t n, const cha
 
 /* A conv weight `prefix`.weight of shape [cout, cin, (kt,) kh, kw] plus its bias. `ndim` 5 for Conv3d
  * (kt as given), 4 for Conv2d (kt = 1). */
-static rad_status load_conv(rad_vae *v, const rad_weights *w, const char *prefix, int ndim, int64_t cin,
+static rad_status load_conv(rad_vae *v, rad_loader *w, const char *prefix, int ndim, int64_t cin,
                             int64_t cout, int64_t kt, int64_t k, int64_t pad, int use_cache, vae_conv *cv) {
     char name[128];
     float *host = NULL;
     const int64_t shape5[5] = {cout, cin, kt, k, k}, shape4[4] = {cout, cin, k, k};
     *cv = (vae_conv){.cin = cin, .cout = cout, .kt = kt, .kh = k, .kw = k, .ph = pad, .pw = pad, .slot = -1};
     snprintf(name, sizeof name, "%s.weight", prefix);
-    RAD_TRY(rad_weights_f32(w, name, ndim, ndim == 5 ? shape5 : shape4, &host));
-    rad_status st = v->be->weight_new(v->be, &(rad_weight_src){RAD_DT_F32, host, NULL, 0}, cout, cin * kt * k * k, name, &cv->w);
-    rad_free(host);
+    rad_status st = rad_loader_weight(w, name, ndim, ndim == 5 ? shape5 : shape4, cout, cin * kt * k * k, &cv->w);
     v->stats.weight_bytes += (size_t)(cout * cin * kt * k * k) * sizeof(float);
     RAD_TRY(st);
     snprintf(name, sizeof name, "%s.bias", prefix);
-    RAD_TRY(rad_weights_f32(w, name, 1, &cout, &host));
+    RAD_TRY(rad_loader_f32(w, name, 1, &cout, &host));
     st = upload_vec(v, host, cout, name, &cv->b);
     rad_free(host);
     RAD_TRY(st);
@@ -130,17 +130,17 @@ static rad_status load_conv(rad_vae *v, const rad_weights *w, const char *prefix
 }
 
 /* An RMS_norm gamma of c channels, stored [c,1,1,1] (ndim 4) or [c,1,1] (ndim 3). */
-static rad_status load_gamma(rad_vae *v, const rad_weights *w, const char *name, int ndim, int64_t c,
+static rad_status load_gamma(rad_vae *v, rad_loader *w, const char *name, int ndim, int64_t c,
                              float **out) {
     const int64_t shape[4] = {c, 1, 1, 1};
     float *host;
-    RAD_TRY(rad_weights_f32(w, name, ndim, shape, &host));
+    RAD_TRY(rad_loader_f32(w, name, ndim, shape, &host));
     rad_status st = upload_vec(v, host, c, name, out);
     rad_free(host);
     return st;
 }
 
-static rad_status load_res(rad_vae *v, const rad_weights *w, const char *prefix, int64_t cin, int64_t cout,
+static rad_status load_res(rad_vae *v, rad_loader *w, const char *prefix, int64_t cin, int64_t cout,
                            vae_res *r) {
     char name[128];
     r->cin = cin, r->cout = cout;
@@ -221,7 +221,7 @@ void rad_vae_free(rad_vae *v) {
     free(v);
 }
 
-static rad_status load_all(rad_vae *v, const rad_weights *w) {
+static rad_status load_all(rad_vae *v, rad_loader *w) {
     const rad_vae_config *c = &v->cfg;
     const int64_t z = c->z_dim, nrb = c->num_res_blocks;
     /* Decoder widths (vae.py Decoder3d): dims = [dim_mult[-1], dim_mult reversed...] x base. */
@@ -272,9 +272,9 @@ static rad_status load_all(rad_vae *v, const rad_weights *w) {
             RAD_TRY(load_conv(v, w, sub, 5, out, 2 * out, 3, 1, 0, 1, &u->time_conv));
         } else {
             snprintf(sub, sizeof sub, "%s.time_conv.weight", name);
-            if (rad_weights_find(w, sub))
+            if (rad_weights_find(rad_loader_weights(w), sub))
                 return rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s' exists but the configuration says stage %d has "
-                               "no temporal upsample", rad_weights_label(w), sub, i);
+                               "no temporal upsample", rad_weights_label(rad_loader_weights(w)), sub, i);
         }
         snprintf(sub, sizeof sub, "%s.resample.1", name);
         RAD_TRY(load_conv(v, w, sub, 4, out, out / 2, 1, 3, 1, 0, &u->conv));
@@ -299,7 +299,11 @@ rad_status rad_vae_load(rad_backend *be, const rad_weights *w, rad_vae **out) {
             st = rad_err(RADIAL_ERR_MODEL, "%s: unsupported VAE configuration (base_dim %d, dim_mult[%d] %d, "
                          "num_res_blocks %d)", rad_weights_label(w), c->base_dim, i, c->dim_mult[i],
                          c->num_res_blocks);
-    if (st == RAD_OK) st = load_all(v, w);
+    rad_loader *l = NULL;
+    if (st == RAD_OK) st = rad_loader_new(w, be, NULL, 0, &l);
+    if (st == RAD_OK) st = load_all(v, l);
+    if (st == RAD_OK) st = rad_loader_finish(l, &v->load);
+    rad_loader_free(l);
     if (st != RAD_OK) {
         rad_vae_free(v);
         return rad_err_prefix(st, "loading the VAE: ");
@@ -321,6 +325,7 @@ int64_t rad_vae_out_frames(const rad_vae *v, int64_t T) {
 }
 
 rad_vae_stats rad_vae_last_stats(const rad_vae *v) { return v->stats; }
+const rad_load_stats *rad_vae_load_stats(const rad_vae *v) { return &v->load; }
 
 /* Backend allocation of the decode's working memory, counted in stats.work_peak_bytes. */
 static rad_status work_alloc(rad_vae *v, size_t n_floats, const char *what, float **out) {

@@ -12,12 +12,14 @@
 #include "backend/backend.h"
 #include "io/model_config.h"
 #include "io/weights.h"
+#include "load/loader.h"
 
 typedef struct rad_vae rad_vae;
 
 /* Reads the decoder weights (official names; any layout rad_weights maps) and prepares them on `be`.
  * The configuration comes from rad_vae_config_detect. `be` must outlive the model. */
 rad_status rad_vae_load(rad_backend *be, const rad_weights *w, rad_vae **out);
+const rad_load_stats *rad_vae_load_stats(const rad_vae *v); /* what rad_vae_load read and how long it took */
 void rad_vae_free(rad_vae *vae);
 
 /* Output size for a latent of T x H x W: frames 1 + tf·(T-1), spatial factor sf (4 and 8 for Wan 2.1). */

@@ -22,7 +22,7 @@ static rad_dit *load(rad_backend *be, const char *rel) {
     rad_weights *w = NULL;
     rad_dit *d = NULL;
     CHECK_OK(rad_weights_open(rad_test_path(path, sizeof path, rel), RAD_COMP_DIT, &w));
-    if (w) CHECK_OK(rad_dit_load(be, w, &d));
+    if (w) CHECK_OK(rad_dit_load(be, w, NULL, 0, &d));
     rad_weights_close(w);
     return d;
 }
@@ -152,10 +152,46 @@ int main(void) {
             w = NULL;
             CHECK_OK(rad_weights_open("dit_bad.safetensors", RAD_COMP_DIT, &w));
             if (w) {
-                CHECK_FAILS(rad_dit_load(be, w, &d));
+                CHECK_FAILS(rad_dit_load(be, w, NULL, 0, &d));
                 rad_weights_close(w);
             }
         }
+        /* the count and the model checks: every variant is refused at load or at config time, naming the tensor */
+        static const struct {
+            const char *what, *expect; /* the message must contain `expect` */
+        } k_refused[] = {
+            {"extra tensor", "blocks.0.self_attn.extra.weight"},
+            {"img_emb (image-to-video)", "image-to-video"},
+            {"in_dim 36 (image-to-video)", "image-to-video (in_dim 36)"},
+            {"vace_blocks", "VACE"},
+            {"bias scale_weight", "cross_attn.o.scale_weight"},
+        };
+        o = calloc(nt + 1, sizeof *o);
+        float *extra = calloc(48 * 36 * 4, sizeof *extra); /* big enough for every added tensor */
+        for (size_t v = 0; v < sizeof k_refused / sizeof k_refused[0]; v++) {
+            size_t k = 0;
+            for (size_t i = 0; i < nt; i++) {
+                o[k] = rad_test_st_out(rad_st_at(of, i));
+                if (v == 2 && !strcmp(o[k].name, "patch_embedding.weight")) {
+                    o[k].shape[1] = 36; /* 36 input channels: an image-to-video patch embedding */
+                    o[k].dtype = RAD_DT_F32, o[k].data = extra;
+                }
+                k++;
+            }
+            static const char *const k_added[] = {"blocks.0.self_attn.extra.weight", "img_emb.proj.1.weight", NULL,
+                                                  "vace_blocks.0.before_proj.weight", "blocks.0.cross_attn.o.scale_weight"};
+            if (k_added[v]) o[k++] = (rad_st_out){.name = k_added[v], .dtype = RAD_DT_F32, .ndim = 1, .shape = {4}, .data = extra};
+            CHECK_OK(rad_st_write("dit_bad.safetensors", o, k, NULL, 0));
+            w = NULL;
+            d = NULL;
+            rad_status st = rad_weights_open("dit_bad.safetensors", RAD_COMP_DIT, &w);
+            if (st == RAD_OK) st = rad_dit_load(be, w, NULL, 0, &d);
+            if (w) rad_weights_close(w);
+            CHECK(st != RAD_OK && strstr(rad_last_error(), k_refused[v].expect));
+            printf("refused (%s): %s\n", k_refused[v].what, rad_last_error());
+            rad_dit_free(d);
+        }
+        free(extra);
         free(o);
         rad_st_close(of);
     }

@@ -104,6 +104,43 @@ static void print_choices(const char *const *choices) {
         fprintf(stderr, "%s%s", i == 0 ? "" : choices[i + 1] ? ", " : " or ", choices[i]);
 }
 
+/* PATH[:STRENGTH]: the strength is what follows the last ':' when that parses as a number (a path may hold
+ * colons); default 1.0. */
+static bool add_lora(const char *cmd, const char *as_given, const char *val, cli_loras *l) {
+    if (l->n == CLI_MAX_LORAS) {
+        fprintf(stderr, "radial %s: %s: at most %d LoRAs\n", cmd, as_given, CLI_MAX_LORAS);
+        return false;
+    }
+    radial_lora *it = &l->items[l->n];
+    *it = (radial_lora){.path = val, .strength = 1.0f};
+    const char *colon = strrchr(val, ':');
+    if (colon && colon[1]) {
+        char *end;
+        errno = 0;
+        const double d = strtod(colon + 1, &end);
+        if (!*end && errno == 0) {
+            if (!(d >= -100.0 && d <= 100.0)) {
+                fprintf(stderr, "radial %s: %s %s: strength must be between -100 and 100\n", cmd, as_given, val);
+                return false;
+            }
+            const size_t k = (size_t)(colon - val);
+            if (k >= sizeof l->paths[0]) {
+                fprintf(stderr, "radial %s: %s: path too long\n", cmd, as_given);
+                return false;
+            }
+            memcpy(l->paths[l->n], val, k);
+            l->paths[l->n][k] = 0;
+            it->path = l->paths[l->n], it->strength = (float)d;
+        }
+    }
+    if (!it->path[0]) {
+        fprintf(stderr, "radial %s: %s: empty path in '%s'\n", cmd, as_given, val);
+        return false;
+    }
+    l->n++;
+    return true;
+}
+
 /* Stores the value of flag f, given as `as_given` (its name or alias); false after a message. */
 static bool set_value(const char *cmd, const cli_flag *f, const char *as_given, const char *val) {
     long long i;
@@ -134,6 +171,7 @@ static bool set_value(const char *cmd, const cli_flag *f, const char *as_given, 
         fprintf(stderr, ", found '%s'\n", val);
         return false;
     case CLI_SWITCH: *(bool *)f->value = true; return true;
+    case CLI_LORA: return add_lora(cmd, as_given, val, (cli_loras *)f->value);
     }
     return false;
 }

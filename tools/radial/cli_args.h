@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "base/status.h"
+#include "radial.h"
 
 typedef enum cli_kind {
     CLI_TEXT,   /* const char **: the value as given */
@@ -17,7 +18,16 @@ typedef enum cli_kind {
     CLI_DOUBLE, /* double *, finite, within [lo, hi] */
     CLI_CHOICE, /* int *: the index of the value in `choices` */
     CLI_SWITCH, /* bool *: set to true; the flag takes no value */
+    CLI_LORA,   /* cli_loras *: PATH[:STRENGTH], repeatable (each use adds one) */
 } cli_kind;
+
+/* The values of a repeatable --lora flag. */
+#define CLI_MAX_LORAS 16
+typedef struct cli_loras {
+    radial_lora items[CLI_MAX_LORAS];
+    char paths[CLI_MAX_LORAS][4096]; /* the paths of PATH:STRENGTH values */
+    int n;
+} cli_loras;
 
 /* One flag of a command. `value` points at the variable the flag sets, which holds its default. */
 typedef struct cli_flag {
@@ -37,7 +47,8 @@ extern const char *const cli_backend_names[];
 extern const char *const cli_attention_names[];
 
 /* Parses argv[1 .. argc) (argv[0] is the command's name) against flags[0 .. n). A flag's value is the next
- * argument, whatever it looks like ("--seed -1"); a repeated flag keeps its last value. -h and --help print
+ * argument, whatever it looks like ("--seed -1"); a repeated flag keeps its last value (a CLI_LORA flag adds
+ * each). -h and --help print
  * usage to stdout. Returns -1 when every argument was taken (the command goes on), otherwise the exit code for
  * the command to return: 0 after --help, 2 after a message "radial <cmd>: ..." naming the argument at fault
  * (unknown flag, missing or bad value, unexpected argument). */

@@ -1,6 +1,8 @@
 /* radial eval <component> ...: runs one component on a reference case file (the format of tests/data/cases)
  * and writes a safetensors file with the tensor names the case uses. Each component's driver lives in
  * eval_<component>.c; the flags the model drivers share are parsed here. */
+#include <string.h>
+
 #include "base/threads.h"
 #include "cli_args.h"
 #include "commands.h"
@@ -27,8 +29,10 @@ int eval_model_args_parse(const char *cmd, void (*usage)(FILE *), int argc, char
         {"--out", NULL, CLI_TEXT, .value = &a->out},
         {"--backend", NULL, CLI_CHOICE, .value = &a->backend, .choices = cli_backend_names},
         {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+        {"--lora", NULL, CLI_LORA, .value = &a->loras}, /* last: only the DiT takes it */
     };
-    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    const bool dit = !strcmp(cmd, "eval dit");
+    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags) - (dit ? 0 : 1), argc, argv);
     if (rc >= 0) return rc;
     if (!a->model || !a->in || !a->out) {
         fprintf(stderr, "radial %s: --model, --in and --out are required\n", cmd);

@@ -11,9 +11,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: radial generate --model DIR --prompt TEXT [options] -o OUTPUT\n\n"
-            "  --model DIR            Wan 2.1 T2V model folder (diffusers or official layout)\n"
-            "  --tokenizer PATH       spiece.model, when the model folder has none\n"
+            "usage: radial generate --model DIR --prompt TEXT [options] -o OUTPUT\n"
+            "       radial generate --dit FILE --t5 FILE --vae FILE --prompt TEXT [options] -o OUTPUT\n\n"
+            "  --model DIR            Wan 2.1 T2V model folder (diffusers, official or ComfyUI file names)\n"
+            "  --dit FILE             the DiT file (safetensors: bf16/fp16/fp32/fp8, scaled fp8; or GGUF)\n"
+            "  --t5 FILE              the umT5 text encoder file\n"
+            "  --vae FILE             the VAE file\n"
+            "  --tokenizer PATH       spiece.model, when neither the folder nor the umT5 file has one\n"
+            "  --lora FILE[:S]        a LoRA for the DiT at strength S (default 1.0); repeatable, stacked\n"
             "  -p, --prompt TEXT      what to generate\n"
             "  -n, --negative-prompt TEXT\n"
             "                         what to avoid; default: Wan's official negative prompt; \"\" for none\n"
@@ -66,8 +71,13 @@ int cmd_generate(int argc, char **argv) {
     int fps = 16, crf = 18, sampler = g.sampler, attention = g.attention, backend = rp.backend;
     bool quiet = !isatty(2);
     static const char *const samplers[] = {"unipc", "euler", NULL};    /* radial_sampler order */
+    static cli_loras loras;
     const cli_flag flags[] = {
         {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--dit", NULL, CLI_TEXT, .value = &rp.dit},
+        {"--t5", NULL, CLI_TEXT, .value = &rp.t5},
+        {"--vae", NULL, CLI_TEXT, .value = &rp.vae},
+        {"--lora", NULL, CLI_LORA, .value = &loras},
         {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
         {"--prompt", "-p", CLI_TEXT, .value = &g.prompt},
         {"--negative-prompt", "-n", CLI_TEXT, .value = &g.negative_prompt},
@@ -92,10 +102,12 @@ int cmd_generate(int argc, char **argv) {
     };
     const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (!model || !g.prompt) {
-        fprintf(stderr, "radial %s: --model and --prompt are required (see radial %s --help)\n", cmd, cmd);
+    if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !g.prompt) {
+        fprintf(stderr, "radial %s: --model (or --dit, --t5 and --vae) and --prompt are required (see radial %s --help)\n",
+                cmd, cmd);
         return 2;
     }
+    rp.loras = loras.items, rp.n_loras = loras.n;
     g.sampler = (radial_sampler)sampler;
     g.attention = (radial_attention)attention;
     rp.backend = (radial_backend)backend;
@@ -122,6 +134,9 @@ int cmd_generate(int argc, char **argv) {
     printf("time: text encoder %.2f s | denoising %.2f s (%.3f s/step) | VAE %.2f s | total %.2f s | peak memory %.1f MiB\n",
            tm.text_encoder_s, tm.denoise_s, tm.denoise_per_step_s, tm.vae_s, tm.total_s,
            (double)tm.peak_bytes / (1 << 20));
+    printf("load: %.2f GB of weights in %.2f s (%.2f GB/s; part of the times above)\n", (double)tm.load_bytes / 1e9,
+           tm.load_s, tm.load_s > 0 ? (double)tm.load_bytes / 1e9 / tm.load_s : 0.0);
+    if (tm.lora_modules) printf("LoRA: %d modules merged\n", tm.lora_modules);
     radial_video_free(&vid);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* radial inspect: what a model file or folder holds, as the loader sees it: the tensors (with their official
- * names), totals, metadata, the detected name layout and the detected configuration. */
+ * names), totals, metadata, the detected name layout and the detected configuration; for a LoRA its style,
+ * ranks, alphas and the modules it touches; for a GGUF file its metadata. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +10,28 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "io/file.h"
+#include "io/gguf.h"
+#include "io/lora.h"
 #include "io/model_config.h"
 #include "io/weights.h"
 
 static const char *const k_comp_names[] = {"dit", "t5", "vae", NULL}; /* rad_component order */
 
+/* Whether a file looks like a serialized sentencepiece ModelProto (field 1, wire type 2: the pieces), which
+ * users pass by mistake: said so instead of a safetensors header error. */
+static bool spm_magic(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    int c = fgetc(f);
+    fclose(f);
+    return c == 0x0a;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: radial inspect PATH [--component dit|t5|vae] [--summary]\n\n"
-            "PATH is a .safetensors file, a *.safetensors.index.json, a component folder (transformer/,\n"
-            "text_encoder/, vae/) or a diffusers root (model_index.json: every component is inspected).\n"
+            "PATH is a .safetensors or .gguf file, a *.safetensors.index.json, a component folder (transformer/,\n"
+            "text_encoder/, vae/), a diffusers root (model_index.json: every component is inspected) or a LoRA.\n"
             "  --component C  read PATH as this component (default: guessed from the tensor names)\n"
             "  --summary      omit the tensor list\n");
 }
@@ -44,6 +57,41 @@ static void print_file(const rad_st_file *f) {
         rad_st_meta_at(f, i, &k, &v);
         printf("  metadata: %s = %s\n", k, v);
     }
+}
+
+/* One line per GGUF file, then its metadata. */
+static void print_gguf(const rad_gguf *g) {
+    struct stat sb;
+    long long size = stat(rad_gguf_path(g), &sb) == 0 ? (long long)sb.st_size : -1;
+    printf("file: %s (GGUF v%u, %lld bytes, %zu tensors)\n", rad_gguf_path(g), rad_gguf_version(g), size, rad_gguf_count(g));
+    for (size_t i = 0; i < rad_gguf_meta_count(g); i++) {
+        const char *k, *v;
+        rad_gguf_meta_at(g, i, &k, &v);
+        printf("  metadata: %s = %s\n", k, v);
+    }
+}
+
+/* A LoRA: its style and every module with its target, rank and alpha. */
+static void print_lora(const rad_lora *l, bool list) {
+    printf("LoRA: %s\nstyle: %s\nmodules: %zu\n", rad_lora_path(l), rad_lora_style(l), rad_lora_module_count(l));
+    int rmin = 0, rmax = 0;
+    for (size_t i = 0; i < rad_lora_module_count(l); i++) {
+        const char *target;
+        int rank;
+        float alpha;
+        rad_lora_module_at(l, i, &target, &rank, &alpha);
+        if (rank && (!rmin || rank < rmin)) rmin = rank;
+        if (rank > rmax) rmax = rank;
+        if (!list) continue;
+        if (rank && alpha == alpha)
+            printf("  %-48s rank %d, alpha %g (scale %g)\n", target, rank, (double)alpha, (double)alpha / rank);
+        else if (rank)
+            printf("  %-48s rank %d, no alpha (scale 1)\n", target, rank);
+        else
+            printf("  %-48s full delta\n", target);
+    }
+    if (rmax && rmin == rmax) printf("rank: %d\n", rmax);
+    if (rmax && rmin != rmax) printf("rank: %d to %d\n", rmin, rmax);
 }
 
 static void print_config(const rad_weights *w, rad_component comp) {
@@ -89,6 +137,7 @@ static void print_weights(const rad_weights *w, rad_component comp, bool list) {
     const char *cn[] = {"DiT", "T5", "VAE"};
     printf("== %s: %s\n", cn[comp], rad_weights_label(w));
     for (size_t i = 0; i < rad_weights_file_count(w); i++) print_file(rad_weights_file(w, i));
+    for (size_t i = 0; i < rad_weights_gguf_count(w); i++) print_gguf(rad_weights_gguf(w, i));
     printf("config.json: %s\n", rad_weights_config_path(w) ? rad_weights_config_path(w) : "(none)");
     printf("layout: %s\n", rad_weights_layout(w));
     unsigned long long params = 0, bytes = 0;
@@ -175,11 +224,28 @@ int cmd_inspect(int argc, char **argv) {
 
     /* One component: the one given, or the first whose key tensors are found. A single file is parsed first
      * so that a malformed file is reported as such, not as "no component recognised". */
-    bool is_st_file = S_ISREG(sb.st_mode) && !rad_ends_with(path, ".json");
-    if (is_st_file) {
+    const bool is_file = S_ISREG(sb.st_mode) && !rad_ends_with(path, ".json");
+    const bool is_gguf = is_file && rad_gguf_sniff(path), is_st_file = is_file && !is_gguf;
+    if (is_gguf) {
+        rad_gguf *g;
+        if (rad_gguf_open(path, &g) != RAD_OK) return cli_error("inspect");
+        rad_gguf_close(g);
+    } else if (is_st_file) {
         rad_st_file *f;
-        if (rad_st_open(path, &f) != RAD_OK) return cli_error("inspect");
+        if (rad_st_open(path, &f) != RAD_OK) {
+            if (spm_magic(path)) {
+                fprintf(stderr, "radial inspect: %s is a sentencepiece tokenizer model, not a model weights file\n", path);
+                return 1;
+            }
+            return cli_error("inspect");
+        }
         rad_st_close(f);
+        rad_lora *l;
+        if (comp < 0 && rad_lora_open(path, 1.0f, &l) == RAD_OK) {
+            print_lora(l, list);
+            rad_lora_close(l);
+            return 0;
+        }
     }
     rad_weights *w = NULL;
     if (comp >= 0) {

@@ -1,4 +1,4 @@
-/* radial eval dit --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]
+/* radial eval dit --model PATH --in CASE --out FILE [--lora FILE[:STRENGTH]]... [--backend cpu|cuda] [--threads N]
  * Runs one DiT forward on a case file (tensors x [16,T,H,W], t [1], context [L,text_dim]) and writes v. */
 #include <stdio.h>
 #include <string.h>
@@ -9,20 +9,24 @@
 #include "dit/dit.h"
 #include "eval.h"
 #include "io/safetensors.h"
+#include "io/lora.h"
 #include "io/weights.h"
 
 static const char *CMD = "eval dit";
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval dit --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n"
-               "  CASE holds x [16, T, H, W], t [1] and context [L, text_dim]. Writes v [16, T, H, W].\n");
+    fprintf(f, "usage: radial eval dit --model PATH --in CASE --out FILE [--lora FILE[:STRENGTH]]... [--backend cpu|cuda]\n"
+               "                       [--threads N]\n"
+               "  PATH: a DiT folder or file (safetensors, fp8, GGUF). CASE holds x [16, T, H, W], t [1] and\n"
+               "  context [L, text_dim]. Writes v [16, T, H, W]. LoRAs are merged at load, stacked in order.\n");
 }
 
-static rad_status run(const char *model, const char *in, const char *outp, int backend) {
+static rad_status run(const char *model, const char *in, const char *outp, int backend, const cli_loras *ls) {
     rad_st_file *cf = NULL;
     rad_weights *w = NULL;
     rad_backend *be = NULL;
     rad_dit *dit = NULL;
+    rad_lora *loras[CLI_MAX_LORAS] = {NULL};
     float *x = NULL, *t = NULL, *ctx = NULL, *v = NULL;
     const rad_st_tensor *tx, *tt, *tc;
     rad_status s = rad_st_open(in, &cf);
@@ -34,9 +38,14 @@ static rad_status run(const char *model, const char *in, const char *outp, int b
                     "%s: expected x [16, T, H, W], t [1] and context [L, text_dim], found x with %d dims, t with %d "
                     "dims and %lld values, context with %d dims",
                     in, tx->ndim, tt->ndim, (long long)tt->numel, tc->ndim);
+    for (int i = 0; s == RAD_OK && i < ls->n; i++) s = rad_lora_open(ls->items[i].path, ls->items[i].strength, &loras[i]);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_DIT, &w);
     if (s == RAD_OK) s = backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&be) : rad_backend_cpu(&be);
-    if (s == RAD_OK) s = rad_dit_load(be, w, &dit);
+    if (s == RAD_OK) s = rad_dit_load(be, w, loras, (size_t)ls->n, &dit);
+    for (int i = 0; s == RAD_OK && i < ls->n; i++)
+        fprintf(stderr, "LoRA %s (%s, strength %g): %zu of %zu modules merged\n", rad_lora_path(loras[i]),
+                rad_lora_style(loras[i]), (double)rad_lora_strength(loras[i]), rad_lora_applied_count(loras[i]),
+                rad_lora_module_count(loras[i]));
     if (w) rad_weights_close(w);
     if (s == RAD_OK) {
         const rad_dit_config *c = rad_dit_config_of(dit);
@@ -60,6 +69,7 @@ static rad_status run(const char *model, const char *in, const char *outp, int b
         }
     }
     rad_dit_free(dit);
+    for (int i = 0; i < ls->n; i++) rad_lora_close(loras[i]);
     if (be) be->destroy(be);
     rad_free(x), rad_free(t), rad_free(ctx), rad_free(v);
     if (cf) rad_st_close(cf);
@@ -70,5 +80,5 @@ int eval_dit(int argc, char **argv) {
     eval_model_args a;
     const int rc = eval_model_args_parse(CMD, usage, argc, argv, &a);
     if (rc >= 0) return rc;
-    return run(a.model, a.in, a.out, a.backend) == RAD_OK ? 0 : cli_error(CMD);
+    return run(a.model, a.in, a.out, a.backend, &a.loras) == RAD_OK ? 0 : cli_error(CMD);
 }

@@ -1,4 +1,4 @@
-/* radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--backend cpu|cuda]
+/* radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--lora F[:S]]... [--backend cpu|cuda]
  * Prompt, negative prompt, steps, shift, guidance and size come from the case's __metadata__, the initial
  * noise from its `noise` tensor; writes `frames_u8` [F,H,W,3] and `video` [3,F,H,W] (clamped to [-1,1]). */
 #include <stdio.h>
@@ -19,7 +19,8 @@ static const char *meta_or_fail(const rad_st_file *f, const char *key, const cha
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--backend cpu|cuda]\n"
+    fprintf(f, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--lora FILE[:STRENGTH]]...\n"
+               "                            [--dit FILE] [--t5 FILE] [--vae FILE] [--backend cpu|cuda]\n"
                "  CASE holds noise [16, T, H/8, W/8] and __metadata__ prompt, negative_prompt, steps, shift,\n"
                "  guidance, width, height, frames. Writes frames_u8 [F, H, W, 3] and video [3, F, H, W].\n");
 }
@@ -28,8 +29,13 @@ int eval_pipeline(int argc, char **argv) {
     const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL;
     radial_params rp = radial_default_params();
     int backend = rp.backend;
+    static cli_loras loras;
     const cli_flag flags[] = {
         {"--model", NULL, CLI_TEXT, .value = &model},
+        {"--dit", NULL, CLI_TEXT, .value = &rp.dit},
+        {"--t5", NULL, CLI_TEXT, .value = &rp.t5},
+        {"--vae", NULL, CLI_TEXT, .value = &rp.vae},
+        {"--lora", NULL, CLI_LORA, .value = &loras},
         {"--in", NULL, CLI_TEXT, .value = &in},
         {"--out", NULL, CLI_TEXT, .value = &out},
         {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
@@ -37,12 +43,13 @@ int eval_pipeline(int argc, char **argv) {
     };
     const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (!model || !in || !out) {
-        fprintf(stderr, "radial %s: --model, --in and --out are required\n", cmd);
+    if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !in || !out) {
+        fprintf(stderr, "radial %s: --model (or --dit, --t5 and --vae), --in and --out are required\n", cmd);
         usage(stderr);
         return 2;
     }
     rp.backend = (radial_backend)backend;
+    rp.loras = loras.items, rp.n_loras = loras.n;
     rad_st_file *cf;
     if (rad_st_open(in, &cf) != RAD_OK) return cli_error(cmd);
     radial_gen_params g = radial_default_gen_params();
