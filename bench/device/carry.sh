@@ -16,7 +16,7 @@ for f in radial tests/tools/rad_compare $(cd build-dev && ls tests/cuda/test_* t
   mkdir -p "$D/build-dev/$(dirname "$f")"
   cp "build-dev/$f" "$D/build-dev/$f" && strip "$D/build-dev/$f"
 done
-cp bench/device/run.sh bench/torch_peers.py "$D/"
+cp bench/device/run.sh bench/torch_peers.py bench/device/make_formats.py "$D/"
 pwd > "$D/source_dir"
 git describe --always --dirty > "$D/commit"
 du -sh "$D"

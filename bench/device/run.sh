@@ -8,6 +8,8 @@
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
 #   vae        the VAE decode at 480x832x81 (random weights at the real shapes)
 #   pipeline   the tiny model end to end, dense and radial
+#   formats    full-size 1.3B DiT files made here (bf16, scaled fp8, GGUF Q4_0; make_formats.py): load time, device
+#              memory after load, forward time, and each output's error against the bf16 file's
 set -u
 OUT=${OUT:-./out}
 mkdir -p "$OUT"
@@ -51,6 +53,19 @@ for s in ${*:-env test}; do
   pipeline)
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3
     timeout 60 "$B/radial" bench pipeline --backend cuda --attention radial --reps 3
+    ;;
+  formats)
+    M=/tmp/radial_formats
+    timeout 300 python3 "$C/make_formats.py" "$M"
+    for m in dit_bf16.safetensors dit_fp8_scaled.safetensors dit-Q4_0.gguf; do
+      echo "--- $m"
+      timeout 120 "$B/radial" bench dit --backend cuda --forward --model "$M/$m" --frames 21 --height 30 --width 52 \
+        --attention dense,radial --reps 5 --out "$OUT/v_$m.safetensors"
+    done
+    for m in dit_fp8_scaled.safetensors dit-Q4_0.gguf; do
+      "$B/tests/tools/rad_compare" --mode rel --tol 1 "$OUT/v_$m.safetensors" "$OUT/v_dit_bf16.safetensors.safetensors" v
+    done
+    rm -f "$OUT"/v_*.safetensors
     ;;
   *) echo "unknown section $s" ;;
   esac

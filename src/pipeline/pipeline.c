@@ -126,10 +126,10 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     if (params && (params->n_loras < 0 || params->n_loras > 64 || (params->n_loras && !params->loras)))
         s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: %d LoRAs (at most 64)", params->n_loras);
     /* Open (map) every file now so that a broken model fails here, not after the text encoder. */
-    if (s == RAD_OK) s = open_component(params ? params->t5 : NULL, model_path, RAD_COMP_T5, &c->t5_w);
     if (s == RAD_OK) s = open_component(params ? params->dit : NULL, model_path, RAD_COMP_DIT, &c->dit_w);
     if (s == RAD_OK) s = rad_dit_config_detect(c->dit_w, &c->dit_cfg);
     if (s == RAD_OK) s = open_component(params ? params->vae : NULL, model_path, RAD_COMP_VAE, &c->vae_w);
+    if (s == RAD_OK) s = open_component(params ? params->t5 : NULL, model_path, RAD_COMP_T5, &c->t5_w);
     if (s == RAD_OK) s = check_components(c);
     if (s == RAD_OK && params && params->tokenizer && !(c->params.tokenizer = strdup(params->tokenizer)))
         s = rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");

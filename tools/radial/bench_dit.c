@@ -19,7 +19,11 @@
  *   --layers L                blocks of the forward-mode model (default 30)
  *   --attention LIST          forward mode: dense, radial or dense,radial (default dense)
  *   --dense-layers N          radial forwards: the first N blocks stay dense (default 1, as the pipeline)
- *   --decay D                 radial mask decay (default 1.0, as the pipeline) */
+ *   --decay D                 radial mask decay (default 1.0, as the pipeline)
+ *   --model PATH              forward mode on the DiT of these files instead of random weights (any format radial
+ *                             loads: bf16/fp16/fp32, fp8, scaled fp8, GGUF); reports the load (time, GB/s) and the
+ *                             device memory the weights take; the config comes from the files
+ *   --out FILE                forward mode: writes the last forward's output v (to compare formats) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +96,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: radial bench dit [--size 1.3b|14b] [--frames F --height H --width W | --tokens N] "
                "[--reps R] [--threads N] [--backend cpu|cuda]\n"
                "                        [--forward [--layers L] [--attention dense|radial|dense,radial] "
-               "[--dense-layers N] [--decay D]]\n"
+               "[--dense-layers N] [--decay D] [--model PATH] [--out FILE]]\n"
                "Frames, height and width are the token grid (latent frames, latent rows / 2, latent columns / 2).\n");
 }
 
@@ -184,6 +188,7 @@ int bench_dit(int argc, char **argv) {
     long long tokens = 0;
     int threads = 0, size = 0, backend = 0, attention = 0;
     bool forward = false;
+    const char *model = NULL, *out = NULL;
     static const char *const sizes[] = {"1.3b", "14b", NULL};
     static const char *const attentions[] = {"dense", "radial", "dense,radial", NULL};
     const cli_flag flags[] = {
@@ -200,10 +205,16 @@ int bench_dit(int argc, char **argv) {
         {"--size", NULL, CLI_CHOICE, &size, 0, 0, 0, 0, sizes},
         {"--backend", NULL, CLI_CHOICE, &backend, 0, 0, 0, 0, cli_backend_names},
         {"--forward", NULL, CLI_SWITCH, &forward, 0, 0, 0, 0, NULL},
+        {"--model", NULL, CLI_TEXT, &model, 0, 0, 0, 0, NULL},
+        {"--out", NULL, CLI_TEXT, &out, 0, 0, 0, 0, NULL},
     };
     int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
     o.forward = forward;
+    if ((model || out) && !forward) {
+        fprintf(stderr, "radial %s: --model and --out go with --forward\n", CMD);
+        return 2;
+    }
     o.size = sizes[size];
     o.backend = cli_backend_names[backend];
     o.run_dense = attention != 1, o.run_radial = attention != 0;
@@ -235,7 +246,22 @@ int bench_dit(int argc, char **argv) {
         be = &sh.pub;
     }
     const double t_load = rad_now();
-    if (s == RAD_OK) s = rad_dit_random(be, &c, 1234, &dit);
+    if (s == RAD_OK && model) {
+        rad_weights *w = NULL;
+        s = rad_weights_open(model, RAD_COMP_DIT, &w);
+        if (s == RAD_OK) s = rad_dit_load(be, w, NULL, 0, &dit);
+        rad_weights_close(w);
+        if (s == RAD_OK) {
+            const rad_load_stats *ls = rad_dit_load_stats(dit);
+            c = *rad_dit_config_of(dit);
+            printf("loaded %s: %zu tensors, %.3f GB of file data in %.2f s (%.2f GB/s); backend memory after load %.1f MiB\n",
+                   model, ls->tensors, (double)ls->file_bytes / 1e9, ls->seconds,
+                   ls->seconds > 0 ? (double)ls->file_bytes / 1e9 / ls->seconds : 0.0,
+                   (double)be->peak_bytes(be) / 1048576.0);
+        }
+    } else if (s == RAD_OK) {
+        s = rad_dit_random(be, &c, 1234, &dit);
+    }
     if (s == RAD_OK) s = rad_alloc((void **)&x, lat * sizeof(float), "bench latent");
     if (s == RAD_OK) s = rad_alloc((void **)&v, lat * sizeof(float), "bench output");
     if (s == RAD_OK) s = rad_alloc((void **)&ctx, (size_t)L * (size_t)c.text_dim * sizeof(float), "bench context");
@@ -244,13 +270,19 @@ int bench_dit(int argc, char **argv) {
         for (size_t i = 0; i < lat; i++) r = r * 6364136223846793005ULL + 1442695040888963407ULL, x[i] = (float)((double)(r >> 40) / 16777216.0 * 2 - 1);
         for (size_t i = 0; i < (size_t)L * (size_t)c.text_dim; i++) ctx[i] = 0.1f * x[i % lat];
         printf("radial bench dit: backend %s, %d threads, %s %s (dim %d, %d heads, ffn %d, %d layers), %lld tokens "
-               "(%lld x %lld x %lld), %lld reps; random weights built in %.1f s\n",
-               o.backend, rad_get_threads(), o.size, o.forward ? "forward" : "block", c.dim, c.num_heads, c.ffn_dim,
-               c.num_layers, n_tok, o.frames, o.height, o.width, o.reps, rad_now() - t_load);
+               "(%lld x %lld x %lld), %lld reps; %s weights ready in %.1f s\n",
+               o.backend, rad_get_threads(), model ? "model" : o.size, o.forward ? "forward" : "block", c.dim,
+               c.num_heads, c.ffn_dim, c.num_layers, n_tok, o.frames, o.height, o.width, o.reps,
+               model ? "file" : "random", rad_now() - t_load);
         fflush(stdout);
     }
     if (s == RAD_OK && o.forward) {
         s = run_forward(sh.inner, dit, &o, x, ctx, L, v);
+        if (s == RAD_OK && out) {
+            rad_st_out t = {.name = "v", .dtype = RAD_DT_F32, .ndim = 4,
+                            .shape = {16, o.frames, 2 * o.height, 2 * o.width}, .data = v};
+            s = rad_st_write(out, &t, 1, NULL, 0);
+        }
     } else if (s == RAD_OK) {
         /* a whole forward sets up the block inputs */
         s = rad_dit_forward(dit, x, (int)o.frames, (int)(2 * o.height), (int)(2 * o.width), 500.0f, ctx, L, NULL, v);
