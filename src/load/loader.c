@@ -74,6 +74,7 @@ static rad_status find_scale(rad_loader *l, const char *name, int64_t rows, floa
                        rad_weights_label(l->w), sname, (long long)t->numel, name, (long long)rows);
     RAD_TRY(rad_alloc((void **)scale, (size_t)t->numel * sizeof(float), sname));
     rad_status s = rad_st_to_f32(t, *scale);
+    if (s != RAD_OK) s = rad_err_prefix(s, "%s: ", rad_weights_label(l->w));
     for (int64_t i = 0; s == RAD_OK && i < t->numel; i++)
         if (!((*scale)[i] > 0.0f) || (*scale)[i] > 3.0e38f)
             s = rad_err(RADIAL_ERR_MODEL, "%s: '%s'[%lld] = %g is not a positive finite scale", rad_weights_label(l->w),
@@ -81,7 +82,7 @@ static rad_status find_scale(rad_loader *l, const char *name, int64_t rows, floa
     if (s != RAD_OK) {
         rad_free(*scale);
         *scale = NULL;
-        return rad_err_prefix(s, "%s: ", rad_weights_label(l->w));
+        return s;
     }
     mark(l, sname, t);
     *n_scale = t->numel;
@@ -141,10 +142,11 @@ rad_status rad_loader_weight(rad_loader *l, const char *name, int ndim, const in
         if (s == RAD_OK) s = apply_loras(l, name, ndim, t->shape, merged, &touched);
         if (s == RAD_OK && touched) src = rad_weight_src_f32(merged);
     }
-    if (s == RAD_OK) s = l->be->weight_new(l->be, &src, rows, cols, name, out);
+    if (s == RAD_OK && (s = l->be->weight_new(l->be, &src, rows, cols, name, out)) != RAD_OK)
+        s = rad_err_prefix(s, "%s: ", rad_weights_label(l->w)); /* the backend names the tensor, not the file */
     rad_free(merged);
     rad_free(scale);
-    return s == RAD_OK ? RAD_OK : rad_err_prefix(s, "%s: ", rad_weights_label(l->w));
+    return s;
 }
 
 rad_status rad_loader_f32(rad_loader *l, const char *name, int ndim, const int64_t *shape, float **out) {
