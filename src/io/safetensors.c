@@ -45,7 +45,19 @@ static const struct {
 const char *rad_dtype_name(rad_dtype d) {
     for (size_t i = 0; i < N_DTYPES; i++)
         if (k_dtypes[i].dt == d) return k_dtypes[i].name;
-    return "OTHER";
+    /* GGUF block types have names (ggml's, upper case) but are kept out of k_dtypes: that table is what a
+     * safetensors header may declare, and a safetensors file must never be able to claim a block layout. */
+    switch (d) {
+    case RAD_DT_Q4_0: return "Q4_0";
+    case RAD_DT_Q4_1: return "Q4_1";
+    case RAD_DT_Q5_0: return "Q5_0";
+    case RAD_DT_Q5_1: return "Q5_1";
+    case RAD_DT_Q8_0: return "Q8_0";
+    case RAD_DT_Q4_K: return "Q4_K";
+    case RAD_DT_Q5_K: return "Q5_K";
+    case RAD_DT_Q6_K: return "Q6_K";
+    default: return "OTHER";
+    }
 }
 
 size_t rad_dtype_size(rad_dtype d) {
@@ -427,7 +439,6 @@ LOADER(uint32_t, ld_u32)
 LOADER(int32_t, ld_i32)
 LOADER(uint64_t, ld_u64)
 LOADER(int64_t, ld_i64)
-LOADER(double, ld_f64)
 
 /* Converts elements [b, e) of t into dst; false for a dtype without an fp32 conversion. Float and block dtypes
  * go through the engine's one element conversion (io/quants.h); b and e are whole blocks. */
