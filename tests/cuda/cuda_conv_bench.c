@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
             CHECK_OK(g->upload(g, x, host, nx * sizeof(float)));
             CHECK_OK(g->upload(g, prev, host, np * sizeof(float)));
             CHECK_OK(g->upload(g, bias, host, (size_t)l->cout * sizeof(float)));
-            CHECK_OK(g->weight_new(g, host, l->cout, K, "w", &wt));
+            CHECK_OK(g->weight_new(g, &(rad_weight_src){RAD_DT_F32, host, NULL, 0}, l->cout, K, "w", &wt));
             if (rad_test_failures) TEST_MAIN_END();
             ms[b] = 1e3 * time_conv(g, l, x, l->n_prev ? prev : NULL, wt, bias, y, reps);
             g->weight_free(g, wt);

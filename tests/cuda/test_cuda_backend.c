@@ -90,8 +90,8 @@ static void test_linear(int64_t m, int64_t k, int64_t n, int with_bias) {
     float *x = host_rand((size_t)(m * k), 1.0f), *w = host_rand((size_t)(n * k), 0.2f), *b = host_rand((size_t)n, 0.5f);
     float *ref = malloc((size_t)(m * n) * sizeof(float));
     rad_weight *wc, *wg;
-    CHECK_OK(cpu->weight_new(cpu, w, n, k, "w", &wc));
-    CHECK_OK(gpu->weight_new(gpu, w, n, k, "w", &wg));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, n, k, "w", &wc));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, n, k, "w", &wg));
     float *dx = dev_copy(x, (size_t)(m * k)), *db = dev_copy(b, (size_t)n), *dy = dev_poison((size_t)(m * n));
     CHECK_OK(cpu->linear(cpu, x, m, k, wc, with_bias ? b : NULL, ref));
     CHECK_OK(gpu->linear(gpu, dx, m, k, wg, with_bias ? db : NULL, dy));
@@ -113,8 +113,8 @@ static void test_shadow_sequence(void) {
     float *xn = malloc((size_t)(m * d) * sizeof(float)), *y1 = malloc((size_t)(m * n) * sizeof(float)),
           *y2 = malloc((size_t)(m * n) * sizeof(float)), *y3 = malloc((size_t)(m * n) * sizeof(float));
     rad_weight *wc, *wg;
-    CHECK_OK(cpu->weight_new(cpu, w, n, d, "w", &wc));
-    CHECK_OK(gpu->weight_new(gpu, w, n, d, "w", &wg));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, n, d, "w", &wc));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, n, d, "w", &wg));
     float *dx = dev_copy(x, (size_t)(m * d)), *dz = dev_copy(z, (size_t)(m * d)), *dxn = dev_poison((size_t)(m * d));
     float *dy1 = dev_poison((size_t)(m * n)), *dy2 = dev_poison((size_t)(m * n)), *dy3 = dev_poison((size_t)(m * n));
     CHECK_OK(cpu->layernorm(cpu, x, m, d, NULL, NULL, 1e-6f, xn));
@@ -253,8 +253,8 @@ static void test_conv(int64_t cin, int64_t t, int64_t h, int64_t w, int64_t n_pr
     float *x = host_rand(nx, 1.0f), *prev = host_rand(np, 1.0f), *wt = host_rand((size_t)(cout * K), 0.1f),
           *b = host_rand((size_t)cout, 0.5f), *ref = malloc(ny * sizeof(float));
     rad_weight *wc, *wg;
-    CHECK_OK(cpu->weight_new(cpu, wt, cout, K, "conv w", &wc));
-    CHECK_OK(gpu->weight_new(gpu, wt, cout, K, "conv w", &wg));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, cout, K, "conv w", &wc));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, cout, K, "conv w", &wg));
     float *dx = dev_copy(x, nx), *dp = dev_copy(prev, np), *db = dev_copy(b, (size_t)cout), *dy = dev_poison(ny);
     CHECK_OK(cpu->conv3d(cpu, x, cin, t, h, w, n_prev ? prev : NULL, n_prev, wc, b, cout, kt, kh, kw, ph, pw, ref));
     CHECK_OK(gpu->conv3d(gpu, dx, cin, t, h, w, n_prev ? dp : NULL, n_prev, wg, db, cout, kt, kh, kw, ph, pw, dy));
@@ -318,10 +318,10 @@ static void test_errors(void) {
     float *d = dev_poison(4096);
     rad_weight *wg;
     float *w = host_rand(64, 1.0f);
-    CHECK_OK(gpu->weight_new(gpu, w, 8, 8, "w", &wg));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, 8, 8, "w", &wg));
     CHECK_FAILS(gpu->linear(gpu, d, 4, 7, wg, NULL, d + 1024));
     rad_weight *wbad = NULL;
-    CHECK_FAILS(gpu->weight_new(gpu, w, 0, 8, "bad", &wbad));
+    CHECK_FAILS(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, 0, 8, "bad", &wbad));
     CHECK_FAILS(gpu->attention(gpu, d, d, d, d + 2048, 2, 2, 1, 600, 1.0f, NULL, NULL)); /* head_dim > 512 */
     CHECK_FAILS(gpu->conv3d(gpu, d, 1, 1, 2, 2, NULL, 0, wg, NULL, 8, 1, 3, 3, 0, 0, d + 1024)); /* 3x3 > 2x2 */
     CHECK_FAILS(gpu->transpose(gpu, d, 8, 8, d));

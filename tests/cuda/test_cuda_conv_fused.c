@@ -100,9 +100,9 @@ static void test_conv(const conv_case *c) {
     float *x = host_rand(nx, 1.0f), *prev = host_rand(np, 1.0f), *wt = host_rand((size_t)(c->cout * K), 0.1f),
           *b = host_rand((size_t)c->cout, 0.5f), *ref = malloc(ny * sizeof(float));
     rad_weight *wc, *wg, *wi;
-    CHECK_OK(cpu->weight_new(cpu, wt, c->cout, K, "conv w", &wc));
-    CHECK_OK(gpu->weight_new(gpu, wt, c->cout, K, "conv w", &wg));
-    CHECK_OK(gpu_im2col->weight_new(gpu_im2col, wt, c->cout, K, "conv w", &wi));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, c->cout, K, "conv w", &wc));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, c->cout, K, "conv w", &wg));
+    CHECK_OK(gpu_im2col->weight_new(gpu_im2col, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, c->cout, K, "conv w", &wi));
     CHECK_OK(cpu->conv3d(cpu, x, c->cin, c->t, c->h, c->w, c->n_prev ? prev : NULL, c->n_prev, wc, b, c->cout, c->kt,
                          c->kh, c->kw, c->ph, c->pw, ref));
     float *yg = gpu_conv(gpu, c, x, prev, wg, b, nx, np, ny), *yi = gpu_conv(gpu_im2col, c, x, prev, wi, b, nx, np, ny);
@@ -126,8 +126,8 @@ static void test_conv_repack(void) {
     const conv_case a = {27, 2, 7, 9, 0, 5, 1, 1, 1, 0, 0}, b = {1, 2, 7, 9, 2, 5, 3, 3, 3, 1, 1};
     float *wt = host_rand(5 * 27, 0.2f), *bias = host_rand(5, 0.5f);
     rad_weight *wc, *wg;
-    CHECK_OK(cpu->weight_new(cpu, wt, 5, 27, "w", &wc));
-    CHECK_OK(gpu->weight_new(gpu, wt, 5, 27, "w", &wg));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, 5, 27, "w", &wc));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, 5, 27, "w", &wg));
     for (int i = 0; i < 2; i++) {
         const conv_case *c = i ? &b : &a;
         const size_t nx = (size_t)(c->cin * c->t * c->h * c->w), np = (size_t)(c->cin * 2 * c->h * c->w),
@@ -227,8 +227,8 @@ static void test_fused_then_linear(void) {
     float *y = malloc(n * sizeof(float)), *l1 = malloc((size_t)(m * nout) * sizeof(float)),
           *l2 = malloc((size_t)(m * nout) * sizeof(float)), *l3 = malloc((size_t)(m * nout) * sizeof(float));
     rad_weight *wc, *wg;
-    CHECK_OK(cpu->weight_new(cpu, wt, nout, d, "w", &wc));
-    CHECK_OK(gpu->weight_new(gpu, wt, nout, d, "w", &wg));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, nout, d, "w", &wc));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, nout, d, "w", &wg));
     float *dx = dev_copy(gpu, x, n), *dr = dev_copy(gpu, r, n), *dsh = dev_copy(gpu, sh, (size_t)d),
           *dsc = dev_copy(gpu, sc, (size_t)d), *dy = dev_poison(gpu, n), *dl1 = dev_poison(gpu, (size_t)(m * nout)),
           *dl2 = dev_poison(gpu, (size_t)(m * nout)), *dl3 = dev_poison(gpu, (size_t)(m * nout));

@@ -1,14 +1,21 @@
 /* The CUDA ops table (rad_backend_cuda, backend.h): the same contract as the CPU backend, on one GPU.
  *
- * Numerics (DESIGN.md "Numerics"): weights live in device memory as bf16, converted once by weight_new;
- * activations stay fp32. linear feeds bf16 operands to cuBLASLt with fp32 accumulation and fp32 output (the
- * bias in the GEMM epilogue); conv3d is an implicit GEMM on the tensor cores (conv_igemm.cu: bf16 operands
- * rounded on load, fp32 accumulation), with im2col + cuBLASLt as the fallback for geometries outside its index
- * ranges and as a reference (environment RADIAL_CUDA_CONV=im2col selects it for a whole backend); norms,
- * modulation, residual adds and RoPE run in fp32 (norm statistics and RoPE in double, as the CPU). Attention
- * with head_dim 128 and no bias goes to the bf16 tensor-core kernels of cuda_attention.h (v3 on Hopper, v1
- * elsewhere), dense self- and cross-attention through full block layouts; everything else (bias, other head
- * dims) to the fp32 generic kernel.
+ * Numerics (DESIGN.md "Numerics"): weights are kept in device memory as the file stores them. F32, F16 and
+ * BF16 sources become bf16 once, in weight_new, on the host (round to nearest even; a file scale applied in
+ * fp32 first; bf16 itself is copied as is); fp8 (e4m3fn, e5m2) stays 1 byte a weight plus its scale (none,
+ * one, or one per row, fp32), and GGUF block types stay the blocks of the file (Q4_0: 18 bytes per 32
+ * weights), so device memory follows the file size. Before each GEMM a non-bf16 weight is dequantised into a
+ * scratch bf16 matrix (dequant.cu: ggml's math in fp32, rounded once to bf16: bit-identical to the host's fp32
+ * dequantisation rounded to bf16; weight_bf16 says why and what it costs), so every weight computes as "its
+ * fp32 value rounded to bf16", the contract of a bf16 checkpoint. Activations stay fp32. linear feeds bf16
+ * operands to cuBLASLt with fp32 accumulation and fp32 output (the bias in the GEMM epilogue); conv3d is an
+ * implicit GEMM on the tensor cores (conv_igemm.cu: bf16 operands rounded on load, fp32 accumulation; a
+ * stored weight is dequantised once, before its repacking), with im2col + cuBLASLt as the fallback for
+ * geometries outside its index ranges and as a reference (environment RADIAL_CUDA_CONV=im2col selects it for
+ * a whole backend); norms, modulation, residual adds and RoPE run in fp32 (norm statistics and RoPE in
+ * double, as the CPU). Attention with head_dim 128 and no bias goes to the bf16 tensor-core kernels of
+ * cuda_attention.h (v3 on Hopper, v1 elsewhere), dense self- and cross-attention through full block layouts;
+ * everything else (bias, other head dims) to the fp32 generic kernel.
  *
  * bf16 shadows: converting a GEMM's fp32 input to bf16 costs a full read of it, so the ops whose output
  * usually feeds a GEMM (norms, modulate, gelu, RoPE, attention) also write a bf16 copy, and linear converts
@@ -19,17 +26,20 @@
  * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
  * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
  * earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
- * weights, shadows, scratch, the cuBLASLt workspace) is counted for peak_bytes. */
+ * weights as stored and their scales, shadows, scratch including the dequantised-weight buffer, the cuBLASLt
+ * workspace) is counted for peak_bytes. */
 #include <cublasLt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_kernels.cuh"
+#include "backend/cuda/dequant.cuh"
 
 extern "C" {
 #include "backend/backend.h"
 #include "backend/cuda/cuda_attention.h"
+#include "backend/cuda/cuda_weight.h"
 #include "base/half.h"
 #include "base/mem.h"
 #include "base/threads.h"
@@ -37,7 +47,14 @@ extern "C" {
 
 struct rad_weight {
     int64_t rows, cols;
-    bf16 *data; /* device, rows x cols */
+    /* As kept on the device: RAD_DT_BF16 (from an F32, F16 or BF16 source) or the stored dtype (F8_E4M3,
+     * F8_E5M2, a GGUF block type: see weight_bf16). */
+    rad_dtype dtype;
+    void *data;       /* device: bf16 [rows, cols], or the stored bytes (rows rows of bytes / rows bytes each) */
+    size_t bytes;     /* of data */
+    float *scale;     /* device fp32: NULL, 1 or `rows` dequantisation scales (non-bf16 only; bf16 has it applied) */
+    int64_t n_scale;
+    char name[96];    /* for messages */
     /* conv3d: the implicit GEMM's repacked copy (rk_conv_pack_weight), made at the first conv3d with this weight
      * for an input of pk_cin channels and pk_taps taps; NULL until then. */
     bf16 *packed;
@@ -46,7 +63,7 @@ struct rad_weight {
 
 namespace {
 enum { N_SHADOWS = 3, N_PLANS = 64, N_CROSS = 4, N_MASKS = 2 };
-enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, N_SCRATCH };
+enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, N_SCRATCH };
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
 constexpr size_t IM2COL_BYTES = 64u << 20; /* bound on one conv3d chunk's bf16 column matrix */
 
@@ -110,6 +127,7 @@ struct cuda_be { /* be->state */
     double *rope_cs; /* device RoPE table of the last (f, h, w, head_dim) */
     int64_t rope_key[4];
     bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
+    const rad_weight *deq_of; /* the weight whose bf16 matrix scr[SCR_DEQ] holds now (NULL: none) */
 };
 
 cuda_be *S(rad_backend *be) { return (cuda_be *)be->state; }
@@ -373,52 +391,174 @@ rad_status be_download(rad_backend *be, void *dst_host, const void *src, size_t 
     return RAD_OK;
 }
 
-typedef struct {
-    const float *src;
+/* ---- weights ---- */
+
+/* Host conversion of an F32 / F16 / BF16 source to bf16, round to nearest even (base/half.h), from the stored
+ * bytes (any alignment: usually a file mapping) or, for a scaled source, from its fp32 rows with the scale
+ * applied. */
+struct bf16_job {
+    rad_dtype dt;
+    const uint8_t *src; /* stored bytes (f32 NULL) */
+    const float *f32;   /* scaled fp32 values, or NULL */
     uint16_t *dst;
-} conv_job;
+};
 
 void to_bf16_range(void *ctx, int64_t a, int64_t b) {
-    const conv_job *j = (const conv_job *)ctx;
-    for (int64_t i = a; i < b; i++) j->dst[i] = rad_f32_to_bf16(j->src[i]);
+    const bf16_job *j = (const bf16_job *)ctx;
+    if (j->f32) {
+        for (int64_t i = a; i < b; i++) j->dst[i] = rad_f32_to_bf16(j->f32[i]);
+        return;
+    }
+    switch (j->dt) {
+    case RAD_DT_BF16: memcpy(j->dst + a, j->src + 2 * a, (size_t)(b - a) * 2); break;
+    case RAD_DT_F16:
+        for (int64_t i = a; i < b; i++) {
+            uint16_t h;
+            memcpy(&h, j->src + 2 * i, 2);
+            j->dst[i] = rad_f32_to_bf16(rad_f16_to_f32(h));
+        }
+        break;
+    default: /* F32 */
+        for (int64_t i = a; i < b; i++) {
+            float f;
+            memcpy(&f, j->src + 4 * i, 4);
+            j->dst[i] = rad_f32_to_bf16(f);
+        }
+        break;
+    }
 }
 
-rad_status be_weight_new(rad_backend *be, const float *host, int64_t rows, int64_t cols, const char *name,
-                         rad_weight **out) {
-    cuda_be *c = S(be);
+/* *out (rad_alloc'd, n = rows * cols bf16) = the bf16 rounding of an F32 / F16 / BF16 source, scale applied. */
+rad_status host_bf16(const rad_weight_src *src, int64_t rows, int64_t cols, size_t n, const char *nm, uint16_t **out) {
     *out = NULL;
-    const char *nm = name ? name : "weight";
-    size_t n = 0;
-    if (rows <= 0 || cols <= 0 || count("weight_new", rows, cols, &n) != RAD_OK)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda weight %s: bad shape %lld x %lld", nm, (long long)rows,
-                       (long long)cols);
     uint16_t *stage;
-    RAD_TRY(rad_alloc((void **)&stage, n * sizeof(uint16_t), "cuda weight staging (bf16)"));
-    conv_job j = {host, stage};
-    rad_parallel_for((int64_t)n, 1 << 16, to_bf16_range, &j); /* round to nearest even, once, on the host */
-    rad_weight *w = NULL;
-    rad_status s = rad_alloc((void **)&w, sizeof *w, nm);
-    if (s == RAD_OK) s = dev_alloc(c, n * sizeof(bf16), nm, (void **)&w->data);
-    if (s == RAD_OK) {
-        cudaError_t e = cudaMemcpy(w->data, stage, n * sizeof(bf16), cudaMemcpyHostToDevice);
-        if (e != cudaSuccess) s = rad_err(RADIAL_ERR_BACKEND, "cuda weight %s: upload failed: %s", nm, cudaGetErrorString(e));
+    size_t bytes;
+    if (!rad_mul_size(n, sizeof(uint16_t), &bytes))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda weight %s: %zu elements overflow a size", nm, n);
+    RAD_TRY(rad_alloc((void **)&stage, bytes, "cuda weight staging (bf16)"));
+    if (src->n_scale == 0) {
+        bf16_job j = {src->dtype, (const uint8_t *)src->data, NULL, stage};
+        rad_parallel_for((int64_t)n, 1 << 16, to_bf16_range, &j);
+    } else { /* W = stored · scale in fp32, then one rounding; rows in chunks of about 4 M values */
+        const int64_t chunk = cols >= (1 << 22) ? 1 : (1 << 22) / cols;
+        const int64_t crows = chunk < rows ? chunk : rows;
+        float *f32;
+        rad_status s = rad_alloc((void **)&f32, (size_t)crows * (size_t)cols * sizeof(float), "cuda weight staging (fp32)");
+        if (s != RAD_OK) {
+            rad_free(stage);
+            return s;
+        }
+        for (int64_t r0 = 0; r0 < rows; r0 += crows) {
+            const int64_t r1 = r0 + crows < rows ? r0 + crows : rows;
+            rad_weight_src_rows_f32(src, cols, r0, r1, f32);
+            bf16_job j = {src->dtype, NULL, f32, stage + r0 * cols};
+            rad_parallel_for((r1 - r0) * cols, 1 << 16, to_bf16_range, &j);
+        }
+        rad_free(f32);
     }
-    rad_free(stage);
-    if (s != RAD_OK) {
-        if (w) dev_free(c, w->data);
-        rad_free(w);
-        return s;
+    *out = stage;
+    return RAD_OK;
+}
+
+/* *dev = a new device buffer holding bytes from host (what: which part of weight nm). */
+rad_status upload_new(cuda_be *c, const void *host, size_t bytes, const char *nm, const char *what, void **dev) {
+    RAD_TRY(dev_alloc(c, bytes, nm, dev));
+    cudaError_t e = cudaMemcpy(*dev, host, bytes, cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) {
+        dev_free(c, *dev);
+        *dev = NULL;
+        return rad_err(RADIAL_ERR_BACKEND, "cuda weight %s: upload of %zu bytes (%s) failed: %s", nm, bytes, what,
+                       cudaGetErrorString(e));
     }
-    w->rows = rows, w->cols = cols, w->packed = NULL, w->pk_cin = w->pk_taps = 0;
-    *out = w;
     return RAD_OK;
 }
 
 void be_weight_free(rad_backend *be, rad_weight *w) {
     if (!w) return;
-    dev_free(S(be), w->packed);
-    dev_free(S(be), w->data);
+    cuda_be *c = S(be);
+    if (c->deq_of == w) c->deq_of = NULL; /* the handle's address may come back for another weight */
+    dev_free(c, w->packed);
+    dev_free(c, w->scale);
+    dev_free(c, w->data);
     rad_free(w);
+}
+
+rad_status be_weight_new(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
+                         rad_weight **out) {
+    cuda_be *c = S(be);
+    *out = NULL;
+    const char *nm = name ? name : "weight";
+    size_t src_bytes = 0, n = 0;
+    RAD_TRY(rad_weight_src_check("cuda weight", src, rows, cols, nm, &src_bytes));
+    RAD_TRY(count("weight_new", rows, cols, &n));
+    const bool as_stored = rk_dequant_supported(src->dtype); /* fp8 and GGUF blocks stay as the file has them */
+    if (!as_stored && src->dtype != RAD_DT_F32 && src->dtype != RAD_DT_F16 && src->dtype != RAD_DT_BF16)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda weight %s: weights stored as %s are not supported", nm,
+                       rad_dtype_name(src->dtype));
+    rad_weight *w = NULL;
+    RAD_TRY(rad_alloc((void **)&w, sizeof *w, nm));
+    memset(w, 0, sizeof *w);
+    w->rows = rows, w->cols = cols;
+    snprintf(w->name, sizeof w->name, "%s", nm);
+    rad_status s = RAD_OK;
+    if (as_stored) {
+        w->dtype = src->dtype, w->bytes = src_bytes;
+        s = upload_new(c, src->data, src_bytes, nm, rad_dtype_name(src->dtype), &w->data);
+        if (s == RAD_OK && src->n_scale > 0) {
+            w->n_scale = src->n_scale;
+            s = upload_new(c, src->scale, (size_t)src->n_scale * sizeof(float), nm, "fp32 scales", (void **)&w->scale);
+        }
+    } else {
+        w->dtype = RAD_DT_BF16, w->bytes = n * sizeof(bf16);
+        if (src->dtype == RAD_DT_BF16 && src->n_scale == 0) { /* as stored: a plain copy */
+            s = upload_new(c, src->data, w->bytes, nm, "bf16", &w->data);
+        } else {
+            uint16_t *stage = NULL;
+            s = host_bf16(src, rows, cols, n, nm, &stage);
+            if (s == RAD_OK) s = upload_new(c, stage, w->bytes, nm, "bf16", &w->data);
+            rad_free(stage);
+        }
+    }
+    if (s != RAD_OK) {
+        be_weight_free(be, w);
+        return s;
+    }
+    *out = w;
+    return RAD_OK;
+}
+
+/* The bf16 [rows, cols] matrix a GEMM reads for w: w->data itself for a bf16 weight, else w dequantised into
+ * the scratch buffer scr[SCR_DEQ] (grown to the largest weight, counted in peak_bytes), which stays valid until
+ * the next dequantisation (stream order keeps the GEMM queued before it reading the right one); the last weight
+ * dequantised is remembered, so back-to-back uses of one weight dequantise once.
+ *
+ * Why dequantise to bf16 on the fly: the GEMM stays the one cuBLASLt bf16 GEMM of every weight (one code path,
+ * one contract: "the weight's fp32 value rounded to bf16", as for a bf16 checkpoint; the CPU reference computes
+ * with the same fp32 values). cuBLASLt's fp8 GEMMs would read e4m3 weights directly, but they need fp8
+ * activations too, which changes the numerics: that is a separate opt-in fast mode, not this one. And the time
+ * is small: dequantising a 8960 x 1536 weight reads 14 MB (fp8; 7.7 MB as Q4_0) and writes 27.5 MB, measured
+ * 12-17 us on the H200 (dequant.cu), next to ~1 ms for its GEMM over 32k tokens (81 frames at 480 x 832). What
+ * it saves is memory: the weights stay at the file's size (fp8: half of bf16; Q4_0: 0.28 of it); only one bf16
+ * matrix, the largest weight's, exists at a time. */
+rad_status weight_bf16(cuda_be *c, const rad_weight *w, const char *op, const bf16 **out) {
+    *out = NULL;
+    if (w->dtype == RAD_DT_BF16) {
+        *out = (const bf16 *)w->data;
+        return RAD_OK;
+    }
+    const size_t bytes = (size_t)w->rows * (size_t)w->cols * sizeof(bf16);
+    if (c->deq_of != w || c->scr_cap[SCR_DEQ] < bytes) {
+        c->deq_of = NULL;
+        void *buf;
+        rad_status s = scratch(c, SCR_DEQ, bytes, &buf);
+        if (s != RAD_OK) return rad_err_prefix(s, "cuda %s, weight %s (%s): ", op, w->name, rad_dtype_name(w->dtype));
+        s = rk_dequant_bf16(w->dtype, w->data, w->bytes / (size_t)w->rows, w->rows, w->cols, w->scale, w->n_scale,
+                            (bf16 *)buf, c->st);
+        if (s != RAD_OK) return rad_err_prefix(s, "cuda %s, weight %s: ", op, w->name);
+        c->deq_of = w;
+    }
+    *out = (const bf16 *)c->scr[SCR_DEQ];
+    return RAD_OK;
 }
 
 size_t be_peak_bytes(rad_backend *be) { return S(be)->peak; }
@@ -443,7 +583,9 @@ rad_status be_linear(rad_backend *be, const float *x, int64_t m, int64_t k, cons
     RAD_TRY(bf16_input(c, x, nx, "cuda linear", &x16));
     /* row-major y[m, n] is column-major y^T [n, m] = W [n, k] (column-major k x n, transposed) . x^T (k x m) */
     const bool epilogue = bias && (uintptr_t)bias % 16 == 0; /* cuBLASLt's bias epilogue wants it aligned */
-    RAD_TRY(gemm(c, "linear", true, false, w->rows, m, k, w->data, k, x16, k, y, w->rows, epilogue ? bias : NULL));
+    const bf16 *w16;
+    RAD_TRY(weight_bf16(c, w, "linear", &w16));
+    RAD_TRY(gemm(c, "linear", true, false, w->rows, m, k, w16, k, x16, k, y, w->rows, epilogue ? bias : NULL));
     if (bias && !epilogue) return rk_add_col_bias(y, m, w->rows, bias, c->st);
     return RAD_OK;
 }
@@ -757,9 +899,11 @@ rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, in
         if (!mw->packed || mw->pk_cin != cin || mw->pk_taps != taps) {
             dev_free(c, mw->packed);
             mw->packed = NULL;
+            const bf16 *w16; /* a stored (fp8 / block) weight is dequantised once, for the packing */
+            RAD_TRY(weight_bf16(c, wt, "conv3d", &w16));
             const size_t n = (size_t)rk_conv_igemm_packed_elems(cout, cin, taps);
             RAD_TRY(dev_alloc(c, n * sizeof(bf16), "conv3d repacked weight", (void **)&mw->packed));
-            rad_status s = rk_conv_pack_weight(wt->data, cout, cin, taps, mw->packed, c->st);
+            rad_status s = rk_conv_pack_weight(w16, cout, cin, taps, mw->packed, c->st);
             if (s != RAD_OK) {
                 dev_free(c, mw->packed);
                 mw->packed = NULL;
@@ -775,13 +919,15 @@ rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, in
     int64_t run = (int64_t)(IM2COL_BYTES / sizeof(bf16)) / K / 8 * 8;
     if (run < 8) run = 8;
     if (run > (int64_t)P) run = ((int64_t)P + 7) / 8 * 8;
+    const bf16 *w16; /* dequantised once for all the runs */
+    RAD_TRY(weight_bf16(c, wt, "conv3d", &w16));
     void *cols;
     RAD_TRY(scratch(c, SCR_IM2COL, (size_t)run * (size_t)K * sizeof(bf16), &cols));
     for (int64_t f = 0; f < t; f++)
         for (int64_t p0 = 0; p0 < (int64_t)P; p0 += run) {
             const int64_t np = (int64_t)P - p0 < run ? (int64_t)P - p0 : run;
             RAD_TRY(rk_im2col(&g, f, p0, np, (bf16 *)cols, run, c->st));
-            RAD_TRY(gemm(c, "conv3d", false, false, np, cout, K, (const bf16 *)cols, run, wt->data, K,
+            RAD_TRY(gemm(c, "conv3d", false, false, np, cout, K, (const bf16 *)cols, run, w16, K,
                          y + f * (int64_t)P + p0, t * (int64_t)P, NULL));
         }
     if (bias) RAD_TRY(rk_add_channel_bias(y, cout, t * (int64_t)P, bias, c->st));
@@ -846,6 +992,31 @@ void be_destroy(rad_backend *be) {
     free(be);
 }
 } // namespace
+
+static rad_status cuda_weight_arg(rad_backend *be, const rad_weight *w, const char *fn) {
+    if (!be || be->weight_new != be_weight_new || !w)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: needs a CUDA backend and one of its weights", fn);
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_weight_stored(rad_backend *be, const rad_weight *w, rad_dtype *dtype, size_t *bytes) {
+    RAD_TRY(cuda_weight_arg(be, w, "rad_cuda_weight_stored"));
+    *dtype = w->dtype;
+    *bytes = w->bytes + (size_t)w->n_scale * sizeof(float);
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_weight_bf16(rad_backend *be, const rad_weight *w, uint16_t *host) {
+    RAD_TRY(cuda_weight_arg(be, w, "rad_cuda_weight_bf16"));
+    const bf16 *w16;
+    RAD_TRY(weight_bf16(S(be), w, "weight_bf16", &w16));
+    const size_t bytes = (size_t)w->rows * (size_t)w->cols * sizeof(bf16);
+    cudaError_t e = cudaMemcpy(host, w16, bytes, cudaMemcpyDeviceToHost);
+    if (e != cudaSuccess)
+        return rad_err(RADIAL_ERR_BACKEND, "cuda weight %s: download of its bf16 matrix failed: %s", w->name,
+                       cudaGetErrorString(e));
+    return RAD_OK;
+}
 
 extern "C" rad_status rad_backend_cuda(rad_backend **out) {
     *out = NULL;
