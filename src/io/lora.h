@@ -42,4 +42,15 @@ size_t rad_lora_module_count(const rad_lora *l);  /* modules (weight deltas, bia
 size_t rad_lora_applied_count(const rad_lora *l); /* of those, applied so far */
 /* Module i: official tensor name it targets, rank (0 for diff/diff_b), alpha (NAN when absent). */
 void rad_lora_module_at(const rad_lora *l, size_t i, const char **target, int *rank, float *alpha);
+
+/* Additions (lora.c documents the key rules, what diffusers drops and the merge arithmetic). */
+#define RAD_LORA_MAX_DIMS 8 /* = RAD_MAX_DIMS of io/safetensors.h */
+/* rad_lora_open on an in-memory safetensors image (the fuzzer); `data` must outlive the handle. */
+rad_status rad_lora_open_memory(const void *data, size_t size, const char *label, float strength, rad_lora **out);
+/* Module i: the LoRA key named in messages (lora_up of a pair, else the delta's key), its scale (alpha / rank or
+ * 1, times the PEFT adapter-config factor; strength not included), and the shape of the delta it adds (the
+ * number of dims is returned). */
+const char *rad_lora_module_key(const rad_lora *l, size_t i);
+float rad_lora_module_scale(const rad_lora *l, size_t i);
+int rad_lora_module_shape(const rad_lora *l, size_t i, int64_t shape[RAD_LORA_MAX_DIMS]);
 #endif
