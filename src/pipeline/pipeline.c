@@ -71,6 +71,10 @@ static rad_status check_components(radial_ctx *c) {
     if (t5c.d_model != c->dit_cfg.text_dim)
         return rad_err(RADIAL_ERR_MODEL, "the text encoder %s is %d wide but the DiT %s takes text_dim %d: not parts of one model",
                        rad_weights_label(c->t5_w), t5c.d_model, rad_weights_label(c->dit_w), c->dit_cfg.text_dim);
+    const rad_dit_config *d = &c->dit_cfg;
+    if (d->patch_t != 1 || d->patch_h != 2 || d->patch_w != 2) /* the token grid and the radial mask assume it */
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: patch size (%d, %d, %d); the pipeline runs Wan's (1, 2, 2)",
+                       rad_weights_label(c->dit_w), d->patch_t, d->patch_h, d->patch_w);
     if (vc.z_dim != c->dit_cfg.in_dim || vc.z_dim != c->dit_cfg.out_dim)
         return rad_err(RADIAL_ERR_MODEL, "the VAE %s has %d latent channels but the DiT %s takes %d and predicts %d",
                        rad_weights_label(c->vae_w), vc.z_dim, rad_weights_label(c->dit_w), c->dit_cfg.in_dim,

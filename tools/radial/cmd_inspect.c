@@ -74,7 +74,8 @@ static void print_gguf(const rad_gguf *g) {
 /* A LoRA: its style and every module with its target, rank and alpha. */
 static void print_lora(const rad_lora *l, bool list) {
     printf("LoRA: %s\nstyle: %s\nmodules: %zu\n", rad_lora_path(l), rad_lora_style(l), rad_lora_module_count(l));
-    int rmin = 0, rmax = 0;
+    int rmin = 0, rmax = 0, n_alpha = 0;
+    float amin = 0, amax = 0;
     for (size_t i = 0; i < rad_lora_module_count(l); i++) {
         const char *target;
         int rank;
@@ -82,16 +83,23 @@ static void print_lora(const rad_lora *l, bool list) {
         rad_lora_module_at(l, i, &target, &rank, &alpha);
         if (rank && (!rmin || rank < rmin)) rmin = rank;
         if (rank > rmax) rmax = rank;
+        if (rank && alpha == alpha) {
+            amin = n_alpha && amin < alpha ? amin : alpha, amax = n_alpha && amax > alpha ? amax : alpha;
+            n_alpha++;
+        }
         if (!list) continue;
         if (rank && alpha == alpha)
             printf("  %-48s rank %d, alpha %g (scale %g)\n", target, rank, (double)alpha, (double)alpha / rank);
         else if (rank)
             printf("  %-48s rank %d, no alpha (scale 1)\n", target, rank);
         else
-            printf("  %-48s full delta\n", target);
+            printf("  %-48s %s\n", target, rad_ends_with(target, ".bias") ? "bias delta" : "full delta");
     }
     if (rmax && rmin == rmax) printf("rank: %d\n", rmax);
     if (rmax && rmin != rmax) printf("rank: %d to %d\n", rmin, rmax);
+    if (!n_alpha && rmax) printf("alpha: none (scale 1)\n");
+    if (n_alpha && amin == amax) printf("alpha: %g\n", (double)amin);
+    if (n_alpha && amin != amax) printf("alpha: %g to %g\n", (double)amin, (double)amax);
 }
 
 static void print_config(const rad_weights *w, rad_component comp) {
