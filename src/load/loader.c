@@ -154,11 +154,10 @@ rad_status rad_loader_f32(rad_loader *l, const char *name, int ndim, const int64
     const rad_st_tensor *t;
     rad_weight_src src;
     float *scale = NULL;
-    RAD_TRY(get_src(l, name, ndim, shape, 1, &t, &src, &scale));
+    RAD_TRY(get_src(l, name, ndim, shape, 1, &t, &src, &scale)); /* one row: a scale is tensor-wide */
     bool touched;
-    /* one row of numel values: a per-row scale would have needed numel rows, so only a tensor-wide one fits */
-    rad_status s = src.n_scale > 1 ? rad_err(RADIAL_ERR_MODEL, "%s: '%s' has a per-row scale", rad_weights_label(l->w), name)
-                                   : src_to_f32(l, name, &src, 1, t->numel ? t->numel : 1, out);
+    rad_status s = t->numel > 0 ? src_to_f32(l, name, &src, 1, t->numel, out)
+                                : rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s' is empty", rad_weights_label(l->w), name);
     if (s == RAD_OK) s = apply_loras(l, name, ndim, t->shape, *out, &touched);
     rad_free(scale);
     if (s != RAD_OK) {
