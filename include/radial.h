@@ -24,6 +24,19 @@ extern "C" {
 
 #define RADIAL_VERSION "0.1.0"
 
+/* Every public function carries RADIAL_API: exported from the shared library (built with hidden visibility, so
+ * nothing else leaks), a plain declaration for the static one. */
+#if defined(_WIN32) && defined(RADIAL_SHARED_BUILD)
+#define RADIAL_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define RADIAL_API __attribute__((visibility("default")))
+#else
+#define RADIAL_API
+#endif
+
+/* The library's version ("0.1.0"), for a program to print beside its own. */
+RADIAL_API const char *radial_version(void);
+
 typedef enum radial_status {
     RADIAL_OK = 0,
     RADIAL_ERR_INVALID_ARG,  /* a parameter or flag is out of range */
@@ -36,15 +49,20 @@ typedef enum radial_status {
     RADIAL_ERR_CANCELLED     /* a callback asked to stop */
 } radial_status;
 
-const char *radial_status_name(radial_status s);
-const char *radial_last_error(void);
+RADIAL_API const char *radial_status_name(radial_status s);
+RADIAL_API const char *radial_last_error(void);
 
 /* Logging: the library writes through this callback (default: stderr for warnings and errors). */
 typedef enum radial_log_level { RADIAL_LOG_DEBUG, RADIAL_LOG_INFO, RADIAL_LOG_WARN, RADIAL_LOG_ERROR } radial_log_level;
 typedef void (*radial_log_fn)(radial_log_level level, const char *msg, void *user_data);
-void radial_set_log(radial_log_fn fn, void *user_data, radial_log_level min_level);
+RADIAL_API void radial_set_log(radial_log_fn fn, void *user_data, radial_log_level min_level);
 
-typedef enum radial_backend { RADIAL_BACKEND_CPU = 0, RADIAL_BACKEND_CUDA = 1 } radial_backend;
+/* AUTO: CUDA when this build has it and a usable NVIDIA GPU is present, else the CPU. */
+typedef enum radial_backend { RADIAL_BACKEND_CPU = 0, RADIAL_BACKEND_CUDA = 1, RADIAL_BACKEND_AUTO = 2 } radial_backend;
+/* Initial noise: PHILOX (radial's counter-based generator, the same on every machine and thread count),
+ * TORCH_CPU (torch.randn with a CPU torch.Generator seeded so: what diffusers' WanPipeline draws with a CPU
+ * generator), TORCH_CUDA (torch.randn on a CUDA generator seeded so: what the official Wan generate.py draws). */
+typedef enum radial_rng { RADIAL_RNG_PHILOX = 0, RADIAL_RNG_TORCH_CPU = 1, RADIAL_RNG_TORCH_CUDA = 2 } radial_rng;
 typedef enum radial_attention { RADIAL_ATTN_DENSE = 0, RADIAL_ATTN_RADIAL = 1 } radial_attention;
 typedef enum radial_sampler { RADIAL_SAMPLER_UNIPC = 0, RADIAL_SAMPLER_EULER = 1 } radial_sampler;
 
@@ -56,7 +74,8 @@ typedef struct radial_lora {
 
 /* Context parameters: how to load and where to run. */
 typedef struct radial_params {
-    radial_backend backend; /* default CPU */
+    radial_backend backend; /* default AUTO */
+    int device;             /* CUDA device index (default 0) */
     int n_threads;          /* CPU threads; 0 = all cores */
     const char *tokenizer;  /* spiece.model (or a folder holding it); NULL = the model folder, or the umT5 file
                                when it carries its tokenizer (ComfyUI's single files) */
@@ -66,7 +85,7 @@ typedef struct radial_params {
     const radial_lora *loras; /* n_loras LoRAs for the DiT, stacked in order */
     int n_loras;
 } radial_params;
-radial_params radial_default_params(void);
+RADIAL_API radial_params radial_default_params(void);
 
 /* Per-generation parameters; defaults follow diffusers/Wan (832x480, 81 frames, 50 steps, ...). */
 typedef struct radial_gen_params {
@@ -82,12 +101,13 @@ typedef struct radial_gen_params {
     int dense_steps;             /* radial only: first steps run dense (default 12) */
     int dense_layers;            /* radial only: first blocks run dense (default 1) */
     float decay;                 /* radial mask decay factor (default 1.0) */
+    radial_rng rng;              /* the generator of the seeded draw (default PHILOX) */
     const float *noise;          /* optional [16,T,H/8,W/8] initial noise instead of the seeded draw */
     /* Progress: called after every denoising step; return nonzero to cancel. */
     int (*on_step)(int step, int steps, double seconds_this_step, void *user_data);
     void *user_data;
 } radial_gen_params;
-radial_gen_params radial_default_gen_params(void);
+RADIAL_API radial_gen_params radial_default_gen_params(void);
 
 /* Where the time and memory went in the last radial_generate. */
 typedef struct radial_timings {
@@ -105,7 +125,30 @@ typedef struct radial_video {
     int frames, height, width; /* frames[t][y][x][c], RGB, uint8 */
     uint8_t *data;
 } radial_video;
-void radial_video_free(radial_video *v);
+RADIAL_API void radial_video_free(radial_video *v);
+
+/* Writing a video. The format follows the path: *.mp4 (H.264, when built with FFmpeg), *.y4m, name_%03d.png (one
+ * PNG per frame, numbered from 0), *.png (one frame only). Extensions are matched case-insensitively. */
+typedef struct radial_write_params {
+    int fps;                 /* 16 */
+    int crf;                 /* H.264 quality, 0-51 (18) */
+    int no_overwrite;        /* nonzero: an existing file is an error, checked before anything is written */
+    const char *const *meta; /* n_meta key/value pairs (meta[2i], meta[2i+1]): MP4 metadata tags, PNG tEXt chunks */
+    int n_meta;
+    /* Polled between frames; nonzero stops the write (RADIAL_ERR_CANCELLED) and leaves no file behind. */
+    int (*cancel)(void *user_data);
+    void *user_data;
+} radial_write_params;
+RADIAL_API radial_write_params radial_default_write_params(void);
+/* Everything about `path` that can be checked before a video exists: a known extension (and MP4 support in this
+ * build), an existing folder that is writable, a PNG pattern with exactly one integer conversion when frames > 1
+ * (a single .png only when frames == 1), and with no_overwrite that the file (or the first frame file) does not
+ * exist. Errors name the path and the fault. */
+RADIAL_API radial_status radial_video_check_path(const char *path, int frames, const radial_write_params *params);
+/* Writes atomically: each file goes to a temporary name in the same folder, is flushed to disk (fsync) and renamed
+ * over the destination only when complete, so a failure (disk full, size limit) or a cancel leaves the previous
+ * file untouched or no file at all, never a partial one. */
+RADIAL_API radial_status radial_video_write(const char *path, const radial_video *video, const radial_write_params *params);
 
 typedef struct radial_ctx radial_ctx;
 
@@ -114,10 +157,10 @@ typedef struct radial_ctx radial_ctx;
  * safetensors with "t5" / "vae" in their names, google/umt5-xxl/spiece.model), or a folder of ComfyUI's
  * repackaged single files (wan2.1_t2v_*.safetensors or a *.gguf DiT, umt5_xxl_*.safetensors with its tokenizer
  * inside, wan_2.1_vae.safetensors). Every file is opened and checked here, before any work. */
-radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out);
-radial_status radial_generate(radial_ctx *ctx, const radial_gen_params *params, radial_video *out,
+RADIAL_API radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out);
+RADIAL_API radial_status radial_generate(radial_ctx *ctx, const radial_gen_params *params, radial_video *out,
                               radial_timings *timings /* may be NULL */);
-void radial_free(radial_ctx *ctx);
+RADIAL_API void radial_free(radial_ctx *ctx);
 
 #ifdef __cplusplus
 }
