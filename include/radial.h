@@ -98,16 +98,21 @@ typedef struct radial_gen_params {
     int64_t seed;                /* -1 = random (the chosen seed is written to seed_used) */
     radial_sampler sampler;      /* UniPC */
     radial_attention attention;  /* dense */
-    int dense_steps;             /* radial only: first steps run dense (default 12) */
+    int dense_steps;             /* radial only: first steps run dense (default -1: min(12, steps / 4)); must be
+                                    below steps */
     int dense_layers;            /* radial only: first blocks run dense (default 1) */
     float decay;                 /* radial mask decay factor (default 1.0) */
     radial_rng rng;              /* the generator of the seeded draw (default PHILOX) */
     const float *noise;          /* optional [16,T,H/8,W/8] initial noise instead of the seeded draw */
-    /* Progress: called after every denoising step; return nonzero to cancel. */
+    /* Progress: called after every denoising step, and after the VAE decodes each latent frame; return nonzero
+     * to cancel (RADIAL_ERR_CANCELLED). Either may be NULL. */
     int (*on_step)(int step, int steps, double seconds_this_step, void *user_data);
+    int (*on_decode)(int latent_frame, int latent_frames, void *user_data);
     void *user_data;
 } radial_gen_params;
 RADIAL_API radial_gen_params radial_default_gen_params(void);
+/* A seed from the clock and the process (what seed -1 draws), short enough to type back. */
+RADIAL_API int64_t radial_random_seed(void);
 
 /* Where the time and memory went in the last radial_generate. */
 typedef struct radial_timings {
@@ -161,6 +166,8 @@ RADIAL_API radial_status radial_init(const char *model_path, const radial_params
 RADIAL_API radial_status radial_generate(radial_ctx *ctx, const radial_gen_params *params, radial_video *out,
                               radial_timings *timings /* may be NULL */);
 RADIAL_API void radial_free(radial_ctx *ctx);
+/* What the context runs on, in words ("CUDA device 0: NVIDIA H200 (sm_90, 132 SMs), 139.8 GiB"). */
+RADIAL_API const char *radial_backend_info(const radial_ctx *ctx);
 
 #ifdef __cplusplus
 }

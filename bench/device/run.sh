@@ -43,9 +43,9 @@ for s in ${*:-env test}; do
     timeout 150 python3 "$C/torch_peers.py" --frames 81,161,241 --masks "$OUT/masks" --reps 20 --warmup 5
     ;;
   dit)
-    timeout 120 "$B/radial" bench dit --backend cuda --forward --frames 21 --height 30 --width 52 --attention dense,radial --reps 5
-    timeout 150 "$B/radial" bench dit --backend cuda --forward --frames 61 --height 30 --width 52 --attention dense,radial --reps 3
-    timeout 60 "$B/radial" bench dit --backend cuda --frames 21 --height 30 --width 52 --reps 5
+    timeout 120 "$B/radial" bench dit --backend cuda --forward --latent-frames 21 --token-rows 30 --token-cols 52 --attention dense,radial --reps 5
+    timeout 150 "$B/radial" bench dit --backend cuda --forward --latent-frames 61 --token-rows 30 --token-cols 52 --attention dense,radial --reps 3
+    timeout 60 "$B/radial" bench dit --backend cuda --latent-frames 21 --token-rows 30 --token-cols 52 --reps 5
     ;;
   vae)
     timeout 100 "$B/radial" bench vae --backend cuda
@@ -59,7 +59,7 @@ for s in ${*:-env test}; do
     timeout 300 python3 "$C/make_formats.py" "$M"
     for m in dit_bf16.safetensors dit_fp8_scaled.safetensors dit-Q4_0.gguf; do
       echo "--- $m"
-      timeout 120 "$B/radial" bench dit --backend cuda --forward --model "$M/$m" --frames 21 --height 30 --width 52 \
+      timeout 120 "$B/radial" bench dit --backend cuda --forward --model "$M/$m" --latent-frames 21 --token-rows 30 --token-cols 52 \
         --attention dense,radial --reps 5 --out "$OUT/v_$m.safetensors"
     done
     for m in dit_fp8_scaled.safetensors dit-Q4_0.gguf; do

@@ -46,6 +46,7 @@ void rad_weight_src_rows_f32(const rad_weight_src *src, int64_t cols, int64_t r0
 
 struct rad_backend {
     const char *name;
+    char info[192]; /* what it runs on, in words ("CUDA device 0: NVIDIA H200 (sm_90, 132 SMs), 139.8 GiB") */
     /* The backend's private state (CUDA: device handles, allocation records, caches; CPU: NULL). Ops reach it
      * through be->state, so a copy of the table (a timing wrapper) works on the same backend. */
     void *state;
@@ -149,6 +150,10 @@ rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, 
 
 /* The reference backend: plain C, fp32, threads from base/threads. */
 rad_status rad_backend_cpu(rad_backend **out);
-/* CUDA (when built with it); RADIAL_ERR_UNSUPPORTED otherwise. */
-rad_status rad_backend_cuda(rad_backend **out);
+/* CUDA on GPU `device` (when built with it); RADIAL_ERR_UNSUPPORTED otherwise, and "no NVIDIA GPU found" (with
+ * the driver's words) on a machine without one. */
+rad_status rad_backend_cuda(int device, rad_backend **out);
+/* The backend a radial_backend value names (0 CPU, 1 CUDA, 2 AUTO: CUDA when this build has it and a GPU is
+ * present, else the CPU). */
+rad_status rad_backend_open(int kind, int device, rad_backend **out);
 #endif

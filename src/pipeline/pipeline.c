@@ -16,6 +16,7 @@
 #include "base/timer.h"
 #include "dit/dit.h"
 #include "io/model_config.h"
+#include "io/file.h"
 #include "io/lora.h"
 #include "io/weights.h"
 #include "pipeline/pipeline.h"
@@ -42,7 +43,9 @@ struct radial_ctx {
     rad_dit_config dit_cfg;
 };
 
-radial_params radial_default_params(void) { return (radial_params){.backend = RADIAL_BACKEND_CPU, .n_threads = 0}; }
+radial_params radial_default_params(void) { return (radial_params){.backend = RADIAL_BACKEND_AUTO, .n_threads = 0}; }
+
+const char *radial_backend_info(const radial_ctx *c) { return c->be->info; }
 
 /* The tokenizer: the one named, else the one the umT5 file carries (ComfyUI's single files keep it as a U8
  * tensor `spiece_model`), else the model folder's. */
@@ -102,7 +105,7 @@ radial_gen_params radial_default_gen_params(void) {
         .seed = -1,
         .sampler = RADIAL_SAMPLER_UNIPC,
         .attention = RADIAL_ATTN_DENSE,
-        .dense_steps = 12,
+        .dense_steps = -1,
         .dense_layers = 1,
         .decay = 1.0f,
     };
@@ -129,6 +132,13 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     rad_status s = RAD_OK;
     if (params && (params->n_loras < 0 || params->n_loras > 64 || (params->n_loras && !params->loras)))
         s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: %d LoRAs (at most 64)", params->n_loras);
+    if (s == RAD_OK && model_path && rad_is_file(model_path))
+        s = rad_err(RADIAL_ERR_INVALID_ARG,
+                    rad_ends_with(model_path, "model_index.json")
+                        ? "%s is the index of a diffusers folder: give the folder that holds it"
+                        : "%s is a file; the model path is a folder (name single component files as the DiT, T5 and VAE "
+                          "files: --dit, --t5, --vae)",
+                    model_path);
     /* Open (map) every file now so that a broken model fails here, not after the text encoder. */
     if (s == RAD_OK) s = open_component(params ? params->dit : NULL, model_path, RAD_COMP_DIT, &c->dit_w);
     if (s == RAD_OK) s = rad_dit_config_detect(c->dit_w, &c->dit_cfg);
@@ -145,7 +155,8 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
             if (s == RAD_OK) c->n_loras++;
         }
     }
-    if (s == RAD_OK) s = c->params.backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&c->be) : rad_backend_cpu(&c->be);
+    if (s == RAD_OK) s = rad_backend_open(c->params.backend, c->params.device, &c->be);
+    if (s == RAD_OK) RAD_INFO("backend: %s", c->be->info);
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -169,6 +180,24 @@ void radial_free(radial_ctx *c) {
     free(c);
 }
 
+/* The per-generation settings, checked before any work (the text encoder runs first, the checks must not wait for
+ * it). */
+static rad_status check_gen_params(const radial_gen_params *g) {
+    if (g->steps < 1 || g->steps > 1000) return rad_err(RADIAL_ERR_INVALID_ARG, "steps must be in [1, 1000]");
+    if (!isfinite(g->guidance) || !isfinite(g->shift) || g->shift <= 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "guidance must be finite and shift positive");
+    if (g->attention == RADIAL_ATTN_RADIAL) {
+        if (!(g->decay > 0) || !isfinite(g->decay)) return rad_err(RADIAL_ERR_INVALID_ARG, "decay must be positive");
+        if (g->dense_steps >= g->steps) /* a "radial" run that is dense from start to end would mislead */
+            return rad_err(RADIAL_ERR_INVALID_ARG,
+                           "radial attention with dense_steps %d >= steps %d would run every step dense; lower "
+                           "--dense-steps (or leave it to the default, min(12, steps / 4))",
+                           g->dense_steps, g->steps);
+        if (g->dense_layers < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "dense_layers must be >= 0");
+    }
+    return RAD_OK;
+}
+
 /* Checks width/height (multiples of 16) and rounds frames down to 4n+1 with a warning, as diffusers does. */
 static rad_status check_video_size(int width, int height, int *frames) {
     if (width < 16 || height < 16 || width > 8192 || height > 8192 || width % 16 || height % 16)
@@ -182,6 +211,16 @@ static rad_status check_video_size(int width, int height, int *frames) {
         RAD_WARN("frames must be 4n+1 for the VAE; rounding %d down to %d", *frames, rounded);
         *frames = rounded;
     }
+    return RAD_OK;
+}
+
+/* A NaN or Inf in what the pipeline hands on means a broken weight or an overflow: an error naming the stage and
+ * the first bad value, never a black video with exit code 0. */
+static rad_status check_finite(const float *x, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return rad_err(RADIAL_ERR_MODEL, "%s holds %s at element %zu: a weight of the model is broken or the "
+                           "computation overflowed; nothing was written", what, isnan(x[i]) ? "NaN" : "Inf", i);
     return RAD_OK;
 }
 
@@ -231,6 +270,8 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
     radial_gen_params g = *gp;
     if (!g.prompt) g.prompt = "";
+    if (g.dense_steps < 0) g.dense_steps = g.steps / 4 < 12 ? g.steps / 4 : 12; /* 12 of 50, as Radial Attention */
+    RAD_TRY(check_gen_params(&g));
     RAD_TRY(check_video_size(g.width, g.height, &g.frames));
     const char *negative = g.negative_prompt ? g.negative_prompt : default_negative_prompt;
     rad_mem_reset_peak();
@@ -248,7 +289,7 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
         if (g.noise) {
             memcpy(latent, g.noise, n_latent * sizeof(float));
         } else {
-            if (g.seed < 0) g.seed = rad_random_seed();
+            if (g.seed < 0) g.seed = radial_random_seed();
             rad_randn((uint64_t)g.seed, latent, (int64_t)n_latent);
         }
         tm.seed_used = g.seed;
@@ -260,7 +301,7 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     *frames_out = 1 + 4 * (T - 1);
     tm.total_s = rad_now() - t0;
     /* CPU: host memory since this call began; CUDA: the backend's device peak (its buffers since radial_init) */
-    tm.peak_bytes = c->params.backend == RADIAL_BACKEND_CUDA ? c->be->peak_bytes(c->be) : rad_mem_peak();
+    tm.peak_bytes = strcmp(c->be->name, "cpu") ? c->be->peak_bytes(c->be) : rad_mem_peak();
     if (tm_out) *tm_out = tm;
     return s;
 }
@@ -293,9 +334,6 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     double t0 = rad_now();
     rad_status s = RAD_OK;
 
-    if (g->steps < 1 || g->steps > 1000) return rad_err(RADIAL_ERR_INVALID_ARG, "steps must be in [1, 1000]");
-    if (!isfinite(g->guidance) || !isfinite(g->shift) || g->shift <= 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "guidance must be finite and shift positive");
     if (!c->dit) {
         RAD_INFO("loading the DiT (%d layers, dim %d)", c->dit_cfg.num_layers, c->dit_cfg.dim);
         s = rad_dit_load(c->be, c->dit_w, c->loras, c->n_loras, &c->dit);
@@ -308,7 +346,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps, %s attention", g->width, g->height, g->frames, T,
              g->steps, g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense");
     if (s == RAD_OK && g->attention == RADIAL_ATTN_RADIAL) {
-        if (!(g->decay > 0) || !isfinite(g->decay)) return rad_err(RADIAL_ERR_INVALID_ARG, "decay must be positive");
+
         /* Tokens per latent frame after the 1x2x2 patch embedding. */
         const rad_radial_cfg rc = {.frames = T, .tokens_per_frame = (int64_t)(H / 2) * (W / 2), .decay = g->decay,
                                    .block = 128};
@@ -336,6 +374,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         if (s == RAD_OK && g->on_step && g->on_step(i + 1, g->steps, rad_now() - ts, g->user_data))
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);
     }
+    if (s == RAD_OK) s = check_finite(latent, n_latent, "the denoised latent (DiT and sampler output)");
     rad_sched_free(sched);
     rad_free(v_c);
     rad_free(v_u);
@@ -352,7 +391,12 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     const int F = 1 + 4 * (T - 1);
     float *video = NULL;
     if (s == RAD_OK) s = rad_calloc((void **)&video, (size_t)3 * F * g->height * g->width, sizeof(float), "video");
-    if (s == RAD_OK) s = rad_vae_decode(c->vae, latent, T, H, W, video);
+    if (s == RAD_OK) {
+        rad_vae_set_progress(c->vae, g->on_decode, g->user_data);
+        s = rad_vae_decode(c->vae, latent, T, H, W, video);
+        rad_vae_set_progress(c->vae, NULL, NULL);
+    }
+    if (s == RAD_OK) s = check_finite(video, (size_t)3 * F * g->height * g->width, "the decoded video (VAE output)");
     tm->vae_s = rad_now() - t0;
     if (s != RAD_OK) {
         rad_free(video);
@@ -362,7 +406,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     return RAD_OK;
 }
 
-int64_t rad_random_seed(void) {
+int64_t radial_random_seed(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 32);

@@ -9,6 +9,4 @@
 rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *g, float **video_out, int *frames_out,
                                  radial_timings *tm);
 
-/* A seed from the clock and the process, for seed -1. */
-int64_t rad_random_seed(void);
 #endif

@@ -97,6 +97,8 @@ struct rad_vae {
     size_t work_bytes; /* activation buffers and caches of the running decode */
     rad_vae_stats stats;
     rad_load_stats load;
+    int (*progress)(int done, int total, void *user); /* after each latent frame; nonzero cancels */
+    void *progress_user;
 };
 
 /* ------------------------------------------------------------------------------------------------------
@@ -325,6 +327,10 @@ int64_t rad_vae_out_frames(const rad_vae *v, int64_t T) {
 }
 
 rad_vae_stats rad_vae_last_stats(const rad_vae *v) { return v->stats; }
+
+void rad_vae_set_progress(rad_vae *v, int (*fn)(int done, int total, void *user), void *user) {
+    v->progress = fn, v->progress_user = user;
+}
 const rad_load_stats *rad_vae_load_stats(const rad_vae *v) { return &v->load; }
 
 /* Backend allocation of the decode's working memory, counted in stats.work_peak_bytes. */
@@ -586,6 +592,9 @@ rad_status rad_vae_decode(rad_vae *v, const float *latent, int64_t T, int64_t H,
         if (st == RAD_OK) st = conv_run(v, &v->conv_in, v->act[2].p, 1, H, W, v->act[0].p);
         if (st == RAD_OK) st = run_from(v, 0, 1, H, W);
         if (st != RAD_OK) st = rad_err_prefix(st, "VAE decode, latent frame %lld: ", (long long)i);
+        if (st == RAD_OK && v->progress && v->progress((int)i + 1, (int)T, v->progress_user))
+            st = rad_err(RADIAL_ERR_CANCELLED, "VAE decode cancelled after latent frame %lld of %lld", (long long)i + 1,
+                         (long long)T);
     }
     if (st == RAD_OK && v->f_next != F)
         st = rad_err(RADIAL_ERR_MODEL, "VAE decode: produced %lld frames, expected %lld", (long long)v->f_next,

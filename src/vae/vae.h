@@ -40,6 +40,9 @@ typedef struct rad_vae_stats {
     double conv_seconds, total_seconds;
 } rad_vae_stats;
 rad_vae_stats rad_vae_last_stats(const rad_vae *vae);
+/* Called by rad_vae_decode after each latent frame (done of total); a nonzero return cancels the decode. NULL:
+ * none. */
+void rad_vae_set_progress(rad_vae *vae, int (*fn)(int done, int total, void *user), void *user);
 
 /* Video [3, F, H, W] in [-1, 1] (clamped here) to uint8 frames [F][H][W][3] the way the official saving
  * does it (torchvision make_grid with value_range (-1, 1), then `* 255` and a truncating cast):

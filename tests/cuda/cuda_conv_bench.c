@@ -74,9 +74,9 @@ int main(int argc, char **argv) {
     uint64_t rng = 0x9e3779b97f4a7c15ULL;
     for (size_t i = 0; i < n_host; i++) host[i] = rad_test_uniform(&rng);
     rad_backend *be[2] = {NULL, NULL};
-    CHECK_OK(rad_backend_cuda(&be[0]));
+    CHECK_OK(rad_backend_cuda(0, &be[0]));
     setenv("RADIAL_CUDA_CONV", "im2col", 1);
-    CHECK_OK(rad_backend_cuda(&be[1]));
+    CHECK_OK(rad_backend_cuda(0, &be[1]));
     unsetenv("RADIAL_CUDA_CONV");
     if (!be[0] || !be[1]) TEST_MAIN_END();
     printf("device: %s; median of %d calls\n", name, reps);

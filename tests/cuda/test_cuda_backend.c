@@ -345,7 +345,7 @@ int main(void) {
     }
     printf("device: %s\n", name);
     CHECK_OK(rad_backend_cpu(&cpu));
-    CHECK_OK(rad_backend_cuda(&gpu));
+    CHECK_OK(rad_backend_cuda(0, &gpu));
     if (!cpu || !gpu) TEST_MAIN_END();
 
     test_memory();

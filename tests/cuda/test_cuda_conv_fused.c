@@ -313,9 +313,9 @@ int main(void) {
     printf("device: %s\nseed: %llu (RAD_TEST_SEED=%llu repeats this run)\n", name, (unsigned long long)seed,
            (unsigned long long)seed);
     CHECK_OK(rad_backend_cpu(&cpu));
-    CHECK_OK(rad_backend_cuda(&gpu));
+    CHECK_OK(rad_backend_cuda(0, &gpu));
     setenv("RADIAL_CUDA_CONV", "im2col", 1);
-    CHECK_OK(rad_backend_cuda(&gpu_im2col));
+    CHECK_OK(rad_backend_cuda(0, &gpu_im2col));
     unsetenv("RADIAL_CUDA_CONV");
     if (!cpu || !gpu || !gpu_im2col) TEST_MAIN_END();
     test_convs();

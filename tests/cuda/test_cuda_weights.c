@@ -385,7 +385,7 @@ static void test_convs(void) {
 static void test_memory(void) {
     printf("device memory of stored weights\n");
     rad_backend *g = NULL;
-    CHECK_OK(rad_backend_cuda(&g));
+    CHECK_OK(rad_backend_cuda(0, &g));
     if (!g) return;
     const int64_t rows = 4096, cols = 4096, n = rows * cols;
     const kind kinds[] = {{RAD_DT_F8_E4M3, SC_ROW}, {RAD_DT_F8_E5M2, SC_NONE}, {RAD_DT_Q4_0, SC_NONE},
@@ -500,9 +500,9 @@ int main(void) {
     }
     printf("device: %s\n", name);
     CHECK_OK(rad_backend_cpu(&cpu));
-    CHECK_OK(rad_backend_cuda(&gpu));
+    CHECK_OK(rad_backend_cuda(0, &gpu));
     setenv("RADIAL_CUDA_CONV", "im2col", 1);
-    CHECK_OK(rad_backend_cuda(&gpu_im2col));
+    CHECK_OK(rad_backend_cuda(0, &gpu_im2col));
     unsetenv("RADIAL_CUDA_CONV");
     if (!cpu || !gpu || !gpu_im2col) TEST_MAIN_END();
     test_exactness();

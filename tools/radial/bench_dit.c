@@ -8,8 +8,8 @@
  * radial self-attention; reports ms per forward and the backend's peak memory.
  *
  *   --size 1.3b|14b           model width (default 1.3b: dim 1536, 12 heads, ffn 8960)
- *   --frames F --height H --width W   token grid (latent frames x latent rows/2 x latent cols/2);
- *                                     default 3 x 30 x 52 = 4680 tokens (3 latent frames of 480x832);
+ *   --latent-frames F --token-rows H --token-cols W   token grid (latent frames x latent rows/2 x latent
+ *                                     cols/2); default 3 x 30 x 52 = 4680 tokens (3 latent frames of 480x832);
  *                                     81 frames of 480x832 is 21 x 30 x 52 = 32,760 tokens
  *   --tokens N                grid 1 x 1 x N instead
  *   --reps R                  timed repetitions after one warm-up (default 5); medians are reported
@@ -93,11 +93,11 @@ static rad_status shim_attention(rad_backend *be, const float *q, const float *k
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: radial bench dit [--size 1.3b|14b] [--frames F --height H --width W | --tokens N] "
+    fprintf(f, "usage: radial bench dit [--size 1.3b|14b] [--latent-frames F --token-rows H --token-cols W | --tokens N] "
                "[--reps R] [--threads N] [--backend cpu|cuda]\n"
                "                        [--forward [--layers L] [--attention dense|radial|dense,radial] "
                "[--dense-layers N] [--decay D] [--model PATH] [--out FILE]]\n"
-               "Frames, height and width are the token grid (latent frames, latent rows / 2, latent columns / 2).\n");
+               "The grid is in tokens: latent frames, latent rows / 2, latent columns / 2 (480x832x81: 21 x 30 x 52).\n");
 }
 
 typedef struct {
@@ -192,9 +192,9 @@ int bench_dit(int argc, char **argv) {
     static const char *const sizes[] = {"1.3b", "14b", NULL};
     static const char *const attentions[] = {"dense", "radial", "dense,radial", NULL};
     const cli_flag flags[] = {
-        {"--frames", NULL, CLI_INT64, &o.frames, 1, 1024, 0, 0, NULL},
-        {"--height", NULL, CLI_INT64, &o.height, 1, 1024, 0, 0, NULL},
-        {"--width", NULL, CLI_INT64, &o.width, 1, 1024, 0, 0, NULL},
+        {"--latent-frames", NULL, CLI_INT64, &o.frames, 1, 1024, 0, 0, NULL},
+        {"--token-rows", NULL, CLI_INT64, &o.height, 1, 1024, 0, 0, NULL},
+        {"--token-cols", NULL, CLI_INT64, &o.width, 1, 1024, 0, 0, NULL},
         {"--tokens", NULL, CLI_INT64, &tokens, 1, 1 << 20, 0, 0, NULL},
         {"--reps", NULL, CLI_INT64, &o.reps, 1, 1000, 0, 0, NULL},
         {"--threads", NULL, CLI_INT, &threads, 0, 256, 0, 0, NULL},
@@ -236,7 +236,7 @@ int bench_dit(int argc, char **argv) {
     float *x = NULL, *ctx = NULL, *v = NULL;
     const size_t lat = (size_t)16 * (size_t)o.frames * (size_t)(2 * o.height) * (size_t)(2 * o.width);
     const int L = 32; /* context rows (padded to 512 in the model) */
-    rad_status s = backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&sh.inner) : rad_backend_cpu(&sh.inner);
+    rad_status s = rad_backend_open(backend, 0, &sh.inner);
     rad_backend *be = sh.inner;
     if (s == RAD_OK && !o.forward) { /* block mode times through the shim */
         sh.pub = *sh.inner;

@@ -1,5 +1,6 @@
 /* radial bench pipeline: whole generations with a model folder (default: the tiny test model), median timings
  * of each stage over repetitions after one warm-up run (which also loads and converts the DiT and VAE). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +9,10 @@
 #include "bench_record.h"
 #include "cli_args.h"
 #include "radial.h"
+
+#ifndef RAD_SOURCE_DIR /* set by the build to the source tree */
+#define RAD_SOURCE_DIR "."
+#endif
 
 static void usage(FILE *f) {
     fprintf(f, "usage: radial bench pipeline [--model DIR] [--width N --height N --frames N --steps N]\n"
@@ -18,7 +23,8 @@ static void usage(FILE *f) {
 
 int bench_pipeline(int argc, char **argv) {
     enum { MAXR = 1000 };
-    const char *cmd = "bench pipeline", *model = "tests/data/tiny-wan", *record = NULL;
+    /* the tiny test model of this source tree, found from any working directory */
+    const char *cmd = "bench pipeline", *model = RAD_SOURCE_DIR "/tests/data/tiny-wan", *record = NULL;
     radial_params rp = radial_default_params();
     radial_gen_params g = radial_default_gen_params();
     g.prompt = "A cat walks on the grass, realistic";
@@ -43,6 +49,9 @@ int bench_pipeline(int argc, char **argv) {
     g.attention = (radial_attention)attention;
     radial_ctx *ctx;
     if (radial_init(model, &rp, &ctx) != RADIAL_OK) return cli_error(cmd);
+    char backend_info[192];
+    snprintf(backend_info, sizeof backend_info, "%s", radial_backend_info(ctx));
+    const bool on_gpu = !strncmp(backend_info, "CUDA", 4);
     static double te[MAXR], step[MAXR], vae[MAXR], total[MAXR];
     size_t peak = 0;
     for (int r = -1; r < reps; r++) {
@@ -64,19 +73,16 @@ int bench_pipeline(int argc, char **argv) {
              "| model | backend | size | steps | attention | text encoder | per step | VAE | total | peak memory |\n"
              "|---|---|---|---|---|---|---|---|---|---|\n"
              "| %s | %s | %dx%dx%d | %d | %s | %.3f s | %.3f s | %.3f s | %.3f s | %.1f MiB |\n",
-             model, cli_backend_names[rp.backend], g.width, g.height, g.frames, g.steps,
+             model, on_gpu ? "cuda" : "cpu", g.width, g.height, g.frames, g.steps,
              cli_attention_names[g.attention], bench_median(te, reps), bench_median(step, reps),
              bench_median(vae, reps), bench_median(total, reps), (double)peak / (1 << 20));
     printf("%s(medians of %d runs after a warm-up)\n", body, reps);
     if (record) {
         bench_env e;
         bench_env_get(&e, argc, argv);
-        char device[192];
-        if (rp.backend == RADIAL_BACKEND_CUDA)
-            snprintf(device, sizeof device, "CUDA GPU (host CPU %s)", e.cpu);
-        else
-            snprintf(device, sizeof device, "CPU %s, %d threads", e.cpu, rad_get_threads());
-        if (bench_record(record, rp.backend == RADIAL_BACKEND_CUDA ? "pipeline (CUDA)" : "pipeline (CPU)", &e, device, body))
+        char device[512];
+        snprintf(device, sizeof device, "%s (host CPU %s, %d threads)", backend_info, e.cpu, rad_get_threads());
+        if (bench_record(record, on_gpu ? "pipeline (CUDA)" : "pipeline (CPU)", &e, device, body))
             return 1;
     }
     return 0;

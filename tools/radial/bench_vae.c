@@ -156,7 +156,7 @@ static rad_status run(bench_run *r, const char *model, int64_t width, int64_t he
                 rad_now() - t0);
         model = r->tmp;
     }
-    RAD_TRY(backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&r->be) : rad_backend_cpu(&r->be));
+    RAD_TRY(rad_backend_open(backend, 0, &r->be));
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
     RAD_TRY(rad_vae_load(r->be, r->w, &r->vae));
     const int64_t T = (frames - 1) / 4 + 1, H = height / 8, W = width / 8, n_lat = 16 * T * H * W;

@@ -64,7 +64,7 @@ bool cli_int_list(const char *cmd, const char *what, const char *val, long long 
     return true;
 }
 
-const char *const cli_backend_names[] = {"cpu", "cuda", NULL};
+const char *const cli_backend_names[] = {"cpu", "cuda", "auto", NULL};
 const char *const cli_attention_names[] = {"dense", "radial", NULL};
 
 int cli_dispatch(const char *prefix, const char *about, const cli_command *cmds, size_t n, int argc, char **argv) {
@@ -91,10 +91,22 @@ int cli_error(const char *cmd) {
     return 1;
 }
 
+/* Whether arg names the flag: its name, or one of its aliases (a '|'-separated list: "-p|--text"). */
+static bool names_flag(const cli_flag *f, const char *arg) {
+    if (!f->name) return false;
+    if (!strcmp(arg, f->name)) return true;
+    for (const char *a = f->alias; a && *a;) {
+        const char *end = strchr(a, '|');
+        const size_t k = end ? (size_t)(end - a) : strlen(a);
+        if (strlen(arg) == k && !strncmp(arg, a, k)) return true;
+        a = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 static const cli_flag *find_flag(const cli_flag *flags, size_t n, const char *arg) {
     for (size_t i = 0; i < n; i++)
-        if (flags[i].name && (!strcmp(arg, flags[i].name) || (flags[i].alias && !strcmp(arg, flags[i].alias))))
-            return &flags[i];
+        if (names_flag(&flags[i], arg)) return &flags[i];
     return NULL;
 }
 
@@ -196,20 +208,33 @@ int cli_parse(const char *cmd, void (*usage)(FILE *), const cli_flag *flags, siz
             have_positional = true;
             continue;
         }
+        /* --name=value is --name value (the value may itself hold '=') */
+        char flag[128];
+        const char *eq = a[1] == '-' ? strchr(a, '=') : NULL, *inline_val = NULL;
+        if (eq && (size_t)(eq - a) < sizeof flag) {
+            memcpy(flag, a, (size_t)(eq - a));
+            flag[eq - a] = 0;
+            inline_val = eq + 1;
+            a = flag;
+        }
         const cli_flag *f = find_flag(flags, n, a);
         if (!f) {
             fprintf(stderr, "radial %s: unknown option '%s' (see radial %s --help)\n", cmd, a, cmd);
             return 2;
         }
         if (f->kind == CLI_SWITCH) {
+            if (inline_val) {
+                fprintf(stderr, "radial %s: %s takes no value\n", cmd, a);
+                return 2;
+            }
             set_value(cmd, f, a, NULL);
             continue;
         }
-        if (i + 1 >= argc) {
+        if (!inline_val && i + 1 >= argc) {
             fprintf(stderr, "radial %s: %s needs a value\n", cmd, a);
             return 2;
         }
-        if (!set_value(cmd, f, a, argv[++i])) return 2;
+        if (!set_value(cmd, f, a, inline_val ? inline_val : argv[++i])) return 2;
     }
     return -1;
 }

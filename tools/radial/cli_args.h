@@ -32,7 +32,7 @@ typedef struct cli_loras {
 /* One flag of a command. `value` points at the variable the flag sets, which holds its default. */
 typedef struct cli_flag {
     const char *name;  /* "--width"; NULL for the command's one positional argument (a CLI_TEXT) */
-    const char *alias; /* a short form ("-W") or NULL */
+    const char *alias; /* other names, '|'-separated ("-W", "--cfg|--cfg-scale"), or NULL */
     cli_kind kind;
     void *value;
     long long min, max;         /* CLI_INT, CLI_INT64 */
@@ -47,7 +47,7 @@ extern const char *const cli_backend_names[];
 extern const char *const cli_attention_names[];
 
 /* Parses argv[1 .. argc) (argv[0] is the command's name) against flags[0 .. n). A flag's value is the next
- * argument, whatever it looks like ("--seed -1"); a repeated flag keeps its last value (a CLI_LORA flag adds
+ * argument, whatever it looks like ("--seed -1"), or follows '=' ("--seed=-1"); a repeated flag keeps its last value (a CLI_LORA flag adds
  * each). -h and --help print
  * usage to stdout. Returns -1 when every argument was taken (the command goes on), otherwise the exit code for
  * the command to return: 0 after --help, 2 after a message "radial <cmd>: ..." naming the argument at fault

@@ -1,13 +1,19 @@
-/* radial generate: text to video with the diffusers/Wan defaults. */
+/* radial generate: text to video with the diffusers/Wan defaults. It uses only the public API (radial.h).
+ *
+ * A user's time and files come first: everything checkable (flags, the output path, the model files) is checked
+ * before any model work; the output is written atomically with the settings in its metadata; a failure to write
+ * after a finished generation keeps the frames in a fallback file whose name is printed; Ctrl-C (SIGINT/SIGTERM)
+ * stops at the next step or frame and leaves no partial file. */
+#include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli_args.h"
 #include "commands.h"
-#include "pipeline/pipeline.h"
 #include "radial.h"
-#include "video/video_writer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -24,53 +30,172 @@ static void usage(FILE *f) {
             "                         what to avoid; default: Wan's official negative prompt; \"\" for none\n"
             "  -W, --width N          multiple of 16 (default 832)\n"
             "  -H, --height N         multiple of 16 (default 480)\n"
-            "  --frames N             4n+1, others are rounded down (default 81)\n"
-            "  --steps N              denoising steps (default 50)\n"
-            "  --guidance G           classifier-free guidance scale; 1 disables CFG (default 5.0)\n"
-            "  --shift S              flow-matching sigma shift (default 5.0)\n"
-            "  --seed N               -1 = random, printed (default -1)\n"
+            "  --frames N             video frames, 4n+1; others are rounded down (default 81; alias --video-frames)\n"
+            "  --steps N              denoising steps (default 50; alias --num-inference-steps)\n"
+            "  --guidance G           classifier-free guidance scale; 1 disables CFG (default 5.0; --cfg, --cfg-scale)\n"
+            "  --shift S              flow-matching sigma shift (default 5.0; alias --flow-shift)\n"
+            "  --seed N               -1 = random, printed and recorded (default -1)\n"
+            "  --rng philox|torch-cpu|torch-cuda\n"
+            "                         the noise generator: radial's own (default), or torch.randn with a CPU\n"
+            "                         generator (diffusers) or a CUDA one (Wan's generate.py) for the same seed\n"
             "  --sampler unipc|euler  (default unipc: the official FlowUniPCMultistepScheduler)\n"
             "  --attention dense|radial  self-attention (default dense)\n"
-            "  --dense-steps N        radial: first N steps dense (default 12)\n"
+            "  --dense-steps N        radial: first N steps dense, below --steps (default min(12, steps/4))\n"
             "  --dense-layers N       radial: first N blocks dense (default 1)\n"
             "  --decay D              radial mask decay factor (default 1.0)\n"
-            "  --backend cpu|cuda     (default cpu)\n"
+            "  --backend auto|cuda|cpu  (default auto: the GPU when there is one)\n"
+            "  --device N             CUDA device index (default 0)\n"
             "  --threads N            CPU threads, 0 = all cores (default 0)\n"
             "  -o, --output PATH      out.mp4 | frames_%%03d.png | out.y4m (default out.mp4)\n"
+            "  --no-overwrite         refuse to replace an existing output file\n"
             "  --fps N                output frame rate (default 16)\n"
             "  --crf N                H.264 quality, 0-51, lower is better (default 18)\n"
-            "  -q, --quiet            no progress bar\n");
+            "  --json FILE            write the run summary (settings, timings, peaks, seed) as JSON\n"
+            "  --progress auto|bar|lines|none\n"
+            "                         bar on a terminal, one line per step otherwise (default auto)\n"
+            "  -q, --quiet            errors only\n"
+            "  -v, --verbose          more detail per stage\n");
 }
 
+static volatile sig_atomic_t g_signal; /* set by SIGINT/SIGTERM: stop at the next step, frame or file */
+
+static void on_signal(int sig) { g_signal = sig; }
+
+enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_NONE };
+
 typedef struct {
-    int quiet;
-    double started;
+    int mode; /* PROGRESS_BAR, _LINES or _NONE */
+    double seconds;
 } progress;
 
 static int on_step(int step, int steps, double seconds, void *user) {
     progress *p = user;
-    if (p->quiet) return 0;
-    p->started += seconds;
-    double per = p->started / step, eta = per * (steps - step);
-    int width = 30, done = step * width / steps;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
-    bar[width] = '\0';
-    fprintf(stderr, "\rstep %d/%d [%s] %.2f s/it, ETA %d:%02d  ", step, steps, bar, per, (int)eta / 60,
-            (int)eta % 60);
-    if (step == steps) fputc('\n', stderr);
+    p->seconds += seconds;
+    const double per = p->seconds / step, eta = per * (steps - step);
+    if (p->mode == PROGRESS_BAR) {
+        const int width = 30, done = step * width / steps;
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\rstep %d/%d [%s] %.2f s/it, ETA %d:%02d  ", step, steps, bar, per, (int)eta / 60,
+                (int)eta % 60);
+        if (step == steps) fputc('\n', stderr);
+    } else if (p->mode == PROGRESS_LINES) {
+        fprintf(stderr, "step %d/%d: %.2f s, %.2f s/it, ETA %d:%02d\n", step, steps, seconds, per, (int)eta / 60,
+                (int)eta % 60);
+    }
     fflush(stderr);
-    return 0;
+    return g_signal != 0;
+}
+
+static int on_decode(int frame, int frames, void *user) {
+    const progress *p = user;
+    if (p->mode == PROGRESS_BAR)
+        fprintf(stderr, "\rdecoding: latent frame %d/%d  %s", frame, frames, frame == frames ? "\n" : "");
+    else if (p->mode == PROGRESS_LINES)
+        fprintf(stderr, "decoding: latent frame %d/%d\n", frame, frames);
+    fflush(stderr);
+    return g_signal != 0;
+}
+
+static int write_cancel(void *user) {
+    (void)user;
+    return g_signal != 0;
+}
+
+/* The settings that made the video, as metadata pairs (MP4 tags, PNG text chunks) and for the JSON summary. */
+typedef struct {
+    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], loras[1024];
+    const char *kv[32];
+    int n;
+} provenance;
+
+static void add_kv(provenance *pv, const char *k, const char *v) {
+    pv->kv[2 * pv->n] = k, pv->kv[2 * pv->n + 1] = v ? v : "";
+    pv->n++;
+}
+
+static void make_provenance(provenance *pv, const radial_gen_params *g, const radial_params *rp, const char *model,
+                            const char *sampler, const char *rng, const char *backend_info) {
+    memset(pv, 0, sizeof *pv);
+    snprintf(pv->seed, sizeof pv->seed, "%lld", (long long)g->seed);
+    snprintf(pv->size, sizeof pv->size, "%dx%d, %d frames", g->width, g->height, g->frames);
+    snprintf(pv->steps, sizeof pv->steps, "%d", g->steps);
+    snprintf(pv->guidance, sizeof pv->guidance, "%g", (double)g->guidance);
+    snprintf(pv->shift, sizeof pv->shift, "%g", (double)g->shift);
+    if (g->attention == RADIAL_ATTN_RADIAL)
+        snprintf(pv->attention, sizeof pv->attention, "radial (decay %g; dense for the first %d steps and %d blocks)",
+                 (double)g->decay, g->dense_steps, g->dense_layers);
+    else
+        snprintf(pv->attention, sizeof pv->attention, "dense");
+    size_t k = 0;
+    for (int i = 0; i < rp->n_loras && k < sizeof pv->loras; i++)
+        k += (size_t)snprintf(pv->loras + k, sizeof pv->loras - k, "%s%s:%g", i ? ";" : "", rp->loras[i].path,
+                              (double)rp->loras[i].strength);
+    add_kv(pv, "prompt", g->prompt);
+    add_kv(pv, "negative_prompt", g->negative_prompt ? g->negative_prompt : "(Wan's default negative prompt)");
+    add_kv(pv, "seed", pv->seed);
+    add_kv(pv, "rng", rng);
+    add_kv(pv, "size", pv->size);
+    add_kv(pv, "steps", pv->steps);
+    add_kv(pv, "sampler", sampler);
+    add_kv(pv, "shift", pv->shift);
+    add_kv(pv, "guidance", pv->guidance);
+    add_kv(pv, "attention", pv->attention);
+    add_kv(pv, "model", model ? model : rp->dit);
+    if (rp->n_loras) add_kv(pv, "loras", pv->loras);
+    add_kv(pv, "backend", backend_info);
+    add_kv(pv, "software", "radial " RADIAL_VERSION);
+}
+
+/* The run summary for scripts: settings (the provenance pairs), output, timings, peak memory. */
+static int write_json(const char *path, const provenance *pv, const char *output, const radial_timings *tm,
+                      const char *status, const char *error) {
+    json_t *root = json_object(), *settings = json_object();
+    for (int i = 0; i < pv->n; i++) json_object_set_new(settings, pv->kv[2 * i], json_string(pv->kv[2 * i + 1]));
+    json_object_set_new(root, "status", json_string(status));
+    if (error) json_object_set_new(root, "error", json_string(error));
+    json_object_set_new(root, "output", output ? json_string(output) : json_null());
+    json_object_set_new(root, "seed", json_integer((json_int_t)tm->seed_used));
+    json_object_set_new(root, "settings", settings);
+    json_object_set_new(root, "timings_s",
+                        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "text_encoder", tm->text_encoder_s, "denoise",
+                                  tm->denoise_s, "per_step", tm->denoise_per_step_s, "vae", tm->vae_s, "total",
+                                  tm->total_s, "load", tm->load_s));
+    json_object_set_new(root, "load_bytes", json_integer((json_int_t)tm->load_bytes));
+    json_object_set_new(root, "peak_memory_bytes", json_integer((json_int_t)tm->peak_bytes));
+    json_object_set_new(root, "lora_modules", json_integer(tm->lora_modules));
+    const int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(root);
+    if (rc) fprintf(stderr, "radial generate: could not write the JSON summary %s\n", path);
+    return rc ? 1 : 0;
+}
+
+/* After a finished generation the output could not be written: keep the frames (Y4M needs no library) beside the
+ * output, else in the temporary folder. Returns 0 when they were saved. */
+static int save_fallback(const radial_video *v, const radial_write_params *wp, long long seed, char *path, size_t size) {
+    const char *dirs[2] = {".", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, size, "%s/radial-unsaved-%lld-%ld.y4m", dirs[i], seed, (long)getpid());
+        radial_write_params p = *wp;
+        p.cancel = NULL;
+        if (radial_video_check_path(path, v->frames, &p) == RADIAL_OK && radial_video_write(path, v, &p) == RADIAL_OK)
+            return 0;
+    }
+    return 1;
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *cmd = "generate", *model = NULL, *output = "out.mp4";
+    const char *cmd = "generate", *model = NULL, *output = "out.mp4", *json = NULL;
     radial_params rp = radial_default_params();
     radial_gen_params g = radial_default_gen_params();
+    radial_write_params wp = radial_default_write_params();
     g.prompt = NULL; /* required */
-    int fps = 16, crf = 18, sampler = g.sampler, attention = g.attention, backend = rp.backend;
-    bool quiet = !isatty(2);
-    static const char *const samplers[] = {"unipc", "euler", NULL};    /* radial_sampler order */
+    int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
+    bool quiet = false, verbose = false, no_overwrite = false;
+    static const char *const samplers[] = {"unipc", "euler", NULL};                 /* radial_sampler order */
+    static const char *const rngs[] = {"philox", "torch-cpu", "torch-cuda", NULL};  /* radial_rng order */
+    static const char *const progresses[] = {"auto", "bar", "lines", "none", NULL}; /* PROGRESS_* order */
     static cli_loras loras;
     const cli_flag flags[] = {
         {"--model", NULL, CLI_TEXT, .value = &model},
@@ -83,22 +208,28 @@ int cmd_generate(int argc, char **argv) {
         {"--negative-prompt", "-n", CLI_TEXT, .value = &g.negative_prompt},
         {"--width", "-W", CLI_INT, .value = &g.width, .min = 16, .max = 8192},
         {"--height", "-H", CLI_INT, .value = &g.height, .min = 16, .max = 8192},
-        {"--frames", NULL, CLI_INT, .value = &g.frames, .min = 1, .max = 4097},
-        {"--steps", NULL, CLI_INT, .value = &g.steps, .min = 1, .max = 1000},
-        {"--guidance", "--cfg", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100},
-        {"--shift", NULL, CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000},
+        {"--frames", "--video-frames", CLI_INT, .value = &g.frames, .min = 1, .max = 4097},
+        {"--steps", "--num-inference-steps", CLI_INT, .value = &g.steps, .min = 1, .max = 1000},
+        {"--guidance", "--cfg|--cfg-scale|--guidance-scale", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100},
+        {"--shift", "--flow-shift", CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000},
         {"--seed", NULL, CLI_INT64, .value = &g.seed, .min = -1, .max = INT64_MAX},
+        {"--rng", NULL, CLI_CHOICE, .value = &rng, .choices = rngs},
         {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers},
         {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names},
-        {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 1000},
+        {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 999},
         {"--dense-layers", NULL, CLI_INT, .value = &g.dense_layers, .min = 0, .max = 1000},
         {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3},
         {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--device", NULL, CLI_INT, .value = &rp.device, .min = 0, .max = 1023},
         {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256},
         {"--output", "-o", CLI_TEXT, .value = &output},
-        {"--fps", NULL, CLI_INT, .value = &fps, .min = 1, .max = 240},
-        {"--crf", NULL, CLI_INT, .value = &crf, .min = 0, .max = 51},
+        {"--no-overwrite", NULL, CLI_SWITCH, .value = &no_overwrite},
+        {"--fps", NULL, CLI_INT, .value = &wp.fps, .min = 1, .max = 240},
+        {"--crf", NULL, CLI_INT, .value = &wp.crf, .min = 0, .max = 51},
+        {"--json", NULL, CLI_TEXT, .value = &json},
+        {"--progress", NULL, CLI_CHOICE, .value = &prog, .choices = progresses},
         {"--quiet", "-q", CLI_SWITCH, .value = &quiet},
+        {"--verbose", "-v", CLI_SWITCH, .value = &verbose},
     };
     const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
@@ -107,29 +238,71 @@ int cmd_generate(int argc, char **argv) {
                 cmd, cmd);
         return 2;
     }
-    rp.loras = loras.items, rp.n_loras = loras.n;
     g.sampler = (radial_sampler)sampler;
     g.attention = (radial_attention)attention;
+    g.rng = (radial_rng)rng;
     rp.backend = (radial_backend)backend;
-    if (g.seed < 0) g.seed = rad_random_seed();
-    fprintf(stderr, "radial generate: seed %lld\n", (long long)g.seed); /* before the run: a crash keeps it */
-    progress pr = {.quiet = quiet};
-    g.on_step = on_step;
-    g.user_data = &pr;
+    rp.loras = loras.items, rp.n_loras = loras.n;
+    wp.no_overwrite = no_overwrite;
+    wp.cancel = write_cancel;
 
-    if (!quiet) radial_set_log(NULL, NULL, RADIAL_LOG_INFO); /* stage messages before the progress bar */
+    /* Before any model work: the output path, for the frame count the pipeline will make (4n+1, rounded down). */
+    const int frames = g.frames % 4 == 1 ? g.frames : g.frames / 4 * 4 + 1;
+    if (radial_video_check_path(output, frames, &wp) != RADIAL_OK) return cli_error(cmd);
+    if (json) {
+        FILE *jf = fopen(json, "a");
+        if (!jf) {
+            fprintf(stderr, "radial %s: --json %s: cannot write there\n", cmd, json);
+            return 1;
+        }
+        fclose(jf);
+    }
+    if (g.seed < 0) g.seed = radial_random_seed();
+    if (!quiet) fprintf(stderr, "radial generate: seed %lld\n", (long long)g.seed); /* before the run: a crash keeps it */
+    progress pr = {.mode = quiet ? PROGRESS_NONE : prog != PROGRESS_AUTO ? prog : isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
+    g.on_step = on_step;
+    g.on_decode = on_decode;
+    g.user_data = &pr;
+    radial_set_log(NULL, NULL, quiet ? RADIAL_LOG_WARN : verbose ? RADIAL_LOG_DEBUG : RADIAL_LOG_INFO);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+#ifdef SIGXFSZ
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes the write fail (and clean up) instead of killing us */
+#endif
+
     radial_ctx *ctx;
     if (radial_init(model, &rp, &ctx) != RADIAL_OK) return cli_error(cmd);
+    provenance pv;
+    make_provenance(&pv, &g, &rp, model, samplers[sampler], rngs[rng], radial_backend_info(ctx));
+    wp.meta = pv.kv, wp.n_meta = pv.n;
     radial_video vid;
-    radial_timings tm;
+    radial_timings tm = {.seed_used = g.seed};
     radial_status s = radial_generate(ctx, &g, &vid, &tm);
     radial_free(ctx);
-    if (s != RADIAL_OK) return cli_error(cmd);
-    if (rad_video_write(output, vid.data, vid.frames, vid.height, vid.width, fps, crf) != RADIAL_OK) {
-        radial_video_free(&vid);
-        return cli_error(cmd);
+    if (s != RADIAL_OK) {
+        const int code = cli_error(cmd);
+        if (json) write_json(json, &pv, NULL, &tm, s == RADIAL_ERR_CANCELLED ? "cancelled" : "failed", radial_last_error());
+        return code;
     }
-    printf("wrote %s: %d frames, %dx%d, %d fps, seed %lld\n", output, vid.frames, vid.width, vid.height, fps,
+    s = radial_video_write(output, &vid, &wp);
+    const char *written = output;
+    char fallback[4096];
+    if (s != RADIAL_OK) {
+        const int code = cli_error(cmd);
+        written = NULL;
+        if (s != RADIAL_ERR_CANCELLED) {
+            if (save_fallback(&vid, &wp, (long long)tm.seed_used, fallback, sizeof fallback) == 0) {
+                fprintf(stderr, "radial %s: the generated frames are saved in %s\n", cmd, fallback);
+                written = fallback;
+            } else {
+                fprintf(stderr, "radial %s: the frames could not be saved anywhere: %s\n", cmd, radial_last_error());
+            }
+        }
+        if (json) write_json(json, &pv, written, &tm, "write failed", radial_last_error());
+        radial_video_free(&vid);
+        return code;
+    }
+    printf("wrote %s: %d frames, %dx%d, %d fps, seed %lld\n", output, vid.frames, vid.width, vid.height, wp.fps,
            (long long)tm.seed_used);
     printf("time: text encoder %.2f s | denoising %.2f s (%.3f s/step) | VAE %.2f s | total %.2f s | peak memory %.1f MiB\n",
            tm.text_encoder_s, tm.denoise_s, tm.denoise_per_step_s, tm.vae_s, tm.total_s,
@@ -138,5 +311,5 @@ int cmd_generate(int argc, char **argv) {
            tm.load_s, tm.load_s > 0 ? (double)tm.load_bytes / 1e9 / tm.load_s : 0.0);
     if (tm.lora_modules) printf("LoRA: %d modules merged\n", tm.lora_modules);
     radial_video_free(&vid);
-    return 0;
+    return json ? write_json(json, &pv, output, &tm, "ok", NULL) : 0;
 }

@@ -16,15 +16,16 @@ static const char *CMD = "mask";
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: radial mask (--frames F --tokens-per-frame S | --width W --height H --video-frames T)\n"
+            "usage: radial mask (--latent-frames F --tokens-per-frame S | --width W --height H --frames T)\n"
             "                   [--decay D] [--block B] [--heads N] [--head-dim D] [-o FILE.pbm|FILE.png]\n"
             "\n"
             "Builds the Radial Attention block mask (equal to the reference gen_log_mask_shrinked, model wan) and\n"
             "prints its density and the attention FLOPs it saves.\n"
-            "  --frames F              latent frames\n"
+            "  --latent-frames F       latent frames\n"
             "  --tokens-per-frame S    tokens per latent frame\n"
-            "  --width/--height/--video-frames  derive F and S as the pipeline does: W, H multiples of 16,\n"
-            "                          T = 4n+1; F = (T-1)/4+1, S = (H/16)*(W/16)\n"
+            "  --width/--height/--frames  video size and frames (as radial generate; alias --video-frames):\n"
+            "                          F and S as the pipeline derives them: W, H multiples of 16, T rounded\n"
+            "                          down to 4n+1; F = (T-1)/4+1, S = (H/16)*(W/16)\n"
             "  --decay D               decay factor (default 1.0; the Wan scripts use 0.2)\n"
             "  --block B               block edge in tokens (default 128)\n"
             "  --heads N, --head-dim D attention shape for the FLOP count (default 12 x 128, Wan2.1-1.3B)\n"
@@ -85,11 +86,11 @@ int cmd_mask(int argc, char **argv) {
     double decay = 1.0;
     const char *out = NULL;
     const cli_flag flags[] = {
-        {"--frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 1 << 20},
+        {"--latent-frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 1 << 20},
         {"--tokens-per-frame", NULL, CLI_INT64, .value = &tpf, .min = 1, .max = 1LL << 32},
         {"--width", NULL, CLI_INT64, .value = &width, .min = 16, .max = 65536},
         {"--height", NULL, CLI_INT64, .value = &height, .min = 16, .max = 65536},
-        {"--video-frames", NULL, CLI_INT64, .value = &vframes, .min = 1, .max = 1 << 20},
+        {"--frames", "--video-frames", CLI_INT64, .value = &vframes, .min = 1, .max = 1 << 20},
         {"--decay", NULL, CLI_DOUBLE, .value = &decay, .lo = 0.0, .hi = 1e6},
         {"--block", NULL, CLI_INT, .value = &block, .min = 1, .max = 1 << 16},
         {"--heads", NULL, CLI_INT, .value = &heads, .min = 1, .max = 1024},
@@ -100,8 +101,8 @@ int cmd_mask(int argc, char **argv) {
     if (rc >= 0) return rc;
     int by_latent = frames || tpf, by_video = width || height || vframes;
     if (by_latent == by_video || (by_latent && !(frames && tpf)) || (by_video && !(width && height && vframes))) {
-        fprintf(stderr, "radial %s: give either --frames and --tokens-per-frame, or --width, --height and "
-                        "--video-frames\n\n", CMD);
+        fprintf(stderr, "radial %s: give either --latent-frames and --tokens-per-frame, or --width, --height and "
+                        "--frames\n\n", CMD);
         usage(stderr);
         return 2;
     }
@@ -110,6 +111,11 @@ int cmd_mask(int argc, char **argv) {
         return 2;
     }
     if (by_video) {
+        if (vframes % 4 != 1) { /* as radial generate (and diffusers) do */
+            fprintf(stderr, "radial %s: frames must be 4n+1 for the VAE; rounding %lld down to %lld\n", CMD,
+                    (long long)vframes, (long long)(vframes / 4 * 4 + 1));
+            vframes = vframes / 4 * 4 + 1;
+        }
         if (rad_radial_video_dims(width, height, vframes, &frames, &tpf) != RAD_OK) {
             cli_error(CMD);
             return 2; /* a bad video size is bad usage */

@@ -60,7 +60,7 @@ static rad_status run(const char *model, const char *in, const char *out, int ba
     float *hidden = NULL;
     rad_status s = read_ids(in, &ids, &n);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_T5, &w);
-    if (s == RAD_OK) s = backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&be) : rad_backend_cpu(&be);
+    if (s == RAD_OK) s = rad_backend_open(backend, 0, &be);
     if (s == RAD_OK) s = rad_t5_load(be, w, &t5);
     int64_t d = t5 ? rad_t5_config_of(t5)->d_model : 0;
     if (s == RAD_OK) s = rad_alloc((void **)&hidden, (size_t)n * (size_t)d * sizeof(float), "T5 hidden");

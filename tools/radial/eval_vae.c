@@ -50,7 +50,7 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
                        in_path, lt->ndim, lt->ndim ? (long long)lt->shape[0] : 0LL);
     const int64_t T = lt->shape[1], H = lt->shape[2], W = lt->shape[3];
 
-    RAD_TRY(backend == RADIAL_BACKEND_CUDA ? rad_backend_cuda(&r->be) : rad_backend_cpu(&r->be));
+    RAD_TRY(rad_backend_open(backend, 0, &r->be));
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
     RAD_TRY(rad_vae_load(r->be, r->w, &r->vae));
     const int64_t F = rad_vae_out_frames(r->vae, T), sf = rad_vae_spatial_factor(r->vae);

@@ -1,7 +1,9 @@
 /* The CPU backend: the numerical reference (fp32 everywhere). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/cpu/cpu_ops.h"
+#include "base/threads.h"
 
 static void cpu_destroy(rad_backend *be) { free(be); }
 static rad_status cpu_sync(rad_backend *be) {
@@ -41,6 +43,7 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .transpose = rad_cpu_transpose,
         .destroy = cpu_destroy,
     };
+    snprintf(be->info, sizeof be->info, "CPU, %d threads (fp32 reference)", rad_get_threads());
     *out = be;
     return RAD_OK;
 }

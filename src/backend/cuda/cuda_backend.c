@@ -2,7 +2,8 @@
 #include "backend/backend.h"
 
 #ifndef RAD_HAVE_CUDA
-rad_status rad_backend_cuda(rad_backend **out) {
+rad_status rad_backend_cuda(int device, rad_backend **out) {
+    (void)device;
     *out = NULL;
     return rad_err(RADIAL_ERR_UNSUPPORTED, "this build has no CUDA backend (configure with nvcc available)");
 }

@@ -1018,10 +1018,19 @@ extern "C" rad_status rad_cuda_weight_bf16(rad_backend *be, const rad_weight *w,
     return RAD_OK;
 }
 
-extern "C" rad_status rad_backend_cuda(rad_backend **out) {
+extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     *out = NULL;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) /* a machine without a GPU, or without a working driver */
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "no NVIDIA GPU found (CUDA: %s)",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "no devices");
+    if (device < 0 || device >= n)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "CUDA device %d does not exist (this machine has %d GPU%s: 0 to %d)", device, n,
+                       n == 1 ? "" : "s", n - 1);
+    CK("select the device", cudaSetDevice(device));
     char dev[160];
-    RAD_TRY(rad_cuda_device_info(dev, sizeof dev, NULL, NULL)); /* a clear error on a machine without a GPU */
+    RAD_TRY(rad_cuda_device_info(dev, sizeof dev, NULL, NULL));
     rad_backend *be = (rad_backend *)calloc(1, sizeof *be);
     cuda_be *c = (cuda_be *)calloc(1, sizeof *c);
     if (!be || !c) {
@@ -1069,6 +1078,9 @@ extern "C" rad_status rad_backend_cuda(rad_backend **out) {
         be_destroy(be);
         return s;
     }
+    size_t free_b = 0, total_b = 0;
+    (void)cudaMemGetInfo(&free_b, &total_b);
+    snprintf(be->info, sizeof be->info, "CUDA device %d: %s, %.1f GiB", device, dev, (double)total_b / 1073741824.0);
     *out = be;
     return RAD_OK;
 }
