@@ -1,3 +1,4 @@
+/* radial's own seeded noise, Philox4x32-10 + Box-Muller (base/rng.h); the torch-compatible draws are in rng_torch.c. */
 #include "base/rng.h"
 
 #include <math.h>
