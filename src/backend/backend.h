@@ -47,6 +47,7 @@ void rad_weight_src_rows_f32(const rad_weight_src *src, int64_t cols, int64_t r0
 struct rad_backend {
     const char *name;
     char info[192]; /* what it runs on, in words ("CUDA device 0: NVIDIA H200 (sm_90, 132 SMs), 139.8 GiB") */
+    int sm_count, sm_threads; /* CUDA: multiprocessors and max resident threads per multiprocessor; CPU: 0 */
     /* The backend's private state (CUDA: device handles, allocation records, caches; CPU: NULL). Ops reach it
      * through be->state, so a copy of the table (a timing wrapper) works on the same backend. */
     void *state;

@@ -224,6 +224,21 @@ static rad_status check_finite(const float *x, size_t n, const char *what) {
     return RAD_OK;
 }
 
+/* The seeded initial noise of the chosen generator. torch's CUDA generator lays its draws out by the launch grid,
+ * so its values depend on the GPU's multiprocessor count: the one this context runs on, or an H100/H200's (132
+ * SMs x 2048 threads) on the CPU. */
+static rad_status draw_noise(const radial_ctx *c, const radial_gen_params *g, float *out, int64_t n) {
+    switch (g->rng) {
+    case RADIAL_RNG_PHILOX: rad_randn((uint64_t)g->seed, out, n); return RAD_OK;
+    case RADIAL_RNG_TORCH_CPU: rad_randn_torch_cpu((uint64_t)g->seed, out, n); return RAD_OK;
+    case RADIAL_RNG_TORCH_CUDA:
+        rad_randn_torch_cuda((uint64_t)g->seed, out, n, c->be->sm_count ? c->be->sm_count : 132,
+                             c->be->sm_threads ? c->be->sm_threads : 2048);
+        return RAD_OK;
+    }
+    return rad_err(RADIAL_ERR_INVALID_ARG, "unknown noise generator %d (0 philox, 1 torch-cpu, 2 torch-cuda)", (int)g->rng);
+}
+
 /* Adds a model load to the run's totals and says what it read. */
 static void add_load(radial_timings *tm, const rad_load_stats *ls) {
     tm->load_s += ls->seconds;
@@ -290,7 +305,7 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
             memcpy(latent, g.noise, n_latent * sizeof(float));
         } else {
             if (g.seed < 0) g.seed = radial_random_seed();
-            rad_randn((uint64_t)g.seed, latent, (int64_t)n_latent);
+            s = draw_noise(c, &g, latent, (int64_t)n_latent);
         }
         tm.seed_used = g.seed;
         s = denoise_and_decode(c, &g, ctx_c, len_c, ctx_u, len_u, latent, video_out, &tm);
@@ -343,10 +358,11 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
                      rad_lora_style(c->loras[i]), (double)rad_lora_strength(c->loras[i]),
                      rad_lora_applied_count(c->loras[i]), rad_lora_module_count(c->loras[i]));
     }
-    RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps, %s attention", g->width, g->height, g->frames, T,
-             g->steps, g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense");
+    RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps of %s (shift %g), guidance %g%s, %s attention; %s", g->width,
+             g->height, g->frames, T, g->steps, g->sampler == RADIAL_SAMPLER_EULER ? "Euler" : "UniPC", (double)g->shift,
+             (double)g->guidance, cfg ? "" : " (no CFG)", g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
+             strcmp(c->be->name, "cpu") ? "bf16 GEMM inputs, fp32 accumulation and residual stream" : "fp32 throughout");
     if (s == RAD_OK && g->attention == RADIAL_ATTN_RADIAL) {
-
         /* Tokens per latent frame after the 1x2x2 patch embedding. */
         const rad_radial_cfg rc = {.frames = T, .tokens_per_frame = (int64_t)(H / 2) * (W / 2), .decay = g->decay,
                                    .block = 128};

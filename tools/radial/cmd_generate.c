@@ -105,7 +105,7 @@ static int write_cancel(void *user) {
 
 /* The settings that made the video, as metadata pairs (MP4 tags, PNG text chunks) and for the JSON summary. */
 typedef struct {
-    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], loras[1024];
+    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], loras[1024], backend[192];
     const char *kv[32];
     int n;
 } provenance;
@@ -144,7 +144,8 @@ static void make_provenance(provenance *pv, const radial_gen_params *g, const ra
     add_kv(pv, "attention", pv->attention);
     add_kv(pv, "model", model ? model : rp->dit);
     if (rp->n_loras) add_kv(pv, "loras", pv->loras);
-    add_kv(pv, "backend", backend_info);
+    snprintf(pv->backend, sizeof pv->backend, "%s", backend_info); /* outlives the context */
+    add_kv(pv, "backend", pv->backend);
     add_kv(pv, "software", "radial " RADIAL_VERSION);
 }
 
@@ -171,17 +172,18 @@ static int write_json(const char *path, const provenance *pv, const char *output
     return rc ? 1 : 0;
 }
 
-/* After a finished generation the output could not be written: keep the frames (Y4M needs no library) beside the
- * output, else in the temporary folder. Returns 0 when they were saved. */
+/* After a finished generation the output could not be written: keep the frames in the working folder, else in the
+ * temporary one, as MP4 (small, when this build has FFmpeg) or Y4M (needs no library). Returns 0 when saved. */
 static int save_fallback(const radial_video *v, const radial_write_params *wp, long long seed, char *path, size_t size) {
-    const char *dirs[2] = {".", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, size, "%s/radial-unsaved-%lld-%ld.y4m", dirs[i], seed, (long)getpid());
-        radial_write_params p = *wp;
-        p.cancel = NULL;
-        if (radial_video_check_path(path, v->frames, &p) == RADIAL_OK && radial_video_write(path, v, &p) == RADIAL_OK)
-            return 0;
-    }
+    const char *dirs[2] = {".", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp"}, *exts[2] = {"mp4", "y4m"};
+    radial_write_params p = *wp;
+    p.cancel = NULL, p.no_overwrite = 1;
+    for (int i = 0; i < 2; i++)
+        for (int e = 0; e < 2; e++) {
+            snprintf(path, size, "%s/radial-unsaved-%lld-%ld.%s", dirs[i], seed, (long)getpid(), exts[e]);
+            if (radial_video_check_path(path, v->frames, &p) == RADIAL_OK && radial_video_write(path, v, &p) == RADIAL_OK)
+                return 0;
+        }
     return 1;
 }
 
