@@ -206,9 +206,10 @@ static rad_status check_video_size(int width, int height, int *frames) {
     if (*frames < 1 || *frames > 4097)
         return rad_err(RADIAL_ERR_INVALID_ARG, "frames must be between 1 and 4097 (got %d)", *frames);
     if (*frames % 4 != 1) {
-        /* As diffusers' WanPipeline: round down to the nearest 4n+1 with a warning. */
+        /* As diffusers' WanPipeline: frames // 4 * 4 + 1 (10 -> 9, 80 -> 81), with a warning. */
         int rounded = *frames / 4 * 4 + 1;
-        RAD_WARN("frames must be 4n+1 for the VAE; rounding %d down to %d", *frames, rounded);
+        RAD_WARN("frames must be 4n+1 for the VAE; using %d instead of %d (frames // 4 * 4 + 1, as diffusers)", rounded,
+                 *frames);
         *frames = rounded;
     }
     return RAD_OK;

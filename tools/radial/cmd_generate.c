@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "                         what to avoid; default: Wan's official negative prompt; \"\" for none\n"
             "  -W, --width N          multiple of 16 (default 832)\n"
             "  -H, --height N         multiple of 16 (default 480)\n"
-            "  --frames N             video frames, 4n+1; others are rounded down (default 81; alias --video-frames)\n"
+            "  --frames N             video frames, 4n+1; others become N//4*4+1 (default 81; alias --video-frames)\n"
             "  --steps N              denoising steps (default 50; alias --num-inference-steps)\n"
             "  --guidance G           classifier-free guidance scale; 1 disables CFG (default 5.0; --cfg, --cfg-scale)\n"
             "  --shift S              flow-matching sigma shift (default 5.0; alias --flow-shift)\n"
@@ -248,7 +248,7 @@ int cmd_generate(int argc, char **argv) {
     wp.no_overwrite = no_overwrite;
     wp.cancel = write_cancel;
 
-    /* Before any model work: the output path, for the frame count the pipeline will make (4n+1, rounded down). */
+    /* Before any model work: the output path, for the frame count the pipeline will make (N // 4 * 4 + 1). */
     const int frames = g.frames % 4 == 1 ? g.frames : g.frames / 4 * 4 + 1;
     if (radial_video_check_path(output, frames, &wp) != RADIAL_OK) return cli_error(cmd);
     if (json) {

@@ -112,8 +112,8 @@ int cmd_mask(int argc, char **argv) {
     }
     if (by_video) {
         if (vframes % 4 != 1) { /* as radial generate (and diffusers) do */
-            fprintf(stderr, "radial %s: frames must be 4n+1 for the VAE; rounding %lld down to %lld\n", CMD,
-                    (long long)vframes, (long long)(vframes / 4 * 4 + 1));
+            fprintf(stderr, "radial %s: frames must be 4n+1 for the VAE; using %lld instead of %lld (as radial generate)\n",
+                    CMD, (long long)(vframes / 4 * 4 + 1), (long long)vframes);
             vframes = vframes / 4 * 4 + 1;
         }
         if (rad_radial_video_dims(width, height, vframes, &frames, &tpf) != RAD_OK) {
