@@ -1,17 +1,26 @@
 /* MP4 output: H.264 (libx264) through libavformat/libavcodec, yuv420p, CRF rate control, +faststart.
  * RGB -> yuv420p is swscale's BT.601 limited-range conversion, and the stream is tagged so (SMPTE 170M matrix,
  * MPEG range) so that players do not guess BT.709. Chroma is downsampled with an area (box) filter: each 2x2
- * block gets its average, with no ringing at sharp colour edges (bicubic overshoots there by 10+ levels). yuv420p halves the chroma resolution, so width and height
- * must be even; Wan's sizes are multiples of 16, so odd sizes are rejected rather than padded. */
+ * block gets its average, with no ringing at sharp colour edges (bicubic overshoots there by 10+ levels).
+ * yuv420p halves the chroma resolution, so width and height must be even; Wan's sizes are multiples of 16, so
+ * odd sizes are rejected rather than padded (by the caller, video_writer.c).
+ * The file is the caller's temporary file (atomic_file.h): FFmpeg opens it as "file:<path>" (so that a ':' in
+ * the path is not read as a protocol) and the muxer is chosen by the name "mp4", not by the file's extension.
+ * Metadata: every key/value pair becomes a container tag (AVFormatContext.metadata), plus a `comment` tag
+ * holding all pairs as "key=value; key=value" unless a pair is itself named comment. The muxer runs with
+ * movflags +use_metadata_tags, which stores the tags as QuickTime mdta keys with UTF-8 values (the default
+ * iTunes ilst atoms keep only a fixed set of known keys and would drop e.g. `prompt` or `seed`), so
+ * `ffprobe -show_entries format_tags` and av_dict_get on the demuxer's metadata list each pair. */
 #include "video/formats.h"
 
 #ifndef RAD_HAVE_FFMPEG
-rad_status rad_write_mp4(const char *path, const uint8_t *frames, int T, int H, int W, int fps, int crf) {
-    (void)frames, (void)T, (void)H, (void)W, (void)fps, (void)crf;
+rad_status rad_write_mp4(const char *file, const char *dest, const uint8_t *frames, int T, int H, int W,
+                         const radial_write_params *p) {
+    (void)file, (void)frames, (void)T, (void)H, (void)W, (void)p;
     return rad_err(RADIAL_ERR_UNSUPPORTED,
                    "%s: MP4 output needs FFmpeg, which this build lacks; install libavformat-dev libavcodec-dev "
                    "libavutil-dev libswscale-dev (Debian; `make deps` does it) and rebuild (CMake option "
-                   "RADIAL_FFMPEG=ON, the default), or write .y4m or frames_%%03d.png instead", path);
+                   "RADIAL_FFMPEG=ON, the default), or write .y4m or frames_%%03d.png instead", dest);
 }
 #else
 #include <libavcodec/avcodec.h>
@@ -19,9 +28,12 @@ rad_status rad_write_mp4(const char *path, const uint8_t *frames, int T, int H, 
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 
@@ -41,7 +53,8 @@ static pthread_once_t rad_av_log_once = PTHREAD_ONCE_INIT;
 static void rad_install_av_log(void) { av_log_set_callback(av_log_to_rad); }
 
 typedef struct {
-    const char *path;
+    const char *path; /* the user's path, for messages */
+    char url[PATH_MAX + 8]; /* "file:" + the temporary file */
     AVFormatContext *oc;
     AVCodecContext *enc;
     AVStream *st;
@@ -74,9 +87,32 @@ static rad_status encode(mp4_state *m, AVFrame *frame) {
     }
 }
 
-static rad_status open_encoder(mp4_state *m, int H, int W, int fps, int crf) {
+/* The meta pairs as container tags, and the `comment` tag summing them up. */
+static rad_status set_tags(mp4_state *m, const radial_write_params *p) {
+    size_t len = 1;
+    int has_comment = 0;
+    for (int i = 0; i < p->n_meta; i++) {
+        len += strlen(p->meta[2 * i]) + strlen(p->meta[2 * i + 1]) + 3;
+        has_comment |= !strcasecmp(p->meta[2 * i], "comment");
+        if (av_dict_set(&m->oc->metadata, p->meta[2 * i], p->meta[2 * i + 1], 0) < 0)
+            return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory for the metadata", m->path);
+    }
+    if (p->n_meta == 0 || has_comment) return RAD_OK;
+    char *comment = malloc(len);
+    if (!comment) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory for the metadata", m->path);
+    size_t at = 0;
+    for (int i = 0; i < p->n_meta; i++)
+        at += (size_t)snprintf(comment + at, len - at, "%s%s=%s", i ? "; " : "", p->meta[2 * i], p->meta[2 * i + 1]);
+    int r = av_dict_set(&m->oc->metadata, "comment", comment, 0);
+    free(comment);
+    if (r < 0) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory for the metadata", m->path);
+    return RAD_OK;
+}
+
+static rad_status open_encoder(mp4_state *m, int H, int W, const radial_write_params *p) {
     pthread_once(&rad_av_log_once, rad_install_av_log);
-    int r = avformat_alloc_output_context2(&m->oc, NULL, "mp4", m->path);
+    const int fps = p->fps, crf = p->crf;
+    int r = avformat_alloc_output_context2(&m->oc, NULL, "mp4", m->url);
     if (r < 0 || !m->oc) return av_fail(m, "creating the MP4 muxer", r < 0 ? r : AVERROR(ENOMEM));
     const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
     if (!codec)
@@ -117,25 +153,28 @@ static rad_status open_encoder(mp4_state *m, int H, int W, int fps, int crf) {
                             NULL, NULL);
     if (!m->sws) return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: swscale cannot convert RGB to yuv420p", m->path);
 
-    r = avio_open(&m->oc->pb, m->path, AVIO_FLAG_WRITE);
-    if (r < 0) return av_fail(m, "opening the file for writing", r);
+    RAD_TRY(set_tags(m, p));
+    r = avio_open(&m->oc->pb, m->url, AVIO_FLAG_WRITE);
+    if (r < 0) return av_fail(m, "opening the temporary file for writing", r);
     AVDictionary *opts = NULL;
-    av_dict_set(&opts, "movflags", "+faststart", 0); /* moov atom first: playable while downloading */
+    /* moov atom first: playable while downloading; custom tags kept (see the top of this file). */
+    av_dict_set(&opts, "movflags", p->n_meta > 0 ? "+faststart+use_metadata_tags" : "+faststart", 0);
     r = avformat_write_header(m->oc, &opts);
     av_dict_free(&opts);
     if (r < 0) return av_fail(m, "writing the MP4 header", r);
     return RAD_OK;
 }
 
-rad_status rad_write_mp4(const char *path, const uint8_t *frames, int T, int H, int W, int fps, int crf) {
-    if (H % 2 || W % 2)
-        return rad_err(RADIAL_ERR_INVALID_ARG,
-                       "%s: H.264 yuv420p needs an even width and height, got %dx%d (WxH); crop the frames or "
-                       "write .y4m / frames_%%03d.png", path, W, H);
-    mp4_state m = {.path = path};
-    rad_status st = open_encoder(&m, H, W, fps, crf);
+rad_status rad_write_mp4(const char *file, const char *dest, const uint8_t *frames, int T, int H, int W,
+                         const radial_write_params *p) {
+    mp4_state m = {.path = dest};
+    if ((size_t)snprintf(m.url, sizeof m.url, "file:%s", file) >= sizeof m.url)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: path too long", dest);
+    rad_status st = open_encoder(&m, H, W, p);
     size_t frame_bytes = (size_t)H * (size_t)W * 3;
     for (int t = 0; st == RAD_OK && t < T; t++) {
+        st = rad_write_poll_cancel(p, dest, t, T);
+        if (st != RAD_OK) break;
         int r = av_frame_make_writable(m.frame);
         if (r < 0) {
             st = av_fail(&m, "making a frame writable", r);

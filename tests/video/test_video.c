@@ -261,7 +261,8 @@ static void test_errors(void) {
     CHECK(strstr(rad_last_error(), "/nonexistent-dir/v.y4m") != NULL);
     CHECK_FAILS(rad_video_write("/nonexistent-dir/v.png", fr, 1, H, W, 16, 18));
     CHECK_FAILS(rad_video_write("/nonexistent-dir/f%02d.png", fr, T, H, W, 16, 18));
-    CHECK(strstr(rad_last_error(), "/nonexistent-dir/f00.png") != NULL);
+    CHECK(strstr(rad_last_error(), "/nonexistent-dir/f%02d.png") != NULL);
+    CHECK(strstr(rad_last_error(), "does not exist") != NULL);
     CHECK_FAILS(rad_video_write(tmp(path, sizeof path, "v.y4m"), fr, 0, H, W, 16, 18));
     CHECK_FAILS(rad_video_write(tmp(path, sizeof path, "v.y4m"), fr, T, 0, W, 16, 18));
     CHECK_FAILS(rad_video_write(tmp(path, sizeof path, "v.y4m"), fr, T, H, 20000, 16, 18));
