@@ -138,7 +138,8 @@ typedef struct radial_write_params {
     int fps;                 /* 16 */
     int crf;                 /* H.264 quality, 0-51 (18) */
     int no_overwrite;        /* nonzero: an existing file is an error, checked before anything is written */
-    const char *const *meta; /* n_meta key/value pairs (meta[2i], meta[2i+1]): MP4 metadata tags, PNG tEXt chunks */
+    const char *const *meta; /* n_meta key/value pairs (meta[2i], meta[2i+1]): MP4 metadata tags, PNG tEXt/iTXt
+                                chunks; not stored in Y4M (its header has no room) */
     int n_meta;
     /* Polled between frames; nonzero stops the write (RADIAL_ERR_CANCELLED) and leaves no file behind. */
     int (*cancel)(void *user_data);
@@ -148,7 +149,7 @@ RADIAL_API radial_write_params radial_default_write_params(void);
 /* Everything about `path` that can be checked before a video exists: a known extension (and MP4 support in this
  * build), an existing folder that is writable, a PNG pattern with exactly one integer conversion when frames > 1
  * (a single .png only when frames == 1), and with no_overwrite that the file (or the first frame file) does not
- * exist. Errors name the path and the fault. */
+ * exist (for a PNG pattern, none of its frame files). Errors name the path and the fault. */
 RADIAL_API radial_status radial_video_check_path(const char *path, int frames, const radial_write_params *params);
 /* Writes atomically: each file goes to a temporary name in the same folder, is flushed to disk (fsync) and renamed
  * over the destination only when complete, so a failure (disk full, size limit) or a cancel leaves the previous

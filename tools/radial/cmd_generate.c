@@ -15,47 +15,12 @@
 #include "commands.h"
 #include "radial.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: radial generate --model DIR --prompt TEXT [options] -o OUTPUT\n"
-            "       radial generate --dit FILE --t5 FILE --vae FILE --prompt TEXT [options] -o OUTPUT\n\n"
-            "  --model DIR            Wan 2.1 T2V model folder (diffusers, official or ComfyUI file names)\n"
-            "  --dit FILE             the DiT file (safetensors: bf16/fp16/fp32/fp8, scaled fp8; or GGUF)\n"
-            "  --t5 FILE              the umT5 text encoder file\n"
-            "  --vae FILE             the VAE file\n"
-            "  --tokenizer PATH       spiece.model, when neither the folder nor the umT5 file has one\n"
-            "  --lora FILE[:S]        a LoRA for the DiT at strength S (default 1.0); repeatable, stacked\n"
-            "  -p, --prompt TEXT      what to generate\n"
-            "  -n, --negative-prompt TEXT\n"
-            "                         what to avoid; default: Wan's official negative prompt; \"\" for none\n"
-            "  -W, --width N          multiple of 16 (default 832)\n"
-            "  -H, --height N         multiple of 16 (default 480)\n"
-            "  --frames N             video frames, 4n+1; others become N//4*4+1 (default 81; alias --video-frames)\n"
-            "  --steps N              denoising steps (default 50; alias --num-inference-steps)\n"
-            "  --guidance G           classifier-free guidance scale; 1 disables CFG (default 5.0; --cfg, --cfg-scale)\n"
-            "  --shift S              flow-matching sigma shift (default 5.0; alias --flow-shift)\n"
-            "  --seed N               -1 = random, printed and recorded (default -1)\n"
-            "  --rng philox|torch-cpu|torch-cuda\n"
-            "                         the noise generator: radial's own (default), or torch.randn with a CPU\n"
-            "                         generator (diffusers) or a CUDA one (Wan's generate.py) for the same seed\n"
-            "  --sampler unipc|euler  (default unipc: the official FlowUniPCMultistepScheduler)\n"
-            "  --attention dense|radial  self-attention (default dense)\n"
-            "  --dense-steps N        radial: first N steps dense, below --steps (default min(12, steps/4))\n"
-            "  --dense-layers N       radial: first N blocks dense (default 1)\n"
-            "  --decay D              radial mask decay factor (default 1.0)\n"
-            "  --backend auto|cuda|cpu  (default auto: the GPU when there is one)\n"
-            "  --device N             CUDA device index (default 0)\n"
-            "  --threads N            CPU threads, 0 = all cores (default 0)\n"
-            "  -o, --output PATH      out.mp4 | frames_%%03d.png | out.y4m (default out.mp4)\n"
-            "  --no-overwrite         refuse to replace an existing output file\n"
-            "  --fps N                output frame rate (default 16)\n"
-            "  --crf N                H.264 quality, 0-51, lower is better (default 18)\n"
-            "  --json FILE            write the run summary (settings, timings, peaks, seed) as JSON\n"
-            "  --progress auto|bar|lines|none\n"
-            "                         bar on a terminal, one line per step otherwise (default auto)\n"
-            "  -q, --quiet            errors only\n"
-            "  -v, --verbose          more detail per stage\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial generate --model DIR --prompt TEXT [options] -o OUTPUT\n"
+                "radial generate --dit FILE --t5 FILE --vae FILE --prompt TEXT [options] -o OUTPUT",
+    .about = "Text to video with the diffusers/Wan defaults. The output is written atomically, with the settings in "
+             "its metadata; Ctrl-C stops at the next step or frame and leaves no partial file.",
+};
 
 static volatile sig_atomic_t g_signal; /* set by SIGINT/SIGTERM: stop at the next step, frame or file */
 
@@ -200,46 +165,67 @@ int cmd_generate(int argc, char **argv) {
     static const char *const progresses[] = {"auto", "bar", "lines", "none", NULL}; /* PROGRESS_* order */
     static cli_loras loras;
     const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--dit", NULL, CLI_TEXT, .value = &rp.dit},
-        {"--t5", NULL, CLI_TEXT, .value = &rp.t5},
-        {"--vae", NULL, CLI_TEXT, .value = &rp.vae},
-        {"--lora", NULL, CLI_LORA, .value = &loras},
-        {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
-        {"--prompt", "-p", CLI_TEXT, .value = &g.prompt},
-        {"--negative-prompt", "-n", CLI_TEXT, .value = &g.negative_prompt},
-        {"--width", "-W", CLI_INT, .value = &g.width, .min = 16, .max = 8192},
-        {"--height", "-H", CLI_INT, .value = &g.height, .min = 16, .max = 8192},
-        {"--frames", "--video-frames", CLI_INT, .value = &g.frames, .min = 1, .max = 4097},
-        {"--steps", "--num-inference-steps", CLI_INT, .value = &g.steps, .min = 1, .max = 1000},
-        {"--guidance", "--cfg|--cfg-scale|--guidance-scale", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100},
-        {"--shift", "--flow-shift", CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000},
-        {"--seed", NULL, CLI_INT64, .value = &g.seed, .min = -1, .max = INT64_MAX},
-        {"--rng", NULL, CLI_CHOICE, .value = &rng, .choices = rngs},
-        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers},
-        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names},
-        {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 999},
-        {"--dense-layers", NULL, CLI_INT, .value = &g.dense_layers, .min = 0, .max = 1000},
-        {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
-        {"--device", NULL, CLI_INT, .value = &rp.device, .min = 0, .max = 1023},
-        {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256},
-        {"--output", "-o", CLI_TEXT, .value = &output},
-        {"--no-overwrite", NULL, CLI_SWITCH, .value = &no_overwrite},
-        {"--fps", NULL, CLI_INT, .value = &wp.fps, .min = 1, .max = 240},
-        {"--crf", NULL, CLI_INT, .value = &wp.crf, .min = 0, .max = 51},
-        {"--json", NULL, CLI_TEXT, .value = &json},
-        {"--progress", NULL, CLI_CHOICE, .value = &prog, .choices = progresses},
-        {"--quiet", "-q", CLI_SWITCH, .value = &quiet},
-        {"--verbose", "-v", CLI_SWITCH, .value = &verbose},
+        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "DIR",
+         .help = "Wan 2.1 T2V model folder (diffusers, official or ComfyUI file names)"},
+        {"--dit", NULL, CLI_TEXT, .value = &rp.dit, .arg = "FILE",
+         .help = "the DiT file (safetensors: bf16/fp16/fp32/fp8, scaled fp8; or GGUF)"},
+        {"--t5", NULL, CLI_TEXT, .value = &rp.t5, .arg = "FILE", .help = "the umT5 text encoder file"},
+        {"--vae", NULL, CLI_TEXT, .value = &rp.vae, .arg = "FILE", .help = "the VAE file"},
+        {"--lora", NULL, CLI_LORA, .value = &loras,
+         .help = "a LoRA for the DiT at strength STRENGTH (1.0 when not given); repeatable, stacked"},
+        {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer, .arg = "PATH",
+         .help = "spiece.model, when neither the folder nor the umT5 file has one"},
+        {"--prompt", "-p", CLI_TEXT, .value = &g.prompt, .help = "what to generate"},
+        {"--negative-prompt", "-n", CLI_TEXT, .value = &g.negative_prompt,
+         .help = "what to avoid; when not given, Wan's official negative prompt; \"\" for none"},
+        {"--width", "-W", CLI_INT, .value = &g.width, .min = 16, .max = 8192, .help = "multiple of 16"},
+        {"--height", "-H", CLI_INT, .value = &g.height, .min = 16, .max = 8192, .help = "multiple of 16"},
+        {"--frames", "--video-frames", CLI_INT, .value = &g.frames, .min = 1, .max = 4097,
+         .help = "video frames, 4n+1; others become N//4*4+1"},
+        {"--steps", "--num-inference-steps", CLI_INT, .value = &g.steps, .min = 1, .max = 1000,
+         .help = "denoising steps"},
+        {"--guidance", "--cfg|--cfg-scale|--guidance-scale", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100,
+         .arg = "G", .help = "classifier-free guidance scale; 1 disables CFG"},
+        {"--shift", "--flow-shift", CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000, .arg = "S",
+         .help = "flow-matching sigma shift"},
+        {"--seed", NULL, CLI_INT64, .value = &g.seed, .min = -1, .max = INT64_MAX,
+         .help = "-1 = random, printed and recorded"},
+        {"--rng", NULL, CLI_CHOICE, .value = &rng, .choices = rngs,
+         .help = "the noise generator: philox is radial's own; torch-cpu is torch.randn with a CPU generator "
+                 "(diffusers), torch-cuda with a CUDA one (Wan's generate.py), for the same seed"},
+        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers,
+         .help = "unipc is the official FlowUniPCMultistepScheduler, euler the first-order Euler step"},
+        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names,
+         .help = "self-attention"},
+        {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 999,
+         .help = "radial: the first N steps dense, below --steps; when not given, min(12, steps/4)"},
+        {"--dense-layers", NULL, CLI_INT, .value = &g.dense_layers, .min = 0, .max = 1000,
+         .help = "radial: the first N blocks dense"},
+        {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3, .arg = "D",
+         .help = "radial mask decay factor"},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
+         .help = "auto: the GPU when there is one"},
+        {"--device", NULL, CLI_INT, .value = &rp.device, .min = 0, .max = 1023, .help = "CUDA device index"},
+        {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256,
+         .help = "CPU threads, 0 = all cores"},
+        {"--output", "-o", CLI_TEXT, .value = &output, .arg = "PATH",
+         .help = "out.mp4 | frames_%03d.png | out.y4m: the extension picks the format"},
+        {"--no-overwrite", NULL, CLI_SWITCH, .value = &no_overwrite,
+         .help = "refuse to replace an existing output file"},
+        {"--fps", NULL, CLI_INT, .value = &wp.fps, .min = 1, .max = 240, .help = "output frame rate"},
+        {"--crf", NULL, CLI_INT, .value = &wp.crf, .min = 0, .max = 51,
+         .help = "H.264 quality, 0-51, lower is better"},
+        {"--json", NULL, CLI_TEXT, .value = &json, .arg = "FILE",
+         .help = "write the run summary (settings, timings, peaks, seed) as JSON"},
+        {"--progress", NULL, CLI_CHOICE, .value = &prog, .choices = progresses,
+         .help = "auto: a bar on a terminal, one line per step otherwise"},
+        {"--quiet", "-q", CLI_SWITCH, .value = &quiet, .help = "errors only"},
+        {"--verbose", "-v", CLI_SWITCH, .value = &verbose, .help = "more detail per stage"},
     };
-    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(cmd, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !g.prompt) {
-        fprintf(stderr, "radial %s: --model (or --dit, --t5 and --vae) and --prompt are required (see radial %s --help)\n",
-                cmd, cmd);
-        return 2;
-    }
+    if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !g.prompt)
+        return cli_usage_error(cmd, "--model (or --dit, --t5 and --vae) and --prompt are required");
     g.sampler = (radial_sampler)sampler;
     g.attention = (radial_attention)attention;
     g.rng = (radial_rng)rng;
@@ -266,8 +252,13 @@ int cmd_generate(int argc, char **argv) {
     g.on_decode = on_decode;
     g.user_data = &pr;
     radial_set_log(NULL, NULL, quiet ? RADIAL_LOG_WARN : verbose ? RADIAL_LOG_DEBUG : RADIAL_LOG_INFO);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* a read or write in progress goes on; the flag is polled between steps and frames */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 #ifdef SIGXFSZ
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes the write fail (and clean up) instead of killing us */
 #endif
