@@ -19,52 +19,16 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_attention.h"
+#include "gpu_test_util.h"
 #include "test_util.h"
 
 static rad_backend *cpu, *gpu, *gpu_im2col;
-static uint64_t rng;
 
-static float urand(void) { return rad_test_uniform(&rng); }
 static int64_t irand(int64_t lo, int64_t hi) { /* uniform in [lo, hi] */
     const int64_t v = lo + (int64_t)((urand() + 1.0f) * 0.5f * (float)(hi - lo + 1));
     return v > hi ? hi : v;
 }
 
-static float *host_rand(size_t n, float scale) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = scale * urand();
-    return p;
-}
-
-static float *dev_copy(rad_backend *be, const float *h, size_t n) {
-    float *d = NULL;
-    CHECK_OK(be->alloc(be, (n ? n : 1) * sizeof(float), "test buffer", (void **)&d));
-    CHECK_OK(be->upload(be, d, h, n * sizeof(float)));
-    return d;
-}
-static float *dev_poison(rad_backend *be, size_t n) {
-    float *h = malloc((n ? n : 1) * sizeof(float));
-    memset(h, 0xff, (n ? n : 1) * sizeof(float));
-    float *d = dev_copy(be, h, n);
-    free(h);
-    return d;
-}
-static float *download(rad_backend *be, const float *d, size_t n) {
-    float *h = malloc((n ? n : 1) * sizeof(float));
-    CHECK_OK(be->download(be, h, d, n * sizeof(float)));
-    return h;
-}
-
-/* rel error within tol; also says whether the two are bit-identical (the fused GPU kernels are written to be,
- * but the compiler's contraction choices in two kernels are not under the test's control) */
-static void check_rel(const char *what, const float *got, const float *ref, size_t n, double tol) {
-    const double e = rad_rel_err(got, ref, n);
-    printf("  %-72s rel %.3g (tol %.0e)%s\n", what, e, tol, memcmp(got, ref, n * sizeof(float)) ? "" : ", bit-identical");
-    if (!(e <= tol)) {
-        fprintf(stderr, "%s: rel error %g over %g\n", what, e, tol);
-        rad_test_failures++;
-    }
-}
 static void check_same(const char *what, const float *a, const float *b, size_t n) {
     const int same = !memcmp(a, b, n * sizeof(float));
     printf("  %-72s %s\n", what, same ? "bit-identical" : "DIFFERENT");
@@ -309,7 +273,7 @@ int main(void) {
     }
     const char *env_seed = getenv("RAD_TEST_SEED");
     const uint64_t seed = env_seed ? strtoull(env_seed, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
-    rng = seed ? seed : 1; /* the generator needs a nonzero state */
+    gpu_test_rng = seed ? seed : 1; /* the generator needs a nonzero state */
     printf("device: %s\nseed: %llu (RAD_TEST_SEED=%llu repeats this run)\n", name, (unsigned long long)seed,
            (unsigned long long)seed);
     CHECK_OK(rad_backend_cpu(&cpu));

@@ -29,47 +29,14 @@
 #include "base/half.h"
 #include "base/timer.h"
 #include "io/quants.h"
+#include "gpu_test_util.h"
 #include "test_util.h"
 
 static rad_backend *cpu, *gpu, *gpu_im2col;
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
-static float urand(void) { return rad_test_uniform(&rng); }
 static uint32_t ubits(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
-}
-
-static float *host_rand(size_t n, float scale) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = scale * urand();
-    return p;
-}
-static float *dev_copy(rad_backend *be, const float *h, size_t n) {
-    float *d = NULL;
-    CHECK_OK(be->alloc(be, (n ? n : 1) * sizeof(float), "test buffer", (void **)&d));
-    CHECK_OK(be->upload(be, d, h, n * sizeof(float)));
-    return d;
-}
-static float *dev_poison(rad_backend *be, size_t n) {
-    float *h = malloc((n ? n : 1) * sizeof(float));
-    memset(h, 0xff, (n ? n : 1) * sizeof(float));
-    float *d = dev_copy(be, h, n);
-    free(h);
-    return d;
-}
-static float *download(rad_backend *be, const float *d, size_t n) {
-    float *h = malloc((n ? n : 1) * sizeof(float));
-    CHECK_OK(be->download(be, h, d, n * sizeof(float)));
-    return h;
-}
-static void check_rel(const char *what, const float *got, const float *ref, size_t n, double tol) {
-    const double e = rad_rel_err(got, ref, n);
-    printf("  %-72s rel %.3g (tol %.0e)%s\n", what, e, tol, memcmp(got, ref, n * sizeof(float)) ? "" : ", bit-identical");
-    if (!(e <= tol)) {
-        fprintf(stderr, "%s: rel error %g over %g\n", what, e, tol);
-        rad_test_failures++;
-    }
+    gpu_test_rng ^= gpu_test_rng << 13, gpu_test_rng ^= gpu_test_rng >> 7, gpu_test_rng ^= gpu_test_rng << 17;
+    return (uint32_t)(gpu_test_rng >> 16);
 }
 
 /* ------------------------------------------------------------------------------------- stored sources */

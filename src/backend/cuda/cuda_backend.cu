@@ -1080,7 +1080,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     }
     size_t free_b = 0, total_b = 0;
     (void)cudaMemGetInfo(&free_b, &total_b);
-    snprintf(be->info, sizeof be->info, "CUDA device %d: %s, %.1f GiB", device, dev, (double)total_b / 1073741824.0);
+    snprintf(be->info, sizeof be->info, "CUDA device %d: %.120s, %.1f GiB", device, dev, (double)total_b / 1073741824.0);
     (void)cudaDeviceGetAttribute(&be->sm_count, cudaDevAttrMultiProcessorCount, device);
     (void)cudaDeviceGetAttribute(&be->sm_threads, cudaDevAttrMaxThreadsPerMultiProcessor, device);
     *out = be;
