@@ -13,38 +13,33 @@
 
 #include "bench.h"
 
-#ifndef RAD_HAVE_CUDA
-int bench_attention(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "radial bench %s: this build has no CUDA backend (configure with nvcc available and "
-                    "-DRADIAL_CUDA=ON); the attention benchmark times the GPU kernels only\n", argv[0]);
-    return 1;
-}
-#else
+#include "cli_args.h"
+
+static const char *CMD = "bench attention";
+
+static const cli_usage usage = {
+    .synopsis = "radial bench attention [--frames LIST] [--mode LIST] [--kernel LIST] [options]",
+    .about = "Times self-attention (bf16, head dim 128) through the CUDA kernels, dense and radial, at the Wan token "
+             "counts of the given video sizes. Each launch is timed alone with CUDA events; TFLOP/s count the work "
+             "done in computed blocks (dense: 4 N^2 128 heads). LISTs are comma-separated.",
+};
+
+typedef struct attn_opts {
+    const char *frames, *modes, *kernels; /* comma-separated lists */
+    const char *json, *csv;
+    int64_t height, width, seed;
+    int heads, reps, warmup;
+    double decay;
+} attn_opts;
+
+#ifdef RAD_HAVE_CUDA
 #include "attn/bsr.h"
 #include "attn/radial_mask.h"
 #include "backend/cuda/cuda_attention.h"
 #include "base/half.h"
 #include "base/mem.h"
-#include "cli_args.h"
 
-static const char *CMD = "bench attention";
 enum { MAX_LIST = 16, HD = 128 };
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: radial bench attention [--frames 81,161,241] [--height 480] [--width 832] [--heads 12]\n"
-            "                              [--decay 1.0] [--mode dense,radial] [--kernel auto] [--reps 20]\n"
-            "                              [--warmup 3] [--seed S] [--json FILE] [--csv FILE]\n"
-            "\n"
-            "Times self-attention (bf16, head dim 128) through the CUDA kernels, dense and radial, at the Wan\n"
-            "token counts of the given video sizes.\n"
-            "  --frames LIST   video frames (4n+1); latent frames = (T-1)/4+1, tokens = latent x (H/16)(W/16)\n"
-            "  --mode LIST     dense, radial (radial mask: rad_radial_layout, block 128, --decay)\n"
-            "  --kernel LIST   auto, v1, v3, v3pp, v3s3, v3nat, v3e (versions, see bench/NOTES-kernels.md)\n"
-            "  --reps N        timed launches per point (each timed alone with CUDA events); --warmup N untimed\n"
-            "  --json/--csv    write one record per point\n");
-}
 
 /* Splits "a,b" into names matched against `names` (n of them); returns false with a message. */
 static int parse_names(const char *flag, const char *val, const char *const *names, int n, int *out, int *count) {
@@ -93,38 +88,21 @@ static uint16_t rnd_bf16(double a) {
     return rad_f32_to_bf16((float)((2.0 * u - 1.0) * a));
 }
 
-int bench_attention(int argc, char **argv) {
-    long long frames[MAX_LIST] = {81, 161, 241};
-    int64_t height = 480, width = 832, seed = (int64_t)time(NULL);
-    int heads = 12, reps = 20, warmup = 3;
-    int n_frames = 3, modes[MAX_LIST] = {0, 1}, n_modes = 2, kernels[MAX_LIST] = {RAD_CUDA_ATTN_AUTO}, n_kernels = 1;
-    double decay = 1.0;
-    const char *frames_list = NULL, *mode_list = NULL, *kernel_list = NULL, *json = NULL, *csv = NULL;
+static int run(const attn_opts *o) {
+    const int64_t height = o->height, width = o->width;
+    const int heads = o->heads, reps = o->reps, warmup = o->warmup;
+    const double decay = o->decay;
+    const char *json = o->json, *csv = o->csv;
+    long long frames[MAX_LIST];
+    int n_frames, modes[MAX_LIST], n_modes, kernels[MAX_LIST], n_kernels;
     static const char *const mode_names[] = {"dense", "radial"};
     const char *kernel_names[RAD_CUDA_ATTN_N_KERNELS];
     for (int i = 0; i < RAD_CUDA_ATTN_N_KERNELS; i++) kernel_names[i] = rad_cuda_attn_kernel_name(i);
-
-    const cli_flag flags[] = {
-        {"--frames", NULL, CLI_TEXT, .value = &frames_list},
-        {"--height", NULL, CLI_INT64, .value = &height, .min = 16, .max = 8192},
-        {"--width", NULL, CLI_INT64, .value = &width, .min = 16, .max = 8192},
-        {"--heads", NULL, CLI_INT, .value = &heads, .min = 1, .max = 128},
-        {"--decay", NULL, CLI_DOUBLE, .value = &decay, .lo = 1e-6, .hi = 1e6},
-        {"--mode", NULL, CLI_TEXT, .value = &mode_list},
-        {"--kernel", NULL, CLI_TEXT, .value = &kernel_list},
-        {"--reps", NULL, CLI_INT, .value = &reps, .min = 1, .max = 10000},
-        {"--warmup", NULL, CLI_INT, .value = &warmup, .min = 0, .max = 1000},
-        {"--seed", NULL, CLI_INT64, .value = &seed, .min = 1, .max = 1LL << 62},
-        {"--json", NULL, CLI_TEXT, .value = &json},
-        {"--csv", NULL, CLI_TEXT, .value = &csv},
-    };
-    const int rc_args = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
-    if (rc_args >= 0) return rc_args;
-    if ((frames_list && !cli_int_list(CMD, "--frames", frames_list, 1, 4001, frames, MAX_LIST, &n_frames)) ||
-        (mode_list && !parse_names("--mode", mode_list, mode_names, 2, modes, &n_modes)) ||
-        (kernel_list &&
-         !parse_names("--kernel", kernel_list, kernel_names, RAD_CUDA_ATTN_N_KERNELS, kernels, &n_kernels)))
+    if (!cli_int_list(CMD, "--frames", o->frames, 1, 4001, frames, MAX_LIST, &n_frames) ||
+        !parse_names("--mode", o->modes, mode_names, 2, modes, &n_modes) ||
+        !parse_names("--kernel", o->kernels, kernel_names, RAD_CUDA_ATTN_N_KERNELS, kernels, &n_kernels))
         return 2;
+    const int64_t seed = o->seed ? o->seed : (int64_t)time(NULL);
 
     char dev[256];
     int cc_major, cc_minor;
@@ -266,3 +244,38 @@ int bench_attention(int argc, char **argv) {
     return rc;
 }
 #endif
+
+int bench_attention(int argc, char **argv) {
+    /* the lists' defaults are text, as given, so that --help shows them; seed 0: not given */
+    attn_opts o = {.frames = "81,161,241", .modes = "dense,radial", .kernels = "auto", .height = 480, .width = 832,
+                   .heads = 12, .reps = 20, .warmup = 3, .decay = 1.0};
+    const cli_flag flags[] = {
+        {"--frames", NULL, CLI_TEXT, .value = &o.frames, .arg = "LIST",
+         .help = "video frames (4n+1); latent frames = (T-1)/4+1, tokens = latent x (H/16)(W/16)"},
+        {"--height", NULL, CLI_INT64, .value = &o.height, .min = 16, .max = 8192, .help = "video height"},
+        {"--width", NULL, CLI_INT64, .value = &o.width, .min = 16, .max = 8192, .help = "video width"},
+        {"--heads", NULL, CLI_INT, .value = &o.heads, .min = 1, .max = 128, .help = "attention heads"},
+        {"--decay", NULL, CLI_DOUBLE, .value = &o.decay, .lo = 1e-6, .hi = 1e6, .arg = "D",
+         .help = "radial mask decay factor"},
+        {"--mode", NULL, CLI_TEXT, .value = &o.modes, .arg = "LIST",
+         .help = "dense, radial (radial mask: rad_radial_layout, block 128, --decay)"},
+        {"--kernel", NULL, CLI_TEXT, .value = &o.kernels, .arg = "LIST",
+         .help = "auto, v1, v3, v3pp, v3s3, v3nat, v3e (versions, see bench/NOTES-kernels.md)"},
+        {"--reps", NULL, CLI_INT, .value = &o.reps, .min = 1, .max = 10000, .help = "timed launches per point"},
+        {"--warmup", NULL, CLI_INT, .value = &o.warmup, .min = 0, .max = 1000,
+         .help = "untimed launches before them"},
+        {"--seed", NULL, CLI_INT64, .value = &o.seed, .min = 1, .max = 1LL << 62,
+         .help = "of the random q, k, v; when not given, the current time (printed)"},
+        {"--json", NULL, CLI_TEXT, .value = &o.json, .arg = "FILE", .help = "write one record per point as JSON"},
+        {"--csv", NULL, CLI_TEXT, .value = &o.csv, .arg = "FILE", .help = "write one record per point as CSV"},
+    };
+    const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
+    if (rc >= 0) return rc;
+#ifdef RAD_HAVE_CUDA
+    return run(&o);
+#else
+    fprintf(stderr, "radial %s: this build has no CUDA backend (configure with nvcc available and -DRADIAL_CUDA=ON); "
+                    "the attention benchmark times the GPU kernels only\n", CMD);
+    return 1;
+#endif
+}

@@ -4,26 +4,8 @@
  * entries are wrapped by timing shims (which wait for the device around each op), so the numbers come from
  * the same ops the model calls.
  * Forward mode (--forward): whole forwards (patch embedding, time and text embeddings, every block, head,
- * host in and out, as the pipeline calls it) with --layers blocks (default 30, the 1.3B depth), dense and/or
- * radial self-attention; reports ms per forward and the backend's peak memory.
- *
- *   --size 1.3b|14b           model width (default 1.3b: dim 1536, 12 heads, ffn 8960)
- *   --latent-frames F --token-rows H --token-cols W   token grid (latent frames x latent rows/2 x latent
- *                                     cols/2); default 3 x 30 x 52 = 4680 tokens (3 latent frames of 480x832);
- *                                     81 frames of 480x832 is 21 x 30 x 52 = 32,760 tokens
- *   --tokens N                grid 1 x 1 x N instead
- *   --reps R                  timed repetitions after one warm-up (default 5); medians are reported
- *   --threads N               CPU threads (0 = all cores)
- *   --backend cpu|cuda
- *   --forward                 forward mode
- *   --layers L                blocks of the forward-mode model (default 30)
- *   --attention LIST          forward mode: dense, radial or dense,radial (default dense)
- *   --dense-layers N          radial forwards: the first N blocks stay dense (default 1, as the pipeline)
- *   --decay D                 radial mask decay (default 1.0, as the pipeline)
- *   --model PATH              forward mode on the DiT of these files instead of random weights (any format radial
- *                             loads: bf16/fp16/fp32, fp8, scaled fp8, GGUF); reports the load (time, GB/s) and the
- *                             device memory the weights take; the config comes from the files
- *   --out FILE                forward mode: writes the last forward's output v (to compare formats) */
+ * host in and out, as the pipeline calls it) with --layers blocks, dense and/or radial self-attention; reports
+ * ms per forward and the backend's peak memory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +74,15 @@ static rad_status shim_attention(rad_backend *be, const float *q, const float *k
     return st;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial bench dit [--size 1.3b|14b] [--latent-frames F --token-rows H --token-cols W | --tokens N] "
-               "[--reps R] [--threads N] [--backend cpu|cuda]\n"
-               "                        [--forward [--layers L] [--attention dense|radial|dense,radial] "
-               "[--dense-layers N] [--decay D] [--model PATH] [--out FILE]]\n"
-               "The grid is in tokens: latent frames, latent rows / 2, latent columns / 2 (480x832x81: 21 x 30 x 52).\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial bench dit [--latent-frames F --token-rows H --token-cols W | --tokens N] [options]\n"
+                "radial bench dit --forward [--layers L] [--attention LIST] [--model PATH] [--out FILE] [options]",
+    .about = "Times the Wan DiT at full model width with random weights (fixed seed). Block mode (the default): one "
+             "block over a token grid, timed per op family. Forward mode (--forward): whole forwards as the pipeline "
+             "calls them, dense and/or radial; reports ms per forward and the backend's peak memory. The grid is in "
+             "tokens: latent frames x latent rows/2 x latent columns/2; the default 3 x 30 x 52 = 4680 tokens is 3 "
+             "latent frames of 480x832, and 81 frames of 480x832 are 21 x 30 x 52 = 32,760 tokens.",
+};
 
 typedef struct {
     long long frames, height, width, reps, layers, dense_layers;
@@ -192,38 +176,47 @@ int bench_dit(int argc, char **argv) {
     static const char *const sizes[] = {"1.3b", "14b", NULL};
     static const char *const attentions[] = {"dense", "radial", "dense,radial", NULL};
     const cli_flag flags[] = {
-        {"--latent-frames", NULL, CLI_INT64, &o.frames, 1, 1024, 0, 0, NULL},
-        {"--token-rows", NULL, CLI_INT64, &o.height, 1, 1024, 0, 0, NULL},
-        {"--token-cols", NULL, CLI_INT64, &o.width, 1, 1024, 0, 0, NULL},
-        {"--tokens", NULL, CLI_INT64, &tokens, 1, 1 << 20, 0, 0, NULL},
-        {"--reps", NULL, CLI_INT64, &o.reps, 1, 1000, 0, 0, NULL},
-        {"--threads", NULL, CLI_INT, &threads, 0, 256, 0, 0, NULL},
-        {"--layers", NULL, CLI_INT64, &o.layers, 1, 64, 0, 0, NULL},
-        {"--dense-layers", NULL, CLI_INT64, &o.dense_layers, 0, 64, 0, 0, NULL},
-        {"--decay", NULL, CLI_DOUBLE, &o.decay, 0, 0, 1e-3, 1e3, NULL},
-        {"--attention", NULL, CLI_CHOICE, &attention, 0, 0, 0, 0, attentions},
-        {"--size", NULL, CLI_CHOICE, &size, 0, 0, 0, 0, sizes},
-        {"--backend", NULL, CLI_CHOICE, &backend, 0, 0, 0, 0, cli_backend_names},
-        {"--forward", NULL, CLI_SWITCH, &forward, 0, 0, 0, 0, NULL},
-        {"--model", NULL, CLI_TEXT, &model, 0, 0, 0, 0, NULL},
-        {"--out", NULL, CLI_TEXT, &out, 0, 0, 0, 0, NULL},
+        {"--size", NULL, CLI_CHOICE, .value = &size, .choices = sizes,
+         .help = "model width: 1.3b is dim 1536, 12 heads, ffn 8960; 14b dim 5120, 40 heads, ffn 13824"},
+        {"--latent-frames", NULL, CLI_INT64, .value = &o.frames, .min = 1, .max = 1024, .arg = "F",
+         .help = "token grid: latent frames"},
+        {"--token-rows", NULL, CLI_INT64, .value = &o.height, .min = 1, .max = 1024, .arg = "H",
+         .help = "token grid: latent rows / 2"},
+        {"--token-cols", NULL, CLI_INT64, .value = &o.width, .min = 1, .max = 1024, .arg = "W",
+         .help = "token grid: latent columns / 2"},
+        {"--tokens", NULL, CLI_INT64, .value = &tokens, .min = 1, .max = 1 << 20, .help = "a 1 x 1 x N grid instead"},
+        {"--reps", NULL, CLI_INT64, .value = &o.reps, .min = 1, .max = 1000, .arg = "R",
+         .help = "timed repetitions after one warm-up; medians are reported"},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256, .help = "CPU threads, 0 = all cores"},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
+         .help = "auto: the GPU when there is one"},
+        {"--forward", NULL, CLI_SWITCH, .value = &forward, .help = "forward mode"},
+        {"--layers", NULL, CLI_INT64, .value = &o.layers, .min = 1, .max = 64, .arg = "L",
+         .help = "forward mode: the model's blocks; the default is the 1.3B depth"},
+        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = attentions,
+         .help = "forward mode: the self-attention of the timed forwards"},
+        {"--dense-layers", NULL, CLI_INT64, .value = &o.dense_layers, .min = 0, .max = 64,
+         .help = "radial forwards: the first N blocks stay dense, as in the pipeline"},
+        {"--decay", NULL, CLI_DOUBLE, .value = &o.decay, .lo = 1e-3, .hi = 1e3, .arg = "D",
+         .help = "radial mask decay, as in the pipeline"},
+        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "PATH",
+         .help = "forward mode on the DiT of these files instead of random weights (any format radial loads: "
+                 "bf16/fp16/fp32, fp8, scaled fp8, GGUF); reports the load (time, GB/s) and the device memory the "
+                 "weights take; the config comes from the files"},
+        {"--out", NULL, CLI_TEXT, .value = &out, .arg = "FILE",
+         .help = "forward mode: write the last forward's output v (to compare formats)"},
     };
-    int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
     o.forward = forward;
-    if ((model || out) && !forward) {
-        fprintf(stderr, "radial %s: --model and --out go with --forward\n", CMD);
-        return 2;
-    }
+    if ((model || out) && !forward) return cli_usage_error(CMD, "--model and --out go with --forward");
     o.size = sizes[size];
     o.backend = cli_backend_names[backend];
     o.run_dense = attention != 1, o.run_radial = attention != 0;
     if (tokens) o.frames = 1, o.height = 1, o.width = tokens;
     const long long n_tok = o.frames * o.height * o.width;
-    if (n_tok > (1 << 20)) {
-        fprintf(stderr, "radial %s: %lld tokens is more than the 1048576 this benchmark allows\n", CMD, n_tok);
-        return 2;
-    }
+    if (n_tok > (1 << 20))
+        return cli_usage_error(CMD, "%lld tokens is more than the 1048576 this benchmark allows", n_tok);
     rad_dit_config c = {.dim = 1536, .ffn_dim = 8960, .num_heads = 12, .head_dim = 128, .num_layers = 1,
                         .in_dim = 16, .out_dim = 16, .text_dim = 4096, .text_len = 512, .freq_dim = 256,
                         .patch_t = 1, .patch_h = 2, .patch_w = 2, .eps = 1e-6f};

@@ -14,12 +14,11 @@
 #define RAD_SOURCE_DIR "."
 #endif
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial bench pipeline [--model DIR] [--width N --height N --frames N --steps N]\n"
-               "       [--attention dense|radial] [--decay D] [--backend cpu|cuda] [--threads N] [--reps N]\n"
-               "       [--record FILE.md]\n"
-               "Defaults: the tiny test model, 96x64, 9 frames, 10 steps, 3 repetitions after a warm-up.\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial bench pipeline [--model DIR] [options] [--record FILE.md]",
+    .about = "Times whole generations with a model folder: the median of each stage over repetitions after one "
+             "warm-up run (which also loads and converts the DiT and VAE).",
+};
 
 int bench_pipeline(int argc, char **argv) {
     enum { MAXR = 1000 };
@@ -31,19 +30,25 @@ int bench_pipeline(int argc, char **argv) {
     g.width = 96, g.height = 64, g.frames = 9, g.steps = 10, g.seed = 42;
     int reps = 3, attention = g.attention, backend = rp.backend;
     const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--record", NULL, CLI_TEXT, .value = &record},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
-        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names},
-        {"--width", NULL, CLI_INT, .value = &g.width, .min = 16, .max = 8192},
-        {"--height", NULL, CLI_INT, .value = &g.height, .min = 16, .max = 8192},
-        {"--frames", NULL, CLI_INT, .value = &g.frames, .min = 1, .max = 4097},
-        {"--steps", NULL, CLI_INT, .value = &g.steps, .min = 1, .max = 1000},
-        {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256},
-        {"--reps", NULL, CLI_INT, .value = &reps, .min = 1, .max = MAXR},
-        {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3},
+        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "DIR",
+         .help = "Wan 2.1 T2V model folder; the default is this source tree's tiny test model"},
+        {"--record", NULL, CLI_TEXT, .value = &record, .arg = "FILE.md",
+         .help = "append the result, with the machine, date and commit, to this Markdown file (bench/RESULTS.md)"},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
+         .help = "auto: the GPU when there is one"},
+        {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names,
+         .help = "self-attention"},
+        {"--width", NULL, CLI_INT, .value = &g.width, .min = 16, .max = 8192, .help = "multiple of 16"},
+        {"--height", NULL, CLI_INT, .value = &g.height, .min = 16, .max = 8192, .help = "multiple of 16"},
+        {"--frames", NULL, CLI_INT, .value = &g.frames, .min = 1, .max = 4097, .help = "video frames, 4n+1"},
+        {"--steps", NULL, CLI_INT, .value = &g.steps, .min = 1, .max = 1000, .help = "denoising steps"},
+        {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256,
+         .help = "CPU threads, 0 = all cores"},
+        {"--reps", NULL, CLI_INT, .value = &reps, .min = 1, .max = MAXR, .help = "timed runs after the warm-up"},
+        {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3, .arg = "D",
+         .help = "radial mask decay factor"},
     };
-    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(cmd, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
     rp.backend = (radial_backend)backend;
     g.attention = (radial_attention)attention;

@@ -1,9 +1,6 @@
-/* radial bench vae [--model PATH] [--width W --height H --frames F] [--base-dim N] [--backend cpu|cuda]
- *                  [--threads N] [--json FILE]
- * Times one Wan-VAE decode of a random latent at a video size (default 832x480, 81 frames) and reports the
- * memory it held. Without --model the decoder gets random weights at the Wan 2.1 shapes (base dim 96, or
- * --base-dim), written to a temporary safetensors file, so the real cost can be measured without the real
- * checkpoint. Measures; never asserts. */
+/* radial bench vae: times one Wan-VAE decode of a random latent at a video size and reports the memory it held.
+ * Without --model the decoder gets random weights at the Wan 2.1 shapes (--base-dim), written to a temporary
+ * safetensors file, so the real cost can be measured without the real checkpoint. Measures; never asserts. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +19,12 @@
 
 #define CMD "bench vae"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial bench vae [--model PATH] [--width W] [--height H] [--frames F] [--base-dim N]\n"
-               "                        [--backend cpu|cuda] [--threads N] [--json FILE]\n"
-               "  Decodes a random latent of the video size (default 832x480, 81 frames = 21 latent frames).\n"
-               "  Without --model: random weights at the Wan 2.1 VAE shapes (base dim 96).\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial bench vae [--model PATH] [--width W --height H --frames F] [options]",
+    .about = "Times one Wan-VAE decode of a random latent at a video size and reports the memory it held. Without "
+             "--model the decoder gets random weights at the Wan 2.1 shapes (--base-dim), written to a temporary "
+             "safetensors file, so the real cost can be measured without the real checkpoint.",
+};
 
 /* Random decoder weights with the official names and shapes (spec wan21.md §3.3) for base dim `d`. */
 typedef struct {
@@ -200,21 +197,25 @@ int bench_vae(int argc, char **argv) {
     int64_t width = 832, height = 480, frames = 81, base_dim = 96;
     int backend = RADIAL_BACKEND_CPU, threads = 0;
     const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
-        {"--json", NULL, CLI_TEXT, .value = &json},
-        {"--width", NULL, CLI_INT64, .value = &width, .min = 8, .max = 8192},
-        {"--height", NULL, CLI_INT64, .value = &height, .min = 8, .max = 8192},
-        {"--frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 4097},
-        {"--base-dim", NULL, CLI_INT64, .value = &base_dim, .min = 2, .max = 1024},
-        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256},
+        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "PATH",
+         .help = "the VAE to time (a vae/ folder, a diffusers root or the official file) instead of random weights"},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
+         .help = "auto: the GPU when there is one"},
+        {"--json", NULL, CLI_TEXT, .value = &json, .arg = "FILE", .help = "write the result as JSON"},
+        {"--width", NULL, CLI_INT64, .value = &width, .min = 8, .max = 8192, .arg = "W",
+         .help = "video width, a multiple of 8"},
+        {"--height", NULL, CLI_INT64, .value = &height, .min = 8, .max = 8192, .arg = "H",
+         .help = "video height, a multiple of 8"},
+        {"--frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 4097, .arg = "F",
+         .help = "video frames, 4n+1; 81 are 21 latent frames"},
+        {"--base-dim", NULL, CLI_INT64, .value = &base_dim, .min = 2, .max = 1024,
+         .help = "random weights: the decoder's base dim, even; the default is Wan 2.1's"},
+        {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256, .help = "CPU threads, 0 = all cores"},
     };
-    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (base_dim % 2) {
-        fprintf(stderr, "radial " CMD ": --base-dim: expected an even number, found %lld\n", (long long)base_dim);
-        return 2;
-    }
+    if (base_dim % 2)
+        return cli_usage_error(CMD, "--base-dim: expected an even number, found %lld", (long long)base_dim);
     rad_set_threads(threads);
     bench_run r = {0};
     rad_status st = run(&r, model, width, height, frames, base_dim, backend, json);

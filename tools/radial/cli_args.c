@@ -2,40 +2,57 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-bool cli_int(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out) {
+/* The checks of cli_int and cli_float, saying in `why` what is wrong instead of printing it: cli_parse adds the
+ * pointer to --help to the message. */
+static bool parse_int(const char *val, long long lo, long long hi, long long *out, char *why, size_t size) {
     char *end;
     errno = 0;
     long long v = strtoll(val, &end, 10);
     if (errno || end == val || *end) {
-        fprintf(stderr, "radial %s: %s: '%s' is not an integer\n", cmd, what, val);
+        snprintf(why, size, "'%s' is not an integer", val);
         return false;
     }
     if (v < lo || v > hi) {
-        fprintf(stderr, "radial %s: %s: %lld is out of range [%lld, %lld]\n", cmd, what, v, lo, hi);
+        snprintf(why, size, "%lld is out of range [%lld, %lld]", v, lo, hi);
         return false;
     }
     *out = v;
     return true;
 }
 
-bool cli_float(const char *cmd, const char *what, const char *val, double lo, double hi, double *out) {
+static bool parse_float(const char *val, double lo, double hi, double *out, char *why, size_t size) {
     char *end;
     errno = 0;
     double v = strtod(val, &end);
     if (errno || end == val || *end || !isfinite(v)) {
-        fprintf(stderr, "radial %s: %s: '%s' is not a finite number\n", cmd, what, val);
+        snprintf(why, size, "'%s' is not a finite number", val);
         return false;
     }
     if (v < lo || v > hi) {
-        fprintf(stderr, "radial %s: %s: %g is out of range [%g, %g]\n", cmd, what, v, lo, hi);
+        snprintf(why, size, "%g is out of range [%g, %g]", v, lo, hi);
         return false;
     }
     *out = v;
     return true;
+}
+
+bool cli_int(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out) {
+    char why[256];
+    if (parse_int(val, lo, hi, out, why, sizeof why)) return true;
+    fprintf(stderr, "radial %s: %s: %s\n", cmd, what, why);
+    return false;
+}
+
+bool cli_float(const char *cmd, const char *what, const char *val, double lo, double hi, double *out) {
+    char why[256];
+    if (parse_float(val, lo, hi, out, why, sizeof why)) return true;
+    fprintf(stderr, "radial %s: %s: %s\n", cmd, what, why);
+    return false;
 }
 
 bool cli_int_list(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out,
@@ -67,9 +84,15 @@ bool cli_int_list(const char *cmd, const char *what, const char *val, long long 
 const char *const cli_backend_names[] = {"cpu", "cuda", "auto", NULL};
 const char *const cli_attention_names[] = {"dense", "radial", NULL};
 
+static void print_version(void) { printf("radial %s\n", RADIAL_VERSION); }
+
 int cli_dispatch(const char *prefix, const char *about, const cli_command *cmds, size_t n, int argc, char **argv) {
     const char *name = argc >= 2 ? argv[1] : NULL;
     const bool help = name && (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help"));
+    if (name && !strcmp(name, "--version")) {
+        print_version();
+        return 0;
+    }
     if (name && !help) {
         for (size_t i = 0; i < n; i++)
             if (!strcmp(name, cmds[i].name)) return cmds[i].run(argc - 1, argv + 1);
@@ -91,6 +114,16 @@ int cli_error(const char *cmd) {
     return 1;
 }
 
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "radial %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see radial %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
 /* Whether arg names the flag: its name, or one of its aliases (a '|'-separated list: "-p|--text"). */
 static bool names_flag(const cli_flag *f, const char *arg) {
     if (!f->name) return false;
@@ -110,17 +143,27 @@ static const cli_flag *find_flag(const cli_flag *flags, size_t n, const char *ar
     return NULL;
 }
 
+/* Appends to buf (of `size`, holding a string) what fmt says, cut at the end of buf. */
+static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...) {
+    const size_t k = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + k, size - k, fmt, ap);
+    va_end(ap);
+}
+
 /* "a", "a or b", "a, b or c". */
-static void print_choices(const char *const *choices) {
+static void list_choices(const char *const *choices, char *buf, size_t size) {
     for (size_t i = 0; choices[i]; i++)
-        fprintf(stderr, "%s%s", i == 0 ? "" : choices[i + 1] ? ", " : " or ", choices[i]);
+        append(buf, size, "%s%s", i == 0 ? "" : choices[i + 1] ? ", " : " or ", choices[i]);
 }
 
 /* PATH[:STRENGTH]: the strength is what follows the last ':' when that parses as a number (a path may hold
  * colons); default 1.0. */
-static bool add_lora(const char *cmd, const char *as_given, const char *val, cli_loras *l) {
+static bool add_lora(const char *val, cli_loras *l, char *why, size_t size) {
     if (l->n == CLI_MAX_LORAS) {
-        fprintf(stderr, "radial %s: %s: at most %d LoRAs\n", cmd, as_given, CLI_MAX_LORAS);
+        snprintf(why, size, "at most %d LoRAs", CLI_MAX_LORAS);
         return false;
     }
     radial_lora *it = &l->items[l->n];
@@ -132,12 +175,12 @@ static bool add_lora(const char *cmd, const char *as_given, const char *val, cli
         const double d = strtod(colon + 1, &end);
         if (!*end && errno == 0) {
             if (!(d >= -100.0 && d <= 100.0)) {
-                fprintf(stderr, "radial %s: %s %s: strength must be between -100 and 100\n", cmd, as_given, val);
+                snprintf(why, size, "%s: strength must be between -100 and 100", val);
                 return false;
             }
             const size_t k = (size_t)(colon - val);
             if (k >= sizeof l->paths[0]) {
-                fprintf(stderr, "radial %s: %s: path too long\n", cmd, as_given);
+                snprintf(why, size, "path too long");
                 return false;
             }
             memcpy(l->paths[l->n], val, k);
@@ -146,64 +189,194 @@ static bool add_lora(const char *cmd, const char *as_given, const char *val, cli
         }
     }
     if (!it->path[0]) {
-        fprintf(stderr, "radial %s: %s: empty path in '%s'\n", cmd, as_given, val);
+        snprintf(why, size, "empty path in '%s'", val);
         return false;
     }
     l->n++;
     return true;
 }
 
-/* Stores the value of flag f, given as `as_given` (its name or alias); false after a message. */
-static bool set_value(const char *cmd, const cli_flag *f, const char *as_given, const char *val) {
+/* Stores the value of flag f; false after saying in `why` what is wrong with it. */
+static bool set_value(const cli_flag *f, const char *val, char *why, size_t size) {
     long long i;
     double d;
     switch (f->kind) {
     case CLI_TEXT: *(const char **)f->value = val; return true;
     case CLI_INT:
-        if (!cli_int(cmd, as_given, val, f->min, f->max, &i)) return false;
+        if (!parse_int(val, f->min, f->max, &i, why, size)) return false;
         *(int *)f->value = (int)i;
         return true;
     case CLI_INT64:
-        if (!cli_int(cmd, as_given, val, f->min, f->max, &i)) return false;
+        if (!parse_int(val, f->min, f->max, &i, why, size)) return false;
         *(int64_t *)f->value = (int64_t)i;
         return true;
     case CLI_FLOAT:
-        if (!cli_float(cmd, as_given, val, f->lo, f->hi, &d)) return false;
+        if (!parse_float(val, f->lo, f->hi, &d, why, size)) return false;
         *(float *)f->value = (float)d;
         return true;
-    case CLI_DOUBLE: return cli_float(cmd, as_given, val, f->lo, f->hi, (double *)f->value);
+    case CLI_DOUBLE: return parse_float(val, f->lo, f->hi, (double *)f->value, why, size);
     case CLI_CHOICE:
         for (int k = 0; f->choices[k]; k++)
             if (!strcmp(val, f->choices[k])) {
                 *(int *)f->value = k;
                 return true;
             }
-        fprintf(stderr, "radial %s: %s: expected ", cmd, as_given);
-        print_choices(f->choices);
-        fprintf(stderr, ", found '%s'\n", val);
+        snprintf(why, size, "expected ");
+        list_choices(f->choices, why, size);
+        append(why, size, ", found '%s'", val);
         return false;
     case CLI_SWITCH: *(bool *)f->value = true; return true;
-    case CLI_LORA: return add_lora(cmd, as_given, val, (cli_loras *)f->value);
+    case CLI_LORA: return add_lora(val, (cli_loras *)f->value, why, size);
     }
     return false;
 }
 
-int cli_parse(const char *cmd, void (*usage)(FILE *), const cli_flag *flags, size_t n, int argc, char **argv) {
+/* ---- --help ----------------------------------------------------------------------------------------------- */
+
+enum { HELP_WIDTH = 100, HELP_COLUMN = 30 }; /* lines end by column 100; flag descriptions start at column 30 */
+
+/* Prints text to stdout (where --help goes) from column `col`, breaking at spaces so that lines end by
+ * HELP_WIDTH, and at each '\n'; every next line starts with `indent` spaces. A word longer than a line stays
+ * whole. Ends the last line. */
+static void print_wrapped(const char *text, int col, int indent) {
+    for (const char *p = text;;) {
+        const size_t len = strcspn(p, "\n");
+        const char *line_end = p + len;
+        while (col + (line_end - p) > HELP_WIDTH) {
+            const char *cut = NULL; /* the last space that ends the line in time, else the first one after */
+            for (const char *q = p; q < line_end && (!cut || q - p <= HELP_WIDTH - col); q++)
+                if (*q == ' ') cut = q;
+            if (!cut) break;
+            printf("%.*s\n%*s", (int)(cut - p), p, indent, "");
+            col = indent;
+            p = cut;
+            while (*p == ' ') p++;
+        }
+        printf("%.*s\n", (int)(line_end - p), p);
+        if (!*line_end) return;
+        p = line_end + 1;
+        if (!*p) return;
+        printf("%*s", indent, "");
+        col = indent;
+    }
+}
+
+/* The default of f as --help shows it, from the variable f->value points at. False when there is none to show:
+ * a switch, LoRAs, no text, or a value outside the accepted ones (the flag's "not given"). */
+static bool format_default(const cli_flag *f, char *buf, size_t size) {
+    long long i = 0;
+    double d = 0;
+    switch (f->kind) {
+    case CLI_TEXT: {
+        const char *s = *(const char *const *)f->value;
+        if (!s || !*s) return false;
+        snprintf(buf, size, "%s", s);
+        return true;
+    }
+    case CLI_INT: i = *(const int *)f->value; break;
+    case CLI_INT64: i = *(const int64_t *)f->value; break;
+    case CLI_FLOAT: d = *(const float *)f->value; break;
+    case CLI_DOUBLE: d = *(const double *)f->value; break;
+    case CLI_CHOICE: {
+        const int k = *(const int *)f->value;
+        int count = 0;
+        while (f->choices[count]) count++;
+        if (k < 0 || k >= count) return false;
+        snprintf(buf, size, "%s", f->choices[k]);
+        return true;
+    }
+    case CLI_SWITCH:
+    case CLI_LORA: return false;
+    }
+    if (f->kind == CLI_INT || f->kind == CLI_INT64) {
+        if (i < f->min || i > f->max) return false;
+        snprintf(buf, size, "%lld", i);
+    } else {
+        if (d < f->lo || d > f->hi) return false;
+        snprintf(buf, size, "%g", d);
+    }
+    return true;
+}
+
+/* Appends the aliases of the list (a '|'-separated one) that have one dash ("-p"), or those that have two,
+ * each followed by ", ". */
+static void append_aliases(char *buf, size_t size, const char *alias, bool one_dash) {
+    for (const char *a = alias; a && *a;) {
+        const size_t k = strcspn(a, "|");
+        if ((a[1] != '-') == one_dash) append(buf, size, "%.*s, ", (int)k, a);
+        a += k + (a[k] == '|');
+    }
+}
+
+/* "  -p, --prompt TEXT": the one-dash aliases, the name, the other aliases, the value's name. */
+static void format_names(const cli_flag *f, char *buf, size_t size) {
+    static const char *const arg_of_kind[] = {
+        [CLI_TEXT] = "TEXT", [CLI_INT] = "N",    [CLI_INT64] = "N",     [CLI_FLOAT] = "X",
+        [CLI_DOUBLE] = "X",  [CLI_CHOICE] = "", [CLI_SWITCH] = "",     [CLI_LORA] = "FILE[:STRENGTH]",
+    };
+    snprintf(buf, size, "  ");
+    append_aliases(buf, size, f->alias, true);
+    if (f->name) append(buf, size, "%s, ", f->name);
+    append_aliases(buf, size, f->alias, false);
+    if (f->name || f->alias) buf[strlen(buf) - 2] = '\0'; /* the last ", " */
+    if (f->kind == CLI_CHOICE) {
+        for (size_t i = 0; f->choices[i]; i++) append(buf, size, "%c%s", i ? '|' : ' ', f->choices[i]);
+    } else if (f->kind != CLI_SWITCH) {
+        append(buf, size, "%s%s", f->name ? " " : "", f->arg ? f->arg : arg_of_kind[f->kind]);
+    }
+}
+
+static void print_flag_help(const cli_flag *f) {
+    char names[512], text[2048], def[256];
+    format_names(f, names, sizeof names);
+    snprintf(text, sizeof text, "%s", f->help ? f->help : "");
+    if (format_default(f, def, sizeof def)) append(text, sizeof text, "%s(default %s)", text[0] ? " " : "", def);
+    const int len = (int)strlen(names);
+    if (len + 2 <= HELP_COLUMN) /* two spaces at least before the description, else it starts below */
+        printf("%-*s", HELP_COLUMN, names);
+    else
+        printf("%s\n%*s", names, HELP_COLUMN, "");
+    print_wrapped(text, HELP_COLUMN, HELP_COLUMN);
+}
+
+static void print_help(const cli_usage *usage, const cli_flag *flags, size_t n) {
+    const char *syn = usage->synopsis;
+    for (bool first = true; *syn; first = false) {
+        const size_t k = strcspn(syn, "\n");
+        printf("%s%.*s\n", first ? "usage: " : "       ", (int)k, syn);
+        syn += k + (syn[k] == '\n');
+    }
+    if (usage->about) {
+        printf("\n");
+        print_wrapped(usage->about, 0, 0);
+    }
+    printf("\noptions:\n");
+    static const cli_flag builtin[] = {
+        {.name = "--help", .alias = "-h", .kind = CLI_SWITCH, .help = "print this help"},
+        {.name = "--version", .kind = CLI_SWITCH, .help = "print radial's version"},
+    };
+    for (size_t i = 0; i < n; i++) print_flag_help(&flags[i]);
+    for (size_t i = 0; i < CLI_N(builtin); i++) print_flag_help(&builtin[i]);
+}
+
+int cli_parse(const char *cmd, const cli_usage *usage, const cli_flag *flags, size_t n, int argc, char **argv) {
     const cli_flag *positional = NULL;
     for (size_t i = 0; i < n; i++)
         if (!flags[i].name) positional = &flags[i];
     bool have_positional = false;
+    char why[512];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
+            print_help(usage, flags, n);
+            return 0;
+        }
+        if (!strcmp(a, "--version")) {
+            print_version();
             return 0;
         }
         if (a[0] != '-' || !a[1]) { /* not a flag ("-" alone names stdin/stdout) */
-            if (!positional || have_positional) {
-                fprintf(stderr, "radial %s: unexpected argument '%s' (see radial %s --help)\n", cmd, a, cmd);
-                return 2;
-            }
+            if (!positional || have_positional) return cli_usage_error(cmd, "unexpected argument '%s'", a);
             *(const char **)positional->value = a;
             have_positional = true;
             continue;
@@ -218,23 +391,15 @@ int cli_parse(const char *cmd, void (*usage)(FILE *), const cli_flag *flags, siz
             a = flag;
         }
         const cli_flag *f = find_flag(flags, n, a);
-        if (!f) {
-            fprintf(stderr, "radial %s: unknown option '%s' (see radial %s --help)\n", cmd, a, cmd);
-            return 2;
-        }
+        if (!f) return cli_usage_error(cmd, "unknown option '%s'", a);
         if (f->kind == CLI_SWITCH) {
-            if (inline_val) {
-                fprintf(stderr, "radial %s: %s takes no value\n", cmd, a);
-                return 2;
-            }
-            set_value(cmd, f, a, NULL);
+            if (inline_val) return cli_usage_error(cmd, "%s takes no value", a);
+            *(bool *)f->value = true;
             continue;
         }
-        if (!inline_val && i + 1 >= argc) {
-            fprintf(stderr, "radial %s: %s needs a value\n", cmd, a);
-            return 2;
-        }
-        if (!set_value(cmd, f, a, inline_val ? inline_val : argv[++i])) return 2;
+        if (!inline_val && i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
+        if (!set_value(f, inline_val ? inline_val : argv[++i], why, sizeof why))
+            return cli_usage_error(cmd, "%s: %s", a, why);
     }
     return -1;
 }

@@ -27,14 +27,12 @@ static bool spm_magic(const char *path) {
     return c == 0x0a;
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: radial inspect PATH [--component dit|t5|vae] [--summary]\n\n"
-            "PATH is a .safetensors or .gguf file, a *.safetensors.index.json, a component folder (transformer/,\n"
-            "text_encoder/, vae/), a diffusers root (model_index.json: every component is inspected) or a LoRA.\n"
-            "  --component C  read PATH as this component (default: guessed from the tensor names)\n"
-            "  --summary      omit the tensor list\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial inspect PATH [options]",
+    .about = "Lists what a model file or folder holds, as the loader sees it: the tensors (with their official "
+             "names), totals, metadata, the detected name layout and the detected configuration; for a LoRA its "
+             "style, ranks, alphas and the modules it touches; for a GGUF file its metadata.",
+};
 
 static void print_tensor(const rad_st_tensor *t, const char *official) {
     char shape[160];
@@ -188,17 +186,17 @@ int cmd_inspect(int argc, char **argv) {
     int comp = -1; /* a rad_component, or -1: guessed */
     bool summary = false;
     const cli_flag flags[] = {
-        {NULL, NULL, CLI_TEXT, .value = &path},
-        {"--component", NULL, CLI_CHOICE, .value = &comp, .choices = k_comp_names},
-        {"--summary", NULL, CLI_SWITCH, .value = &summary},
+        {NULL, NULL, CLI_TEXT, .value = &path, .arg = "PATH",
+         .help = "a .safetensors or .gguf file, a *.safetensors.index.json, a component folder (transformer/, "
+                 "text_encoder/, vae/), a diffusers root (model_index.json: every component is inspected) or a "
+                 "LoRA"},
+        {"--component", NULL, CLI_CHOICE, .value = &comp, .choices = k_comp_names,
+         .help = "read PATH as this component; when not given, guessed from the tensor names"},
+        {"--summary", NULL, CLI_SWITCH, .value = &summary, .help = "omit the tensor list"},
     };
-    const int rc = cli_parse("inspect", usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse("inspect", &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (!path) {
-        fprintf(stderr, "radial inspect: PATH is required\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!path) return cli_usage_error("inspect", "PATH is required");
     const bool list = !summary;
     struct stat sb;
     if (stat(path, &sb) != 0) {

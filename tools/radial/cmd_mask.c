@@ -14,25 +14,14 @@
 
 static const char *CMD = "mask";
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: radial mask (--latent-frames F --tokens-per-frame S | --width W --height H --frames T)\n"
-            "                   [--decay D] [--block B] [--heads N] [--head-dim D] [-o FILE.pbm|FILE.png]\n"
-            "\n"
-            "Builds the Radial Attention block mask (equal to the reference gen_log_mask_shrinked, model wan) and\n"
-            "prints its density and the attention FLOPs it saves.\n"
-            "  --latent-frames F       latent frames\n"
-            "  --tokens-per-frame S    tokens per latent frame\n"
-            "  --width/--height/--frames  video size and frames (as radial generate; alias --video-frames):\n"
-            "                          F and S as the pipeline derives them: W, H multiples of 16, T rounded\n"
-            "                          down to 4n+1; F = (T-1)/4+1, S = (H/16)*(W/16)\n"
-            "  --decay D               decay factor (default 1.0; the Wan scripts use 0.2)\n"
-            "  --block B               block edge in tokens (default 128)\n"
-            "  --heads N, --head-dim D attention shape for the FLOP count (default 12 x 128, Wan2.1-1.3B)\n"
-            "  -o FILE                 .pbm: plain PBM, 1 = computed block, one row per line, with a comment line\n"
-            "                          giving the parameters; .png: one pixel per block, black =\n"
-            "                          computed, white = skipped\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial mask --latent-frames F --tokens-per-frame S [options] [-o FILE.pbm|FILE.png]\n"
+                "radial mask --width W --height H --frames T [options] [-o FILE.pbm|FILE.png]",
+    .about = "Builds the Radial Attention block mask (equal to the reference gen_log_mask_shrinked, model wan) and "
+             "prints its density and the attention FLOPs it saves. The shape is F latent frames of S tokens, given "
+             "so or derived from a video size as the pipeline does: W, H multiples of 16, T rounded down to 4n+1; "
+             "F = (T-1)/4+1, S = (H/16)*(W/16).",
+};
 
 /* The decay as Python's repr() writes a float (the golden files' comment lines: 0.2, 1.0). */
 static void format_decay(double v, char *buf, size_t size) {
@@ -86,30 +75,36 @@ int cmd_mask(int argc, char **argv) {
     double decay = 1.0;
     const char *out = NULL;
     const cli_flag flags[] = {
-        {"--latent-frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 1 << 20},
-        {"--tokens-per-frame", NULL, CLI_INT64, .value = &tpf, .min = 1, .max = 1LL << 32},
-        {"--width", NULL, CLI_INT64, .value = &width, .min = 16, .max = 65536},
-        {"--height", NULL, CLI_INT64, .value = &height, .min = 16, .max = 65536},
-        {"--frames", "--video-frames", CLI_INT64, .value = &vframes, .min = 1, .max = 1 << 20},
-        {"--decay", NULL, CLI_DOUBLE, .value = &decay, .lo = 0.0, .hi = 1e6},
-        {"--block", NULL, CLI_INT, .value = &block, .min = 1, .max = 1 << 16},
-        {"--heads", NULL, CLI_INT, .value = &heads, .min = 1, .max = 1024},
-        {"--head-dim", NULL, CLI_INT, .value = &head_dim, .min = 1, .max = 4096},
-        {"--output", "-o", CLI_TEXT, .value = &out},
+        {"--latent-frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 1 << 20, .arg = "F",
+         .help = "latent frames"},
+        {"--tokens-per-frame", NULL, CLI_INT64, .value = &tpf, .min = 1, .max = 1LL << 32, .arg = "S",
+         .help = "tokens per latent frame"},
+        {"--width", NULL, CLI_INT64, .value = &width, .min = 16, .max = 65536, .arg = "W",
+         .help = "video width, a multiple of 16 (as radial generate)"},
+        {"--height", NULL, CLI_INT64, .value = &height, .min = 16, .max = 65536, .arg = "H",
+         .help = "video height, a multiple of 16"},
+        {"--frames", "--video-frames", CLI_INT64, .value = &vframes, .min = 1, .max = 1 << 20, .arg = "T",
+         .help = "video frames, 4n+1; others become T//4*4+1 (as radial generate)"},
+        {"--decay", NULL, CLI_DOUBLE, .value = &decay, .lo = 0.0, .hi = 1e6, .arg = "D",
+         .help = "decay factor; the Wan scripts use 0.2"},
+        {"--block", NULL, CLI_INT, .value = &block, .min = 1, .max = 1 << 16, .arg = "B",
+         .help = "block edge in tokens"},
+        {"--heads", NULL, CLI_INT, .value = &heads, .min = 1, .max = 1024,
+         .help = "attention heads, for the FLOP count; the default is Wan2.1-1.3B's"},
+        {"--head-dim", NULL, CLI_INT, .value = &head_dim, .min = 1, .max = 4096, .arg = "D",
+         .help = "head dimension, for the FLOP count; the default is Wan2.1-1.3B's"},
+        {"--output", "-o", CLI_TEXT, .value = &out, .arg = "FILE",
+         .help = ".pbm: plain PBM, 1 = computed block, one row per line, with a comment line giving the "
+                 "parameters; .png: one pixel per block, black = computed, white = skipped"},
     };
-    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
     int by_latent = frames || tpf, by_video = width || height || vframes;
-    if (by_latent == by_video || (by_latent && !(frames && tpf)) || (by_video && !(width && height && vframes))) {
-        fprintf(stderr, "radial %s: give either --latent-frames and --tokens-per-frame, or --width, --height and "
-                        "--frames\n\n", CMD);
-        usage(stderr);
-        return 2;
-    }
-    if (out && !rad_ends_with(out, ".pbm") && !rad_ends_with(out, ".png")) {
-        fprintf(stderr, "radial %s: -o: '%s' must end in .pbm or .png\n", CMD, out);
-        return 2;
-    }
+    if (by_latent == by_video || (by_latent && !(frames && tpf)) || (by_video && !(width && height && vframes)))
+        return cli_usage_error(CMD, "give either --latent-frames and --tokens-per-frame, or --width, --height and "
+                                    "--frames");
+    if (out && !rad_ends_with(out, ".pbm") && !rad_ends_with(out, ".png"))
+        return cli_usage_error(CMD, "-o: '%s' must end in .pbm or .png", out);
     if (by_video) {
         if (vframes % 4 != 1) { /* as radial generate (and diffusers) do */
             fprintf(stderr, "radial %s: frames must be 4n+1 for the VAE; using %lld instead of %lld (as radial generate)\n",

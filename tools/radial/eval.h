@@ -1,8 +1,6 @@
 /* Drivers of `radial eval <component>`; each in eval_<component>.c. argv[0] is the component name. */
 #ifndef RAD_EVAL_H
 #define RAD_EVAL_H
-#include <stdio.h>
-
 #include "cli_args.h"
 
 int eval_dit(int argc, char **argv);
@@ -19,6 +17,8 @@ typedef struct eval_model_args {
     int backend; /* a radial_backend */
     cli_loras loras;
 } eval_model_args;
-/* Parses them and sets the thread count. Returns -1 to go on, otherwise the exit code (see cli_parse). */
-int eval_model_args_parse(const char *cmd, void (*usage)(FILE *), int argc, char **argv, eval_model_args *a);
+/* Parses them and sets the thread count; model_help is --model's line in --help (what PATH may be). Returns -1
+ * to go on, otherwise the exit code (see cli_parse). */
+int eval_model_args_parse(const char *cmd, const cli_usage *usage, const char *model_help, int argc, char **argv,
+                          eval_model_args *a);
 #endif

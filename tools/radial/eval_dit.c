@@ -1,5 +1,4 @@
-/* radial eval dit --model PATH --in CASE --out FILE [--lora FILE[:STRENGTH]]... [--backend cpu|cuda] [--threads N]
- * Runs one DiT forward on a case file (tensors x [16,T,H,W], t [1], context [L,text_dim]) and writes v. */
+/* radial eval dit: one DiT forward on a reference case file; `usage` says what it reads and writes. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,12 +13,11 @@
 
 static const char *CMD = "eval dit";
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval dit --model PATH --in CASE --out FILE [--lora FILE[:STRENGTH]]... [--backend cpu|cuda]\n"
-               "                       [--threads N]\n"
-               "  PATH: a DiT folder or file (safetensors, fp8, GGUF). CASE holds x [16, T, H, W], t [1] and\n"
-               "  context [L, text_dim]. Writes v [16, T, H, W]. LoRAs are merged at load, stacked in order.\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial eval dit --model PATH --in CASE --out FILE [--lora FILE[:STRENGTH]]... [options]",
+    .about = "Runs one DiT forward on a reference case: reads x [16, T, H, W], t [1] and context [L, text_dim] from "
+             "CASE and writes v [16, T, H, W]. LoRAs are merged at load, stacked in order.",
+};
 
 static rad_status run(const char *model, const char *in, const char *outp, int backend, const cli_loras *ls) {
     rad_st_file *cf = NULL;
@@ -78,7 +76,7 @@ static rad_status run(const char *model, const char *in, const char *outp, int b
 
 int eval_dit(int argc, char **argv) {
     eval_model_args a;
-    const int rc = eval_model_args_parse(CMD, usage, argc, argv, &a);
+    const int rc = eval_model_args_parse(CMD, &usage, "a DiT folder or file (safetensors, fp8, GGUF)", argc, argv, &a);
     if (rc >= 0) return rc;
     return run(a.model, a.in, a.out, a.backend, &a.loras) == RAD_OK ? 0 : cli_error(CMD);
 }

@@ -1,6 +1,5 @@
-/* radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--lora F[:S]]... [--backend cpu|cuda]
- * Prompt, negative prompt, steps, shift, guidance and size come from the case's __metadata__, the initial
- * noise from its `noise` tensor; writes `frames_u8` [F,H,W,3] and `video` [3,F,H,W] (clamped to [-1,1]). */
+/* radial eval pipeline: a whole generation as a reference case file describes it (the settings from its
+ * __metadata__, the initial noise from its `noise` tensor); `usage` says what it reads and writes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +17,13 @@ static const char *meta_or_fail(const rad_st_file *f, const char *key, const cha
     return v;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval pipeline --model DIR --in CASE --out FILE [--tokenizer PATH] [--lora FILE[:STRENGTH]]...\n"
-               "                            [--dit FILE] [--t5 FILE] [--vae FILE] [--backend cpu|cuda]\n"
-               "  CASE holds noise [16, T, H/8, W/8] and __metadata__ prompt, negative_prompt, steps, shift,\n"
-               "  guidance, width, height, frames. Writes frames_u8 [F, H, W, 3] and video [3, F, H, W].\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial eval pipeline --model DIR --in CASE --out FILE [options]\n"
+                "radial eval pipeline --dit FILE --t5 FILE --vae FILE --in CASE --out FILE [options]",
+    .about = "Runs a whole generation as a reference case describes it. CASE holds noise [16, T, H/8, W/8] and "
+             "__metadata__ prompt, negative_prompt, steps, shift, guidance, width, height, frames. Writes frames_u8 "
+             "[F, H, W, 3] and video [3, F, H, W] (clamped to [-1, 1]).",
+};
 
 int eval_pipeline(int argc, char **argv) {
     const char *cmd = "eval pipeline", *model = NULL, *in = NULL, *out = NULL;
@@ -31,23 +31,24 @@ int eval_pipeline(int argc, char **argv) {
     int backend = rp.backend;
     static cli_loras loras;
     const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--dit", NULL, CLI_TEXT, .value = &rp.dit},
-        {"--t5", NULL, CLI_TEXT, .value = &rp.t5},
-        {"--vae", NULL, CLI_TEXT, .value = &rp.vae},
-        {"--lora", NULL, CLI_LORA, .value = &loras},
-        {"--in", NULL, CLI_TEXT, .value = &in},
-        {"--out", NULL, CLI_TEXT, .value = &out},
-        {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names},
+        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "DIR",
+         .help = "Wan 2.1 T2V model folder (diffusers, official or ComfyUI file names)"},
+        {"--dit", NULL, CLI_TEXT, .value = &rp.dit, .arg = "FILE", .help = "the DiT file"},
+        {"--t5", NULL, CLI_TEXT, .value = &rp.t5, .arg = "FILE", .help = "the umT5 text encoder file"},
+        {"--vae", NULL, CLI_TEXT, .value = &rp.vae, .arg = "FILE", .help = "the VAE file"},
+        {"--lora", NULL, CLI_LORA, .value = &loras,
+         .help = "a LoRA for the DiT at strength STRENGTH (1.0 when not given); repeatable, stacked"},
+        {"--in", NULL, CLI_TEXT, .value = &in, .arg = "CASE", .help = "the case file (safetensors) to read"},
+        {"--out", NULL, CLI_TEXT, .value = &out, .arg = "FILE", .help = "the safetensors file to write"},
+        {"--tokenizer", NULL, CLI_TEXT, .value = &rp.tokenizer, .arg = "PATH",
+         .help = "spiece.model, when neither the folder nor the umT5 file has one"},
+        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
+         .help = "auto: the GPU when there is one"},
     };
-    const int rc = cli_parse(cmd, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(cmd, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !in || !out) {
-        fprintf(stderr, "radial %s: --model (or --dit, --t5 and --vae), --in and --out are required\n", cmd);
-        usage(stderr);
-        return 2;
-    }
+    if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !in || !out)
+        return cli_usage_error(cmd, "--model (or --dit, --t5 and --vae), --in and --out are required");
     rp.backend = (radial_backend)backend;
     rp.loras = loras.items, rp.n_loras = loras.n;
     rad_st_file *cf;

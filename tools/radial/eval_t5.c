@@ -1,6 +1,4 @@
-/* radial eval t5 --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]
- * Runs the umT5 encoder on the `ids` of a case file and writes `hidden` [n, d_model].
- * PATH: a text_encoder/ folder, a diffusers root, or a single official-name .safetensors file. */
+/* radial eval t5: the umT5 encoder on the ids of a reference case file; `usage` says what it reads and writes. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,11 +12,10 @@
 
 static const char *CMD = "eval t5";
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval t5 --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n"
-               "  PATH: a text_encoder/ folder, a diffusers root or a single official-name file. CASE holds ids [n].\n"
-               "  Writes hidden [n, d_model].\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial eval t5 --model PATH --in CASE --out FILE [options]",
+    .about = "Runs the umT5 encoder on the ids [n] of CASE and writes hidden [n, d_model].",
+};
 
 /* ids [n] (any integer dtype, 1 <= n <= 512) from the case file; range checks against the vocab happen in
  * rad_t5_encode. */
@@ -79,7 +76,9 @@ static rad_status run(const char *model, const char *in, const char *out, int ba
 
 int eval_t5(int argc, char **argv) {
     eval_model_args a;
-    const int rc = eval_model_args_parse(CMD, usage, argc, argv, &a);
+    const int rc = eval_model_args_parse(
+        CMD, &usage, "a text_encoder/ folder, a diffusers root or a single official-name .safetensors file", argc,
+        argv, &a);
     if (rc >= 0) return rc;
     return run(a.model, a.in, a.out, a.backend) == RAD_OK ? 0 : cli_error(CMD);
 }

@@ -1,7 +1,6 @@
-/* radial eval tokenize --model PATH --text STRING [--max-len N] [--raw]
- * Prints the token ids, space-separated. By default these are the ids Wan feeds to umT5: the prompt cleaned,
- * encoded, truncated to max-len - 1 tokens and closed with eos. --raw prints what spm_encode --output_format=id
- * prints: the sentencepiece ids of the text as given, without cleaning, truncation or eos. */
+/* radial eval tokenize: prints the token ids, space-separated. By default these are the ids Wan feeds to umT5:
+ * the prompt cleaned, encoded, truncated to max-len - 1 tokens and closed with eos. --raw prints what spm_encode
+ * --output_format=id prints: the sentencepiece ids of the text as given, without cleaning, truncation or eos. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,29 +12,30 @@
 
 static const char *CMD = "eval tokenize";
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval tokenize --model PATH --text STRING [--max-len N] [--raw]\n"
-               "  PATH: spiece.model, a folder holding it (tokenizer/, a diffusers or Wan root), or a .safetensors\n"
-               "        file with a uint8 tensor spiece_model\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial eval tokenize --model PATH --text STRING [options]",
+    .about = "Prints the token ids, space-separated: by default the ids Wan feeds to umT5 (the prompt cleaned, "
+             "encoded, truncated to max-len - 1 tokens and closed with eos).",
+};
 
 int eval_tokenize(int argc, char **argv) {
     const char *model = NULL, *text = NULL;
     int max_len = RAD_T5_TEXT_LEN;
     bool raw = false;
     const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model},
-        {"--text", NULL, CLI_TEXT, .value = &text},
-        {"--max-len", NULL, CLI_INT, .value = &max_len, .min = 1, .max = 1 << 20},
-        {"--raw", NULL, CLI_SWITCH, .value = &raw},
+        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "PATH",
+         .help = "spiece.model, a folder holding it (tokenizer/, a diffusers or Wan root), or a .safetensors file "
+                 "with a uint8 tensor spiece_model"},
+        {"--text", NULL, CLI_TEXT, .value = &text, .arg = "STRING", .help = "the text to tokenize"},
+        {"--max-len", NULL, CLI_INT, .value = &max_len, .min = 1, .max = 1 << 20,
+         .help = "the encoder's length: at most N - 1 tokens, then eos"},
+        {"--raw", NULL, CLI_SWITCH, .value = &raw,
+         .help = "what spm_encode --output_format=id prints: the sentencepiece ids of the text as given, without "
+                 "cleaning, truncation or eos"},
     };
-    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (!model || !text) {
-        fprintf(stderr, "radial %s: --model and --text are required\n", CMD);
-        usage(stderr);
-        return 2;
-    }
+    if (!model || !text) return cli_usage_error(CMD, "--model and --text are required");
 
     rad_spm *spm;
     if (rad_spm_load(model, &spm) != RAD_OK) return cli_error(CMD);

@@ -1,6 +1,5 @@
-/* radial eval unipc --in CASE --out FILE [--sampler unipc|unipc-diffusers|euler]
- * Runs a sampler on a reference case (tests/data/cases/unipc*.safetensors) and writes timesteps (I32),
- * sigmas (F32) and x_000.. (the sample after each step).
+/* radial eval unipc: runs a sampler on a reference case (tests/data/cases/unipc*.safetensors) and writes
+ * timesteps (I32), sigmas (F32) and x_000.. (the sample after each step).
  * From the case's __metadata__: steps; `shift` selects the official Wan grid, `flow_shift` the diffusers grid
  * (unless --sampler says otherwise); guidance. The velocity of step i is the case's v_NNN when present (the
  * reference's guided velocities along its trajectory); otherwise it is the synthetic velocity that
@@ -20,11 +19,13 @@
 
 #define CMD "eval unipc"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval unipc --in CASE --out FILE [--sampler unipc|unipc-diffusers|euler]\n"
-               "  CASE holds x_init, optionally v_000.. and __metadata__ steps, shift or flow_shift, guidance.\n"
-               "  Writes timesteps, sigmas, x_000.. (the sample after each step).\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial eval unipc --in CASE --out FILE [options]",
+    .about = "Runs a sampler on a reference case. CASE holds x_init, optionally v_000.. (the velocity of each step; "
+             "otherwise the synthetic one of golden/README.md) and __metadata__ steps, shift (the official grid) or "
+             "flow_shift (the diffusers grid), guidance. Writes timesteps, sigmas and x_000.. (the sample after each "
+             "step).",
+};
 
 static float synthetic_velocity(float x, double t, int s) {
     return cosf(x * (1.0f + 0.1f * (float)s)) * 0.5f + (float)(t / 1000.0) * x - 0.2f * (float)s;
@@ -145,17 +146,14 @@ int eval_unipc(int argc, char **argv) {
     int sampler = -1;
     static const char *const samplers[] = {"unipc", "unipc-diffusers", "euler", NULL}; /* rad_sched_kind order */
     const cli_flag flags[] = {
-        {"--in", NULL, CLI_TEXT, .value = &in},
-        {"--out", NULL, CLI_TEXT, .value = &out},
-        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers},
+        {"--in", NULL, CLI_TEXT, .value = &in, .arg = "CASE", .help = "the case file (safetensors) to read"},
+        {"--out", NULL, CLI_TEXT, .value = &out, .arg = "FILE", .help = "the safetensors file to write"},
+        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers,
+         .help = "the sampler and its grid; when not given, the UniPC of the grid the case's metadata names"},
     };
-    const int rc = cli_parse(CMD, usage, flags, CLI_N(flags), argc, argv);
+    const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (!in || !out) {
-        fprintf(stderr, "radial " CMD ": --in and --out are required\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!in || !out) return cli_usage_error(CMD, "--in and --out are required");
     unipc_run r = {0};
     rad_status st = run_case(&r, in, out, sampler);
     run_free(&r);

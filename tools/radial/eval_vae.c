@@ -1,8 +1,5 @@
-/* radial eval vae --model PATH --in CASE --out FILE [--threads N]
- * Decodes the case's `latent` [16, T, H, W] (normalised, as the sampler leaves it) with the Wan-VAE on the CPU
- * backend and writes `video` [3, 1+4(T-1), 8H, 8W] before clamping (tests/data/cases/vae_decode.safetensors).
- * PATH: a vae/ folder, a diffusers root, or the official single file (Wan2.1_VAE as safetensors).
- * Prints the decode time and the memory it used to stderr. */
+/* radial eval vae: one Wan-VAE decode of a reference case's latent (tests/data/cases/vae_decode.safetensors);
+ * `usage` says what it reads and writes. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,11 +15,11 @@
 
 #define CMD "eval vae"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: radial eval vae --model PATH --in CASE --out FILE [--backend cpu|cuda] [--threads N]\n"
-               "  PATH: a vae/ folder, a diffusers root or the official VAE file. CASE holds `latent`\n"
-               "  [16, T, H, W] (normalised). Writes `video` [3, 1+4(T-1), 8H, 8W], not clamped.\n");
-}
+static const cli_usage usage = {
+    .synopsis = "radial eval vae --model PATH --in CASE --out FILE [options]",
+    .about = "Decodes CASE's latent [16, T, H, W] (normalised, as the sampler leaves it) with the Wan-VAE and writes "
+             "video [3, 1+4(T-1), 8H, 8W] before clamping. Prints the decode time and the memory it used to stderr.",
+};
 
 typedef struct {
     rad_backend *be;
@@ -76,7 +73,9 @@ static rad_status run_case(vae_run *r, const char *model, const char *in_path, c
 
 int eval_vae(int argc, char **argv) {
     eval_model_args a;
-    const int rc = eval_model_args_parse(CMD, usage, argc, argv, &a);
+    const int rc = eval_model_args_parse(
+        CMD, &usage, "a vae/ folder, a diffusers root or the official single file (Wan2.1_VAE as safetensors)", argc,
+        argv, &a);
     if (rc >= 0) return rc;
     vae_run r = {0};
     rad_status st = run_case(&r, a.model, a.in, a.out, a.backend);

@@ -1,7 +1,4 @@
 /* radial: the command-line front end. */
-#include <stdio.h>
-#include <string.h>
-
 #include "cli_args.h"
 #include "commands.h"
 #include "radial.h"
@@ -15,10 +12,6 @@ static const cli_command commands[] = {
 };
 
 int main(int argc, char **argv) {
-    if (argc >= 2 && !strcmp(argv[1], "--version")) {
-        printf("radial %s\n", RADIAL_VERSION);
-        return 0;
-    }
     return cli_dispatch("radial", "radial " RADIAL_VERSION ": Wan 2.1 text-to-video with Radial Attention", commands,
                         CLI_N(commands), argc, argv);
 }
