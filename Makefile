@@ -2,14 +2,16 @@
 #   make demo   build, then generate a short video with the tiny model on the CPU (demo.mp4)
 #   make test   build, then run every test that needs no GPU (ctest -LE gpu)
 # Both first check the Debian packages below and install the missing ones when run as root.
+#   make install [PREFIX=/usr/local]   build, then radial.h, libradial.a/.so, radial.pc and the CLI under PREFIX
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 DEB_PACKAGES = cmake pkg-config gcc make libjansson-dev libpng-dev libavformat-dev libavcodec-dev \
                libavutil-dev libswscale-dev clang libclang-rt-14-dev ffmpeg
 
-.PHONY: all deps build demo test test-gpu sanitize fuzz clean
+.PHONY: all deps build demo test test-gpu install sanitize fuzz clean
 
 all: build
 
@@ -35,6 +37,11 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE gpu
+
+# include/ -> PREFIX/include, lib/ -> PREFIX/lib (libradial.a, libradial.so*, pkgconfig/radial.pc), bin/radial.
+# examples/ builds against the result (pkg-config); see examples/README.md.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # On a machine with an NVIDIA GPU: the CUDA tests.
 test-gpu: build
