@@ -8,6 +8,7 @@
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
 #   vae        the VAE decode at 480x832x81 (random weights at the real shapes)
 #   pipeline   the tiny model end to end, dense and radial
+#   ux         radial generate as a user types it (no --backend: it must take the GPU and say so), --rng torch-cuda
 #   formats    full-size 1.3B DiT files made here (bf16, scaled fp8, GGUF Q4_0; make_formats.py): load time, device
 #              memory after load, forward time, and each output's error against the bf16 file's
 set -u
@@ -53,6 +54,14 @@ for s in ${*:-env test}; do
   pipeline)
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3
     timeout 60 "$B/radial" bench pipeline --backend cuda --attention radial --reps 3
+    ;;
+  ux)
+    d=$(mktemp -d)
+    "$B/radial" generate --model "$R/tests/data/tiny-wan" -W 96 -H 64 --frames 9 --steps 4 --seed 1 -p "a boat" \
+      -o "$d/x.y4m" --progress lines 2>&1 | grep -E "backend|denoising|wrote|step 4/4"
+    "$B/radial" generate --model "$R/tests/data/tiny-wan" -W 96 -H 64 --frames 9 --steps 4 --seed 1 -p "a boat" \
+      --rng torch-cuda -o "$d/y.y4m" -q && echo "torch-cuda noise: ok"
+    rm -rf "$d"
     ;;
   formats)
     M=/tmp/radial_formats
