@@ -331,6 +331,22 @@ static rad_status build_index(rad_weights *w) {
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Opening */
 
+/* A file that is no safetensors file: say what it is when it is one of the files users pass by mistake (a JSON
+ * config or index, a sentencepiece tokenizer), else keep the reader's message. */
+static rad_status not_weights_hint(const char *path, rad_status st) {
+    FILE *f = fopen(path, "rb");
+    const int first = f ? fgetc(f) : EOF; /* a serialized ModelProto starts with field 1, wire type 2: 0x0a */
+    int c = first;
+    while (c == ' ' || c == '\n' || c == '\r' || c == '\t') c = fgetc(f);
+    if (f) fclose(f);
+    if (c == '{')
+        return rad_err(RADIAL_ERR_FORMAT, "%s is a JSON file, not model weights (give the folder or the .safetensors file)", path);
+    if (first == 0x0a && rad_ends_with(path, ".model"))
+        return rad_err(RADIAL_ERR_FORMAT, "%s is a sentencepiece tokenizer model, not model weights (pass it as --tokenizer)",
+                       path);
+    return st;
+}
+
 static rad_status add_file(rad_weights *w, const char *path) {
     if (rad_gguf_sniff(path)) {
         rad_gguf **ng = realloc(w->ggufs, (w->n_ggufs + 1) * sizeof *ng);
@@ -343,7 +359,8 @@ static rad_status add_file(rad_weights *w, const char *path) {
     rad_st_file **nf = realloc(w->files, (w->n_files + 1) * sizeof *nf);
     if (!nf) return rad_err(RADIAL_ERR_NOMEM, "%s: out of memory adding the file", path);
     w->files = nf;
-    RAD_TRY(rad_st_open(path, &w->files[w->n_files]));
+    rad_status st = rad_st_open(path, &w->files[w->n_files]);
+    if (st != RAD_OK) return not_weights_hint(path, st);
     w->n_files++;
     return RAD_OK;
 }
@@ -366,7 +383,9 @@ static rad_status open_index(rad_weights *w, const char *path) {
     char *dir = NULL, *shard = NULL;
     const json_t *map = json_object_get(root, "weight_map");
     if (!json_is_object(root) || !json_is_object(map)) {
-        st = rad_err(RADIAL_ERR_FORMAT, "%s: expected an object with a \"weight_map\" object", path);
+        st = rad_err(RADIAL_ERR_FORMAT,
+                     "%s: expected a *.safetensors.index.json (an object with a \"weight_map\" object); for a model, give "
+                     "its folder or its .safetensors file", path);
         goto done;
     }
     if ((st = dir_of(path, &dir)) != RAD_OK) goto done;
