@@ -64,7 +64,15 @@ typedef enum radial_backend { RADIAL_BACKEND_CPU = 0, RADIAL_BACKEND_CUDA = 1, R
  * generator), TORCH_CUDA (torch.randn on a CUDA generator seeded so: what the official Wan generate.py draws). */
 typedef enum radial_rng { RADIAL_RNG_PHILOX = 0, RADIAL_RNG_TORCH_CPU = 1, RADIAL_RNG_TORCH_CUDA = 2 } radial_rng;
 typedef enum radial_attention { RADIAL_ATTN_DENSE = 0, RADIAL_ATTN_RADIAL = 1 } radial_attention;
-typedef enum radial_sampler { RADIAL_SAMPLER_UNIPC = 0, RADIAL_SAMPLER_EULER = 1 } radial_sampler;
+/* UNIPC: the official FlowUniPCMultistepScheduler (Wan's grid); UNIPC_DIFFUSERS: diffusers' UniPCMultistepScheduler
+ * with flow sigmas (its grid); EULER: flow-matching Euler; AUTO: what the model folder's scheduler config names
+ * (diffusers: UniPCMultistepScheduler -> UNIPC_DIFFUSERS, FlowMatchEulerDiscreteScheduler -> EULER), else UNIPC. */
+typedef enum radial_sampler {
+    RADIAL_SAMPLER_UNIPC = 0,
+    RADIAL_SAMPLER_EULER = 1,
+    RADIAL_SAMPLER_UNIPC_DIFFUSERS = 2,
+    RADIAL_SAMPLER_AUTO = 3
+} radial_sampler;
 
 /* A LoRA for the DiT: merged into the weights at load as W + strength · (alpha/rank) · B·A. */
 typedef struct radial_lora {
@@ -94,9 +102,14 @@ typedef struct radial_gen_params {
     int width, height, frames;   /* 832, 480, 81 */
     int steps;                   /* 50 */
     float guidance;              /* 5.0 */
-    float shift;                 /* 5.0 */
+    float guidance_2;            /* two-expert models (Wan 2.2): the low-noise expert's guidance; NaN = guidance */
+    float shift;                 /* NaN (default): the model folder's scheduler flow_shift, else 5.0 */
     int64_t seed;                /* -1 = random (the chosen seed is written to seed_used) */
-    radial_sampler sampler;      /* UniPC */
+    radial_sampler sampler;      /* AUTO */
+    /* Explicit unshifted timesteps in (0, 1000], decreasing (step-distilled models: 1000,750,500,250); NULL = the
+     * sampler's grid of `steps`. Given, they set the number of steps; Euler only (sigma = t/1000, then shifted). */
+    const double *timesteps;
+    int n_timesteps;
     radial_attention attention;  /* dense */
     int dense_steps;             /* radial only: first steps run dense (default -1: min(12, steps / 4)); must be
                                     below steps */

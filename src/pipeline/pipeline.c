@@ -17,6 +17,7 @@
 #include "dit/dit.h"
 #include "io/model_config.h"
 #include "io/file.h"
+#include "io/json.h"
 #include "io/lora.h"
 #include "io/weights.h"
 #include "pipeline/pipeline.h"
@@ -31,16 +32,32 @@ static const char default_negative_prompt[] =
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的"
     "手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
+/* A DiT: Wan 2.1 has one; Wan 2.2 A14B two experts, the high-noise one for the steps whose timestep is at or above
+ * boundary_ratio x 1000, the low-noise one for the rest (diffusers WanPipeline). */
+typedef struct expert {
+    rad_weights *w; /* mapped at init */
+    rad_dit *dit;   /* loaded when first needed; kept between generations (one expert: always; two: see use_expert) */
+    rad_dit_config cfg;
+} expert;
+
+/* The sampler the model folder's scheduler config names (AUTO) and its flow_shift (NaN: none). */
+typedef struct folder_sched {
+    radial_sampler sampler;
+    double shift;
+} folder_sched;
+
 struct radial_ctx {
     radial_params params;
     rad_backend *be;
     rad_spm *tok;
-    rad_weights *t5_w, *dit_w, *vae_w; /* mapped at init (a broken file fails there, before any work) */
+    rad_weights *t5_w, *vae_w; /* mapped at init (a broken file fails there, before any work) */
+    expert ex[2];
+    int n_experts;
+    double boundary_ratio; /* two experts */
+    folder_sched sched;
     rad_lora **loras;
     size_t n_loras;
-    rad_dit *dit; /* kept between generations */
     rad_vae *vae;
-    rad_dit_config dit_cfg;
 };
 
 radial_params radial_default_params(void) { return (radial_params){.backend = RADIAL_BACKEND_AUTO, .n_threads = 0}; }
@@ -71,18 +88,109 @@ static rad_status check_components(radial_ctx *c) {
     rad_vae_config vc;
     RAD_TRY(rad_t5_config_detect(c->t5_w, &t5c));
     RAD_TRY(rad_vae_config_detect(c->vae_w, &vc));
-    if (t5c.d_model != c->dit_cfg.text_dim)
+    if (t5c.d_model != c->ex[0].cfg.text_dim)
         return rad_err(RADIAL_ERR_MODEL, "the text encoder %s is %d wide but the DiT %s takes text_dim %d: not parts of one model",
-                       rad_weights_label(c->t5_w), t5c.d_model, rad_weights_label(c->dit_w), c->dit_cfg.text_dim);
-    const rad_dit_config *d = &c->dit_cfg;
+                       rad_weights_label(c->t5_w), t5c.d_model, rad_weights_label(c->ex[0].w), c->ex[0].cfg.text_dim);
+    const rad_dit_config *d = &c->ex[0].cfg;
     if (d->patch_t != 1 || d->patch_h != 2 || d->patch_w != 2) /* the token grid and the radial mask assume it */
         return rad_err(RADIAL_ERR_UNSUPPORTED, "%s: patch size (%d, %d, %d); the pipeline runs Wan's (1, 2, 2)",
-                       rad_weights_label(c->dit_w), d->patch_t, d->patch_h, d->patch_w);
-    if (vc.z_dim != c->dit_cfg.in_dim || vc.z_dim != c->dit_cfg.out_dim)
+                       rad_weights_label(c->ex[0].w), d->patch_t, d->patch_h, d->patch_w);
+    if (vc.z_dim != c->ex[0].cfg.in_dim || vc.z_dim != c->ex[0].cfg.out_dim)
         return rad_err(RADIAL_ERR_MODEL, "the VAE %s has %d latent channels but the DiT %s takes %d and predicts %d",
-                       rad_weights_label(c->vae_w), vc.z_dim, rad_weights_label(c->dit_w), c->dit_cfg.in_dim,
-                       c->dit_cfg.out_dim);
+                       rad_weights_label(c->vae_w), vc.z_dim, rad_weights_label(c->ex[0].w), c->ex[0].cfg.in_dim,
+                       c->ex[0].cfg.out_dim);
     return RAD_OK;
+}
+
+/* Opens expert k from `path` and reads its config; the second must match the first where they meet. */
+static rad_status open_expert(radial_ctx *c, int k, const char *path) {
+    RAD_TRY(rad_weights_open(path, RAD_COMP_DIT, &c->ex[k].w));
+    RAD_TRY(rad_dit_config_detect(c->ex[k].w, &c->ex[k].cfg));
+    const rad_dit_config *a = &c->ex[0].cfg, *b = &c->ex[k].cfg;
+    if (k && (a->dim != b->dim || a->text_dim != b->text_dim || a->in_dim != b->in_dim || a->out_dim != b->out_dim))
+        return rad_err(RADIAL_ERR_MODEL, "%s: the second expert (dim %d, text_dim %d) does not match the first (dim %d, "
+                       "text_dim %d)", path, b->dim, b->text_dim, a->dim, a->text_dim);
+    c->n_experts = k + 1;
+    return RAD_OK;
+}
+
+/* The DiT, or Wan 2.2 A14B's two experts: a diffusers root whose model_index.json names a transformer_2 (the
+ * boundary is its boundary_ratio), or the official folder's high_noise_model/ and low_noise_model/ (the boundary
+ * in the root's config.json as "boundary", else the official T2V-A14B value 0.875). A DiT file named by the
+ * caller is one expert. */
+static rad_status open_experts(radial_ctx *c, const char *root, const char *dit_file) {
+    if (dit_file || !root) return open_expert(c, 0, dit_file ? dit_file : root);
+    char *idx = NULL, *hi = NULL, *lo = NULL, *cfg = NULL;
+    json_t *j = NULL;
+    rad_status s = rad_path_join(root, "model_index.json", &idx);
+    if (s == RAD_OK) s = rad_path_join(root, "high_noise_model", &hi);
+    if (s == RAD_OK) s = rad_path_join(root, "low_noise_model", &lo);
+    if (s == RAD_OK) s = rad_path_join(root, "config.json", &cfg);
+    if (s == RAD_OK && rad_is_dir(hi) && rad_is_dir(lo)) {
+        c->boundary_ratio = 0.875;
+        if (rad_is_file(cfg) && (s = rad_json_load(cfg, &j)) == RAD_OK) s = rad_json_num(j, "boundary", cfg, &c->boundary_ratio, NULL);
+        if (s == RAD_OK) s = open_expert(c, 0, hi);
+        if (s == RAD_OK) s = open_expert(c, 1, lo);
+    } else if (s == RAD_OK) {
+        s = open_expert(c, 0, root);
+        if (s == RAD_OK && rad_is_file(idx)) s = rad_json_load(idx, &j);
+        const json_t *t2 = j ? json_object_get(j, "transformer_2") : NULL;
+        if (s == RAD_OK && json_is_array(t2) && json_is_string(json_array_get(t2, 0))) {
+            bool found = false;
+            s = rad_json_num(j, "boundary_ratio", idx, &c->boundary_ratio, &found);
+            if (s == RAD_OK && !found) s = rad_err(RADIAL_ERR_MODEL, "%s: a transformer_2 needs a boundary_ratio", idx);
+            free(hi);
+            hi = NULL;
+            if (s == RAD_OK) s = rad_path_join(root, "transformer_2", &hi);
+            if (s == RAD_OK) s = open_expert(c, 1, hi);
+        }
+    }
+    if (s == RAD_OK && c->n_experts == 2 && !(c->boundary_ratio > 0 && c->boundary_ratio < 1))
+        s = rad_err(RADIAL_ERR_MODEL, "%s: expert boundary %g must lie in (0, 1)", root, c->boundary_ratio);
+    if (s == RAD_OK && c->n_experts == 2)
+        RAD_INFO("two experts (Wan 2.2): %s for timesteps >= %g, %s below", rad_weights_label(c->ex[0].w),
+                 c->boundary_ratio * 1000, rad_weights_label(c->ex[1].w));
+    free(idx), free(hi), free(lo), free(cfg);
+    json_decref(j);
+    return s;
+}
+
+/* The diffusers folder's scheduler: the class model_index.json names and scheduler/scheduler_config.json's
+ * flow_shift, as diffusers' WanPipeline would use them (solver order 2 with flow sigmas is what radial's UniPC
+ * is; another configuration is refused rather than run differently). */
+static rad_status read_folder_sched(const char *root, folder_sched *out) {
+    char *idx = NULL, *cfgp = NULL;
+    json_t *j = NULL, *cj = NULL;
+    rad_status s = rad_path_join(root, "model_index.json", &idx);
+    if (s == RAD_OK) s = rad_path_join(root, "scheduler/scheduler_config.json", &cfgp);
+    if (s == RAD_OK && rad_is_file(idx) && rad_is_file(cfgp)) {
+        s = rad_json_load(idx, &j);
+        const json_t *e = j ? json_object_get(j, "scheduler") : NULL;
+        const char *cls = json_is_array(e) ? json_string_value(json_array_get(e, 1)) : NULL;
+        if (s == RAD_OK) s = rad_json_load(cfgp, &cj);
+        bool found = false;
+        if (s == RAD_OK) s = rad_json_num(cj, "flow_shift", cfgp, &out->shift, &found);
+        if (s == RAD_OK && !found) s = rad_json_num(cj, "shift", cfgp, &out->shift, &found);
+        if (s == RAD_OK && found && !(out->shift > 0 && out->shift < 1000))
+            s = rad_err(RADIAL_ERR_MODEL, "%s: flow_shift %g out of range", cfgp, out->shift);
+        if (s == RAD_OK && !found) out->shift = NAN;
+        if (s == RAD_OK && cls && !strcmp(cls, "UniPCMultistepScheduler")) {
+            long long order = 2;
+            const json_t *flow = json_object_get(cj, "use_flow_sigmas");
+            s = rad_json_int(cj, "solver_order", cfgp, &order, NULL);
+            if (s == RAD_OK && (order != 2 || !json_is_true(flow)))
+                s = rad_err(RADIAL_ERR_UNSUPPORTED, "%s: UniPC with solver_order %lld%s; radial runs order 2 on flow sigmas",
+                            cfgp, order, json_is_true(flow) ? "" : " without use_flow_sigmas");
+            out->sampler = RADIAL_SAMPLER_UNIPC_DIFFUSERS;
+        } else if (s == RAD_OK && cls && !strcmp(cls, "FlowMatchEulerDiscreteScheduler")) {
+            out->sampler = RADIAL_SAMPLER_EULER;
+        }
+    }
+    free(idx);
+    free(cfgp);
+    json_decref(j);
+    json_decref(cj);
+    return s;
 }
 
 /* Opens each component from its own file when one is named, else from the model folder. */
@@ -101,9 +209,10 @@ radial_gen_params radial_default_gen_params(void) {
         .frames = 81,
         .steps = 50,
         .guidance = 5.0f,
-        .shift = 5.0f,
+        .guidance_2 = NAN,
+        .shift = NAN,
         .seed = -1,
-        .sampler = RADIAL_SAMPLER_UNIPC,
+        .sampler = RADIAL_SAMPLER_AUTO,
         .attention = RADIAL_ATTN_DENSE,
         .dense_steps = -1,
         .dense_layers = 1,
@@ -140,8 +249,9 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
                           "files: --dit, --t5, --vae)",
                     model_path);
     /* Open (map) every file now so that a broken model fails here, not after the text encoder. */
-    if (s == RAD_OK) s = open_component(params ? params->dit : NULL, model_path, RAD_COMP_DIT, &c->dit_w);
-    if (s == RAD_OK) s = rad_dit_config_detect(c->dit_w, &c->dit_cfg);
+    if (s == RAD_OK) s = open_experts(c, model_path, params ? params->dit : NULL);
+    c->sched = (folder_sched){RADIAL_SAMPLER_UNIPC, NAN};
+    if (s == RAD_OK && model_path) s = read_folder_sched(model_path, &c->sched);
     if (s == RAD_OK) s = open_component(params ? params->vae : NULL, model_path, RAD_COMP_VAE, &c->vae_w);
     if (s == RAD_OK) s = open_component(params ? params->t5 : NULL, model_path, RAD_COMP_T5, &c->t5_w);
     if (s == RAD_OK) s = check_components(c);
@@ -167,10 +277,12 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
 
 void radial_free(radial_ctx *c) {
     if (!c) return;
-    rad_dit_free(c->dit);
+    for (int i = 0; i < 2; i++) {
+        rad_dit_free(c->ex[i].dit);
+        rad_weights_close(c->ex[i].w);
+    }
     rad_vae_free(c->vae);
     rad_weights_close(c->t5_w);
-    rad_weights_close(c->dit_w);
     rad_weights_close(c->vae_w);
     for (size_t i = 0; i < c->n_loras; i++) rad_lora_close(c->loras[i]);
     rad_free(c->loras);
@@ -184,8 +296,12 @@ void radial_free(radial_ctx *c) {
  * it). */
 static rad_status check_gen_params(const radial_gen_params *g) {
     if (g->steps < 1 || g->steps > 1000) return rad_err(RADIAL_ERR_INVALID_ARG, "steps must be in [1, 1000]");
-    if (!isfinite(g->guidance) || !isfinite(g->shift) || g->shift <= 0)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "guidance must be finite and shift positive");
+    if (!isfinite(g->guidance) || isinf(g->guidance_2) || isinf(g->shift) || g->shift <= 0)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "guidance must be finite and shift positive (NaN: the model folder's)");
+    if ((unsigned)g->sampler > RADIAL_SAMPLER_AUTO)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "unknown sampler %d", (int)g->sampler);
+    if (g->rng < RADIAL_RNG_PHILOX || g->rng > RADIAL_RNG_TORCH_CUDA)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "unknown noise generator %d", (int)g->rng);
     if (g->attention == RADIAL_ATTN_RADIAL) {
         if (!(g->decay > 0) || !isfinite(g->decay)) return rad_err(RADIAL_ERR_INVALID_ARG, "decay must be positive");
         if (g->dense_steps >= g->steps) /* a "radial" run that is dense from start to end would mislead */
@@ -286,6 +402,12 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
     radial_gen_params g = *gp;
     if (!g.prompt) g.prompt = "";
+    if (g.timesteps) { /* an explicit few-step schedule sets the steps, and is an Euler schedule */
+        if (g.n_timesteps < 1 || g.n_timesteps > 1000)
+            return rad_err(RADIAL_ERR_INVALID_ARG, "%d explicit timesteps (1 to 1000)", g.n_timesteps);
+        g.steps = g.n_timesteps;
+        if (g.sampler == RADIAL_SAMPLER_AUTO) g.sampler = RADIAL_SAMPLER_EULER;
+    }
     if (g.dense_steps < 0) g.dense_steps = g.steps / 4 < 12 ? g.steps / 4 : 12; /* 12 of 50, as Radial Attention */
     RAD_TRY(check_gen_params(&g));
     RAD_TRY(check_video_size(g.width, g.height, &g.frames));
@@ -295,7 +417,7 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
     RAD_INFO("encoding the prompts (umT5)");
-    rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->dit_cfg.text_dim, &tm);
+    rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->ex[0].cfg.text_dim, &tm);
     tm.text_encoder_s = rad_now() - t0;
 
     const int T = (g.frames - 1) / 4 + 1, H = g.height / 8, W = g.width / 8;
@@ -336,6 +458,27 @@ radial_status radial_generate(radial_ctx *c, const radial_gen_params *g, radial_
     return s;
 }
 
+/* Makes expert k resident. With two experts only one is kept on the backend: the other is freed first (a 14B expert
+ * is 28 GB in bf16), at the cost of loading at each switch, which the log states. */
+static rad_status use_expert(radial_ctx *c, int k, radial_timings *tm) {
+    expert *e = &c->ex[k], *other = &c->ex[1 - k];
+    if (e->dit) return RAD_OK;
+    if (c->n_experts == 2 && other->dit) {
+        rad_dit_free(other->dit);
+        other->dit = NULL;
+    }
+    RAD_INFO("loading the DiT%s (%d layers, dim %d)", c->n_experts == 2 ? (k ? " low-noise expert" : " high-noise expert") : "",
+             e->cfg.num_layers, e->cfg.dim);
+    RAD_TRY(rad_dit_load(c->be, e->w, c->loras, c->n_loras, &e->dit));
+    add_load(tm, rad_dit_load_stats(e->dit));
+    if (c->n_experts == 1)
+        for (size_t i = 0; i < c->n_loras; i++)
+            RAD_INFO("LoRA %s (%s, strength %g): %zu of %zu modules merged", rad_lora_path(c->loras[i]),
+                     rad_lora_style(c->loras[i]), (double)rad_lora_strength(c->loras[i]),
+                     rad_lora_applied_count(c->loras[i]), rad_lora_module_count(c->loras[i]));
+    return RAD_OK;
+}
+
 /* Denoising + decode from the text contexts and the initial noise. latent is updated in place;
  * *video_out: [3, F, height, width] unclamped. */
 static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, const float *ctx_cond, int len_cond,
@@ -343,50 +486,65 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
                                      radial_timings *tm) {
     const int T = (g->frames - 1) / 4 + 1, H = g->height / 8, W = g->width / 8;
     const size_t n_latent = (size_t)16 * T * H * W;
-    const bool cfg = g->guidance != 1.0f;
     float *v_c = NULL, *v_u = NULL;
     rad_sched *sched = NULL;
     const rad_bsr *mask = NULL;
     double t0 = rad_now();
     rad_status s = RAD_OK;
 
-    if (!c->dit) {
-        RAD_INFO("loading the DiT (%d layers, dim %d)", c->dit_cfg.num_layers, c->dit_cfg.dim);
-        s = rad_dit_load(c->be, c->dit_w, c->loras, c->n_loras, &c->dit);
-        if (s == RAD_OK) add_load(tm, rad_dit_load_stats(c->dit));
-        for (size_t i = 0; s == RAD_OK && i < c->n_loras; i++)
-            RAD_INFO("LoRA %s (%s, strength %g): %zu of %zu modules merged", rad_lora_path(c->loras[i]),
-                     rad_lora_style(c->loras[i]), (double)rad_lora_strength(c->loras[i]),
-                     rad_lora_applied_count(c->loras[i]), rad_lora_module_count(c->loras[i]));
+    /* The schedule: the sampler and shift asked for, else the model folder's, else the official Wan ones. */
+    const radial_sampler sampler = g->sampler == RADIAL_SAMPLER_AUTO ? c->sched.sampler : g->sampler;
+    const double shift = isfinite(g->shift) ? g->shift : isfinite(c->sched.shift) ? c->sched.shift : 5.0;
+    static const rad_sched_kind kinds[] = {RAD_SCHED_UNIPC_OFFICIAL, RAD_SCHED_EULER, RAD_SCHED_UNIPC_DIFFUSERS};
+    static const char *const sampler_names[] = {"UniPC (official Wan grid)", "Euler", "UniPC (diffusers grid)"};
+    if (g->timesteps)
+        s = rad_sched_new_timesteps(kinds[sampler], g->timesteps, g->n_timesteps, shift, n_latent, &sched);
+    else
+        s = rad_sched_new(kinds[sampler], g->steps, shift, n_latent, &sched);
+    const float guidance_2 = isfinite(g->guidance_2) ? g->guidance_2 : g->guidance;
+    const bool any_cfg = g->guidance != 1.0f || (c->n_experts == 2 && guidance_2 != 1.0f);
+    if (s == RAD_OK) {
+        char sched_text[160];
+        size_t k = 0;
+        for (int i = 0; i < g->steps && k + 16 < sizeof sched_text; i++)
+            k += (size_t)snprintf(sched_text + k, sizeof sched_text - k, "%s%g", i ? "," : "", rad_sched_timestep(sched, i));
+        RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps of %s, shift %g (timesteps %s%s), guidance %g%s, %s "
+                 "attention; %s",
+                 g->width, g->height, g->frames, T, g->steps, sampler_names[sampler], shift, sched_text,
+                 k + 16 >= sizeof sched_text ? ",..." : "", (double)g->guidance, g->guidance != 1.0f ? "" : " (no CFG)",
+                 g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
+                 strcmp(c->be->name, "cpu") ? "bf16 GEMM inputs, fp32 accumulation and residual stream" : "fp32 throughout");
+        if (c->n_experts == 2) RAD_INFO("low-noise expert: guidance %g", (double)guidance_2);
     }
-    RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps of %s (shift %g), guidance %g%s, %s attention; %s", g->width,
-             g->height, g->frames, T, g->steps, g->sampler == RADIAL_SAMPLER_EULER ? "Euler" : "UniPC", (double)g->shift,
-             (double)g->guidance, cfg ? "" : " (no CFG)", g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
-             strcmp(c->be->name, "cpu") ? "bf16 GEMM inputs, fp32 accumulation and residual stream" : "fp32 throughout");
     if (s == RAD_OK && g->attention == RADIAL_ATTN_RADIAL) {
         /* Tokens per latent frame after the 1x2x2 patch embedding. */
         const rad_radial_cfg rc = {.frames = T, .tokens_per_frame = (int64_t)(H / 2) * (W / 2), .decay = g->decay,
                                    .block = 128};
         s = rad_radial_layout(&rc, &mask);
         if (s == RAD_OK)
-            RAD_INFO("radial mask: %lld tokens, block density %.3f; dense for the first %d steps and %d layers",
-                     (long long)mask->n_tokens, rad_bsr_density(mask), g->dense_steps, g->dense_layers);
+            RAD_INFO("radial mask: %lld tokens, block density %.3f; dense for steps 1-%d and the first %d layers, radial on "
+                     "steps %d-%d",
+                     (long long)mask->n_tokens, rad_bsr_density(mask), g->dense_steps, g->dense_layers, g->dense_steps + 1,
+                     g->steps);
     }
     if (s == RAD_OK) s = rad_alloc((void **)&v_c, n_latent * sizeof(float), "velocity (cond)");
-    if (s == RAD_OK && cfg) s = rad_alloc((void **)&v_u, n_latent * sizeof(float), "velocity (uncond)");
-    if (s == RAD_OK)
-        s = rad_sched_new(g->sampler == RADIAL_SAMPLER_EULER ? RAD_SCHED_EULER : RAD_SCHED_UNIPC_OFFICIAL, g->steps, g->shift,
-                          (int64_t)n_latent, &sched);
+    if (s == RAD_OK && any_cfg) s = rad_alloc((void **)&v_u, n_latent * sizeof(float), "velocity (uncond)");
     for (int i = 0; i < g->steps && s == RAD_OK; i++) {
         double ts = rad_now();
         rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
         if (mask && i >= g->dense_steps) policy = (rad_dit_attn_policy){.mask = mask, .dense_layers = g->dense_layers};
-        float t = (float)rad_sched_timestep(sched, i);
-        s = rad_dit_forward(c->dit, latent, T, H, W, t, ctx_cond, len_cond, &policy, v_c);
-        if (s == RAD_OK && cfg) s = rad_dit_forward(c->dit, latent, T, H, W, t, ctx_uncond, len_uncond, &policy, v_u);
+        const double t = rad_sched_timestep(sched, i);
+        /* diffusers WanPipeline: the high-noise expert while t >= boundary_ratio * num_train_timesteps */
+        const int k = c->n_experts == 2 && t < c->boundary_ratio * 1000.0 ? 1 : 0;
+        const float guidance = k ? guidance_2 : g->guidance;
+        s = use_expert(c, k, tm);
         if (s != RAD_OK) break;
-        if (cfg)
-            for (size_t e = 0; e < n_latent; e++) v_c[e] = v_u[e] + g->guidance * (v_c[e] - v_u[e]);
+        rad_dit *dit = c->ex[k].dit;
+        s = rad_dit_forward(dit, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy, v_c);
+        if (s == RAD_OK && guidance != 1.0f) s = rad_dit_forward(dit, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy, v_u);
+        if (s != RAD_OK) break;
+        if (guidance != 1.0f)
+            for (size_t e = 0; e < n_latent; e++) v_c[e] = v_u[e] + guidance * (v_c[e] - v_u[e]);
         s = rad_sched_step(sched, i, v_c, latent);
         if (s == RAD_OK && g->on_step && g->on_step(i + 1, g->steps, rad_now() - ts, g->user_data))
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);

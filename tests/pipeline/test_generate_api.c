@@ -1,4 +1,5 @@
 /* The public API as an embedding application uses it: defaults, errors, the progress callback, timings. */
+#include <math.h>
 #include <string.h>
 
 #include "radial.h"
@@ -24,7 +25,9 @@ int main(void) {
     radial_gen_params d = radial_default_gen_params();
     /* diffusers / Wan defaults (spec wan21.md §4.1) */
     CHECK(d.width == 832 && d.height == 480 && d.frames == 81 && d.steps == 50);
-    CHECK(d.guidance == 5.0f && d.shift == 5.0f && d.seed == -1 && d.negative_prompt == NULL);
+    CHECK(d.guidance == 5.0f && d.seed == -1 && d.negative_prompt == NULL);
+    /* the shift, the sampler and the low-noise guidance follow the model folder unless set (NaN / AUTO) */
+    CHECK(isnan(d.shift) && isnan(d.guidance_2) && d.sampler == RADIAL_SAMPLER_AUTO && d.dense_steps == -1);
 
     radial_ctx *ctx = NULL;
     CHECK(radial_init("/nonexistent/model", NULL, &ctx) != RADIAL_OK && ctx == NULL);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched/sched.h"
+
 /* The checks of cli_int and cli_float, saying in `why` what is wrong instead of printing it: cli_parse adds the
  * pointer to --help to the message. */
 static bool parse_int(const char *val, long long lo, long long hi, long long *out, char *why, size_t size) {
@@ -402,4 +404,10 @@ int cli_parse(const char *cmd, const cli_usage *usage, const cli_flag *flags, si
             return cli_usage_error(cmd, "%s: %s", a, why);
     }
     return -1;
+}
+
+bool cli_timesteps(const char *cmd, const char *what, const char *val, double *out, int max, int *count) {
+    if (rad_sched_parse_timesteps(val, out, max, count) == RAD_OK) return true;
+    fprintf(stderr, "radial %s: %s: %s\n", cmd, what, rad_last_error());
+    return false;
 }

@@ -94,6 +94,9 @@ int cli_error(const char *cmd);
  * "radial <cmd>: <what>: ..." to stderr. */
 bool cli_int(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out);
 bool cli_float(const char *cmd, const char *what, const char *val, double lo, double hi, double *out);
+/* Explicit unshifted timesteps ("1000,750,500,250"): numbers in (0, 1000], strictly decreasing, at most max. */
+#define CLI_MAX_TIMESTEPS 1000
+bool cli_timesteps(const char *cmd, const char *what, const char *val, double *out, int max, int *count);
 /* A comma-separated list of ints ("81,161,241"); at most max items. */
 bool cli_int_list(const char *cmd, const char *what, const char *val, long long lo, long long hi, long long *out,
                   int max, int *count);

@@ -160,7 +160,9 @@ int cmd_generate(int argc, char **argv) {
     g.prompt = NULL; /* required */
     int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
     bool quiet = false, verbose = false, no_overwrite = false;
-    static const char *const samplers[] = {"unipc", "euler", NULL};                 /* radial_sampler order */
+    static const char *const samplers[] = {"unipc", "euler", "unipc-diffusers", "auto", NULL}; /* radial_sampler order */
+    const char *timesteps = NULL;
+    double ts[CLI_MAX_TIMESTEPS];
     static const char *const rngs[] = {"philox", "torch-cpu", "torch-cuda", NULL};  /* radial_rng order */
     static const char *const progresses[] = {"auto", "bar", "lines", "none", NULL}; /* PROGRESS_* order */
     static cli_loras loras;
@@ -186,15 +188,22 @@ int cmd_generate(int argc, char **argv) {
          .help = "denoising steps"},
         {"--guidance", "--cfg|--cfg-scale|--guidance-scale", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100,
          .arg = "G", .help = "classifier-free guidance scale; 1 disables CFG"},
+        {"--guidance-2", "--guidance-scale-2", CLI_FLOAT, .value = &g.guidance_2, .lo = 0, .hi = 100, .arg = "G",
+         .help = "two-expert models (Wan 2.2 A14B): the low-noise expert's guidance; when not given, --guidance"},
         {"--shift", "--flow-shift", CLI_FLOAT, .value = &g.shift, .lo = 1e-3, .hi = 1000, .arg = "S",
-         .help = "flow-matching sigma shift"},
+         .help = "flow-matching sigma shift; when not given, the model folder's scheduler flow_shift, else 5"},
+        {"--timesteps", NULL, CLI_TEXT, .value = &timesteps, .arg = "LIST",
+         .help = "explicit unshifted timesteps for step-distilled models, e.g. 1000,750,500,250 (sets the steps; "
+                 "Euler; sigma = t/1000, then shifted). The lightx2v 4-step LoRA: --timesteps 1000,750,500,250 "
+                 "--shift 5 --guidance 1"},
         {"--seed", NULL, CLI_INT64, .value = &g.seed, .min = -1, .max = INT64_MAX,
          .help = "-1 = random, printed and recorded"},
         {"--rng", NULL, CLI_CHOICE, .value = &rng, .choices = rngs,
          .help = "the noise generator: philox is radial's own; torch-cpu is torch.randn with a CPU generator "
                  "(diffusers), torch-cuda with a CUDA one (Wan's generate.py), for the same seed"},
         {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers,
-         .help = "unipc is the official FlowUniPCMultistepScheduler, euler the first-order Euler step"},
+         .help = "unipc is the official FlowUniPCMultistepScheduler, unipc-diffusers diffusers' UniPC grid, euler "
+                 "the first-order Euler step, auto what the model folder's scheduler config names (else unipc)"},
         {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names,
          .help = "self-attention"},
         {"--dense-steps", NULL, CLI_INT, .value = &g.dense_steps, .min = 0, .max = 999,
@@ -227,6 +236,10 @@ int cmd_generate(int argc, char **argv) {
     if ((!model && !(rp.dit && rp.t5 && rp.vae)) || !g.prompt)
         return cli_usage_error(cmd, "--model (or --dit, --t5 and --vae) and --prompt are required");
     g.sampler = (radial_sampler)sampler;
+    if (timesteps) {
+        if (!cli_timesteps(cmd, "--timesteps", timesteps, ts, CLI_MAX_TIMESTEPS, &g.n_timesteps)) return 2;
+        g.timesteps = ts;
+    }
     g.attention = (radial_attention)attention;
     g.rng = (radial_rng)rng;
     rp.backend = (radial_backend)backend;

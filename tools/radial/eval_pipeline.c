@@ -21,8 +21,9 @@ static const cli_usage usage = {
     .synopsis = "radial eval pipeline --model DIR --in CASE --out FILE [options]\n"
                 "radial eval pipeline --dit FILE --t5 FILE --vae FILE --in CASE --out FILE [options]",
     .about = "Runs a whole generation as a reference case describes it. CASE holds noise [16, T, H/8, W/8] and "
-             "__metadata__ prompt, negative_prompt, steps, shift, guidance, width, height, frames. Writes frames_u8 "
-             "[F, H, W, 3] and video [3, F, H, W] (clamped to [-1, 1]).",
+             "__metadata__ prompt, negative_prompt, steps, shift, guidance, width, height, frames (optional: sampler "
+             "unipc|unipc-diffusers|euler, timesteps, guidance_2; two experts come from the model folder). Writes frames_u8 "
+             "[F, H, W, 3], video [3, F, H, W] (clamped to [-1, 1]) and frames_f32 [F, 3, H, W] in [0, 1].",
 };
 
 int eval_pipeline(int argc, char **argv) {
@@ -72,9 +73,28 @@ int eval_pipeline(int argc, char **argv) {
     }
     g.prompt = vals[0], g.negative_prompt = vals[1];
     g.steps = (int)steps, g.shift = (float)shift, g.guidance = (float)guidance;
+    /* Optional settings (radial_gen_params): the sampler by the CLI's names (the official UniPC when absent, as
+     * the case format began), explicit unshifted timesteps, the low-noise expert's guidance. A value that cannot
+     * be honoured is an error. */
+    static const char *const samplers[] = {"unipc", "euler", "unipc-diffusers", NULL}; /* radial_sampler order */
+    const char *sm = rad_st_meta(cf, "sampler"), *tsm = rad_st_meta(cf, "timesteps"), *g2 = rad_st_meta(cf, "guidance_2");
+    static double ts[CLI_MAX_TIMESTEPS];
+    double guidance_2 = 0;
+    int known = 0;
+    g.sampler = RADIAL_SAMPLER_UNIPC;
+    for (int k = 0; sm && samplers[k]; k++)
+        if (!strcmp(sm, samplers[k])) g.sampler = (radial_sampler)k, known = 1;
+    if ((sm && !known) || (tsm && !cli_timesteps(cmd, "timesteps", tsm, ts, CLI_MAX_TIMESTEPS, &g.n_timesteps)) ||
+        (g2 && !cli_float(cmd, "guidance_2", g2, 0, 100, &guidance_2))) {
+        if (sm && !known) fprintf(stderr, "radial %s: %s: sampler '%s' is not unipc, unipc-diffusers or euler\n", cmd, in, sm);
+        rad_st_close(cf);
+        return 1;
+    }
+    if (tsm) g.timesteps = ts;
+    if (g2) g.guidance_2 = (float)guidance_2;
     g.width = (int)width, g.height = (int)height, g.frames = (int)frames;
 
-    float *noise = NULL, *video = NULL;
+    float *noise = NULL, *video = NULL, *f01 = NULL;
     uint8_t *u8 = NULL;
     radial_ctx *ctx = NULL;
     const int T = (g.frames - 1) / 4 + 1;
@@ -94,19 +114,27 @@ int eval_pipeline(int argc, char **argv) {
     if (s == RAD_OK) s = rad_pipeline_generate(ctx, &g, &video, &F, NULL);
     const size_t n_pix = (size_t)F * g.height * g.width;
     if (s == RAD_OK) s = rad_alloc((void **)&u8, n_pix * 3, "frames");
+    if (s == RAD_OK) s = rad_alloc((void **)&f01, n_pix * 3 * sizeof(float), "frames in [0, 1]");
     if (s == RAD_OK) {
         rad_vae_to_u8(video, F, g.height, g.width, u8);
         for (size_t i = 0; i < 3 * n_pix; i++) video[i] = video[i] < -1.f ? -1.f : video[i] > 1.f ? 1.f : video[i];
-        rad_st_out outs[2] = {
+        /* frames_f32 [F, 3, H, W] = (clamp(video) + 1) / 2, as diffusers' pipelines return frames */
+        const size_t hw = (size_t)g.height * g.width;
+        for (size_t c = 0; c < 3; c++)
+            for (size_t f = 0; f < (size_t)F; f++)
+                for (size_t p = 0; p < hw; p++) f01[(f * 3 + c) * hw + p] = (video[(c * (size_t)F + f) * hw + p] + 1.0f) / 2.0f;
+        rad_st_out outs[3] = {
             {"frames_u8", RAD_DT_U8, 4, {F, g.height, g.width, 3}, u8},
             {"video", RAD_DT_F32, 4, {3, F, g.height, g.width}, video},
+            {"frames_f32", RAD_DT_F32, 4, {F, 3, g.height, g.width}, f01},
         };
-        s = rad_st_write(out, outs, 2, NULL, 0);
+        s = rad_st_write(out, outs, 3, NULL, 0);
     }
     const int status = s == RAD_OK ? 0 : cli_error(cmd);
     radial_free(ctx);
     rad_free(noise);
     rad_free(video);
+    rad_free(f01);
     rad_free(u8);
     rad_st_close(cf);
     return status;
