@@ -54,11 +54,6 @@ static void mark(rad_loader *l, const char *name, const rad_st_tensor *t) {
     }
 }
 
-void rad_loader_claim(rad_loader *l, const char *name) {
-    const rad_st_tensor *t = rad_weights_find(l->w, name);
-    if (t) mark(l, name, t);
-}
-
 /* The scaled-fp8 scale of `name` ("X.weight" -> "X.scale_weight"): *scale = NULL when there is none, else a
  * new fp32 array of 1 or `rows` values. */
 static rad_status find_scale(rad_loader *l, const char *name, int64_t rows, float **scale, int64_t *n_scale) {

@@ -44,8 +44,6 @@ rad_status rad_loader_f32(rad_loader *l, const char *name, int ndim, const int64
  * needed): *src describes its bytes (dtype, data, scale); src->scale, when set, is rad_alloc'ed for the caller
  * (rad_free it). A LoRA delta for it is reported unapplied by rad_loader_finish. */
 rad_status rad_loader_rows(rad_loader *l, const char *name, int ndim, const int64_t *shape, rad_weight_src *src);
-/* Marks a tensor as used by someone other than the model (the tokenizer's spiece_model) when it exists. */
-void rad_loader_claim(rad_loader *l, const char *name);
 
 /* The count: every tensor used or ignorable, every LoRA module applied. */
 rad_status rad_loader_finish(rad_loader *l, rad_load_stats *stats);
