@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,29 @@ rad_status rad_file_open(const char *path, int *fd, size_t *size) {
     *fd = f;
     *size = (size_t)sb.st_size;
     return RAD_OK;
+}
+
+rad_status rad_file_map(const char *path, void **map, const uint8_t **base, size_t *size) {
+    *map = NULL, *base = (const uint8_t *)"", *size = 0;
+    int fd;
+    size_t n;
+    RAD_TRY(rad_file_open(path, &fd, &n));
+    if (n > 0) {
+        void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            const int e = errno;
+            close(fd);
+            return rad_err(RADIAL_ERR_IO, "%s: cannot map %zu bytes: %s", path, n, strerror(e));
+        }
+        *map = m, *base = m;
+    }
+    close(fd);
+    *size = n;
+    return RAD_OK;
+}
+
+void rad_file_unmap(void *map, size_t size) {
+    if (map) munmap(map, size);
 }
 
 rad_status rad_file_read(const char *path, size_t max_bytes, const char *what, uint8_t **data, size_t *size) {

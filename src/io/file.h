@@ -11,6 +11,11 @@
 /* Opens a regular file read-only (close-on-exec): *fd and its *size. */
 rad_status rad_file_open(const char *path, int *fd, size_t *size);
 
+/* Maps a whole regular file read-only (private: pages load on first use, so opening a large model is cheap).
+ * *base is the mapping (or an empty string for an empty file, *map then NULL); release with rad_file_unmap. */
+rad_status rad_file_map(const char *path, void **map, const uint8_t **base, size_t *size);
+void rad_file_unmap(void *map, size_t size);
+
 /* Reads a whole regular file of at most max_bytes into a rad_alloc'ed buffer (*data, rad_free it). `what`
  * names the content in messages ("JSON config", "sentencepiece model"). */
 rad_status rad_file_read(const char *path, size_t max_bytes, const char *what, uint8_t **data, size_t *size);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/utf8.h"
@@ -676,31 +675,11 @@ rad_status rad_gguf_open_memory(const void *data, size_t size, const char *label
 
 rad_status rad_gguf_open(const char *path, rad_gguf **out) {
     *out = NULL;
-    int fd;
-    size_t size;
-    RAD_TRY(rad_file_open(path, &fd, &size));
     rad_gguf *g;
-    rad_status st = new_handle(path, &g);
+    RAD_TRY(new_handle(path, &g));
+    rad_status st = rad_file_map(path, &g->map, &g->base, &g->size);
+    if (st == RAD_OK) st = parse_image(g);
     if (st != RAD_OK) {
-        close(fd);
-        return st;
-    }
-    g->size = size;
-    g->base = (const uint8_t *)"";
-    if (size > 0) {
-        /* read-only private mapping: pages load on first use, so opening a large file is cheap */
-        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            st = rad_err(RADIAL_ERR_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(errno));
-            close(fd);
-            rad_gguf_close(g);
-            return st;
-        }
-        g->map = m;
-        g->base = m;
-    }
-    close(fd);
-    if ((st = parse_image(g)) != RAD_OK) {
         rad_gguf_close(g);
         return st;
     }
@@ -720,7 +699,7 @@ void rad_gguf_close(rad_gguf *g) {
     free(g->tensors);
     free(g->offsets);
     free(g->by_name);
-    if (g->map) munmap(g->map, g->size);
+    rad_file_unmap(g->map, g->size);
     free(g->label);
     free(g);
 }

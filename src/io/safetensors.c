@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/half.h"
@@ -353,32 +352,11 @@ rad_status rad_st_open_memory(const void *data, size_t size, const char *label, 
 
 rad_status rad_st_open(const char *path, rad_st_file **out) {
     *out = NULL;
-    int fd;
-    size_t size;
-    RAD_TRY(rad_file_open(path, &fd, &size));
     rad_st_file *f;
-    rad_status st = new_file(path, &f);
+    RAD_TRY(new_file(path, &f));
+    rad_status st = rad_file_map(path, &f->map, &f->base, &f->size);
+    if (st == RAD_OK) st = parse_image(f);
     if (st != RAD_OK) {
-        close(fd);
-        return st;
-    }
-    f->size = size;
-    if (f->size > 0) {
-        /* Read-only private mapping: pages are loaded on first use, so opening a large file is cheap. */
-        void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            st = rad_err(RADIAL_ERR_IO, "%s: cannot map %zu bytes: %s", path, f->size, strerror(errno));
-            close(fd);
-            rad_st_close(f);
-            return st;
-        }
-        f->map = m;
-        f->base = m;
-    } else {
-        f->base = (const uint8_t *)"";
-    }
-    close(fd);
-    if ((st = parse_image(f)) != RAD_OK) {
         rad_st_close(f);
         return st;
     }
@@ -393,7 +371,7 @@ void rad_st_close(rad_st_file *f) {
     free(f->meta);
     free(f->tensors);
     free(f->by_name);
-    if (f->map) munmap(f->map, f->size);
+    rad_file_unmap(f->map, f->size);
     free(f->label);
     free(f);
 }
