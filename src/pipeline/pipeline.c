@@ -1,5 +1,7 @@
 /* Text-to-video orchestration (spec wan21.md §4.5): tokenise → umT5 (then freed) → seeded noise →
- * per step DiT(cond), DiT(uncond) → CFG → sampler → VAE decode chunk by chunk → clamp → uint8. */
+ * per step DiT(cond), DiT(uncond) → CFG → sampler → VAE decode chunk by chunk → clamp → uint8.
+ * Wan 2.2 two-expert folders pick the DiT per step by the timestep (diffusers WanPipeline's boundary rule); the
+ * schedule comes from the caller, else from the folder's scheduler config, else the official Wan defaults. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
