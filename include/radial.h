@@ -124,6 +124,9 @@ typedef struct radial_gen_params {
     void *user_data;
 } radial_gen_params;
 RADIAL_API radial_gen_params radial_default_gen_params(void);
+/* The frame count a generation of `frames` makes: 4n+1 for the VAE, else frames // 4 * 4 + 1 as diffusers does
+ * (10 -> 9, 80 -> 81). For checking an output before the work. */
+RADIAL_API int radial_output_frames(int frames);
 /* A seed from the clock and the process (what seed -1 draws), short enough to type back. */
 RADIAL_API int64_t radial_random_seed(void);
 

@@ -97,6 +97,20 @@ static rad_status apply_loras(rad_loader *l, const char *name, int ndim, const i
     return RAD_OK;
 }
 
+/* Whether some LoRA has a delta for `name`: only those weights take the fp32 merge; every other one reaches the
+ * backend as stored (a 14B fp8 or GGUF DiT with a LoRA must not be expanded to fp32 whole on the host). */
+static bool lora_targets(const rad_loader *l, const char *name) {
+    for (size_t i = 0; i < l->n_loras; i++)
+        for (size_t m = 0; m < rad_lora_module_count(l->loras[i]); m++) {
+            const char *target;
+            int rank;
+            float alpha;
+            rad_lora_module_at(l->loras[i], m, &target, &rank, &alpha);
+            if (!strcmp(target, name)) return true;
+        }
+    return false;
+}
+
 /* The tensor, shape-checked, marked used, with its scale (if any) as a weight source. */
 static rad_status get_src(rad_loader *l, const char *name, int ndim, const int64_t *shape, int64_t rows,
                           const rad_st_tensor **t, rad_weight_src *src, float **scale) {
@@ -130,7 +144,7 @@ rad_status rad_loader_weight(rad_loader *l, const char *name, int ndim, const in
     if (s == RAD_OK && t->numel != rows * cols)
         s = rad_err(RADIAL_ERR_MODEL, "%s: tensor '%s' has %lld elements, not %lld x %lld", rad_weights_label(l->w), name,
                     (long long)t->numel, (long long)rows, (long long)cols);
-    if (s == RAD_OK && l->n_loras) {
+    if (s == RAD_OK && lora_targets(l, name)) {
         /* A LoRA merges in fp32 (W + strength·scale·B·A), so a touched weight reaches the backend as fp32. */
         bool touched = false;
         s = src_to_f32(l, name, &src, rows, cols, &merged);

@@ -316,6 +316,8 @@ static rad_status check_gen_params(const radial_gen_params *g) {
     return RAD_OK;
 }
 
+int radial_output_frames(int frames) { return frames % 4 == 1 ? frames : frames / 4 * 4 + 1; }
+
 /* Checks width/height (multiples of 16) and rounds frames down to 4n+1 with a warning, as diffusers does. */
 static rad_status check_video_size(int width, int height, int *frames) {
     if (width < 16 || height < 16 || width > 8192 || height > 8192 || width % 16 || height % 16)
@@ -324,8 +326,7 @@ static rad_status check_video_size(int width, int height, int *frames) {
     if (*frames < 1 || *frames > 4097)
         return rad_err(RADIAL_ERR_INVALID_ARG, "frames must be between 1 and 4097 (got %d)", *frames);
     if (*frames % 4 != 1) {
-        /* As diffusers' WanPipeline: frames // 4 * 4 + 1 (10 -> 9, 80 -> 81), with a warning. */
-        int rounded = *frames / 4 * 4 + 1;
+        const int rounded = radial_output_frames(*frames);
         RAD_WARN("frames must be 4n+1 for the VAE; using %d instead of %d (frames // 4 * 4 + 1, as diffusers)", rounded,
                  *frames);
         *frames = rounded;

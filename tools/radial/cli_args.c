@@ -85,6 +85,7 @@ bool cli_int_list(const char *cmd, const char *what, const char *val, long long 
 
 const char *const cli_backend_names[] = {"cpu", "cuda", "auto", NULL};
 const char *const cli_attention_names[] = {"dense", "radial", NULL};
+const char *const cli_sampler_names[] = {"unipc", "euler", "unipc-diffusers", "auto", NULL};
 
 static void print_version(void) { printf("radial %s\n", RADIAL_VERSION); }
 

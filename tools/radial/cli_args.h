@@ -61,6 +61,7 @@ typedef struct cli_usage {
 /* The values of the --backend and --attention flags (CLI_CHOICE), in radial_backend and radial_attention order. */
 extern const char *const cli_backend_names[];
 extern const char *const cli_attention_names[];
+extern const char *const cli_sampler_names[]; /* radial_sampler order */
 
 /* Parses argv[1 .. argc) (argv[0] is the command's name) against flags[0 .. n). A flag's value is the next
  * argument, whatever it looks like ("--seed -1"), or follows '=' ("--seed=-1"); a repeated flag keeps its last

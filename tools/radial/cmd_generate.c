@@ -160,7 +160,6 @@ int cmd_generate(int argc, char **argv) {
     g.prompt = NULL; /* required */
     int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
     bool quiet = false, verbose = false, no_overwrite = false;
-    static const char *const samplers[] = {"unipc", "euler", "unipc-diffusers", "auto", NULL}; /* radial_sampler order */
     const char *timesteps = NULL;
     double ts[CLI_MAX_TIMESTEPS];
     static const char *const rngs[] = {"philox", "torch-cpu", "torch-cuda", NULL};  /* radial_rng order */
@@ -201,7 +200,7 @@ int cmd_generate(int argc, char **argv) {
         {"--rng", NULL, CLI_CHOICE, .value = &rng, .choices = rngs,
          .help = "the noise generator: philox is radial's own; torch-cpu is torch.randn with a CPU generator "
                  "(diffusers), torch-cuda with a CUDA one (Wan's generate.py), for the same seed"},
-        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = samplers,
+        {"--sampler", NULL, CLI_CHOICE, .value = &sampler, .choices = cli_sampler_names,
          .help = "unipc is the official FlowUniPCMultistepScheduler, unipc-diffusers diffusers' UniPC grid, euler "
                  "the first-order Euler step, auto what the model folder's scheduler config names (else unipc)"},
         {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names,
@@ -248,7 +247,7 @@ int cmd_generate(int argc, char **argv) {
     wp.cancel = write_cancel;
 
     /* Before any model work: the output path, for the frame count the pipeline will make (N // 4 * 4 + 1). */
-    const int frames = g.frames % 4 == 1 ? g.frames : g.frames / 4 * 4 + 1;
+    const int frames = radial_output_frames(g.frames);
     if (radial_video_check_path(output, frames, &wp) != RADIAL_OK) return cli_error(cmd);
     if (json) {
         FILE *jf = fopen(json, "a");
@@ -279,7 +278,7 @@ int cmd_generate(int argc, char **argv) {
     radial_ctx *ctx;
     if (radial_init(model, &rp, &ctx) != RADIAL_OK) return cli_error(cmd);
     provenance pv;
-    make_provenance(&pv, &g, &rp, model, samplers[sampler], rngs[rng], radial_backend_info(ctx));
+    make_provenance(&pv, &g, &rp, model, cli_sampler_names[sampler], rngs[rng], radial_backend_info(ctx));
     wp.meta = pv.kv, wp.n_meta = pv.n;
     radial_video vid;
     radial_timings tm = {.seed_used = g.seed};

@@ -107,9 +107,10 @@ int cmd_mask(int argc, char **argv) {
         return cli_usage_error(CMD, "-o: '%s' must end in .pbm or .png", out);
     if (by_video) {
         if (vframes % 4 != 1) { /* as radial generate (and diffusers) do */
+            const int64_t rounded = radial_output_frames((int)vframes);
             fprintf(stderr, "radial %s: frames must be 4n+1 for the VAE; using %lld instead of %lld (as radial generate)\n",
-                    CMD, (long long)(vframes / 4 * 4 + 1), (long long)vframes);
-            vframes = vframes / 4 * 4 + 1;
+                    CMD, (long long)rounded, (long long)vframes);
+            vframes = rounded;
         }
         if (rad_radial_video_dims(width, height, vframes, &frames, &tpf) != RAD_OK) {
             cli_error(CMD);

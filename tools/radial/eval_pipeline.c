@@ -76,14 +76,13 @@ int eval_pipeline(int argc, char **argv) {
     /* Optional settings (radial_gen_params): the sampler by the CLI's names (the official UniPC when absent, as
      * the case format began), explicit unshifted timesteps, the low-noise expert's guidance. A value that cannot
      * be honoured is an error. */
-    static const char *const samplers[] = {"unipc", "euler", "unipc-diffusers", NULL}; /* radial_sampler order */
     const char *sm = rad_st_meta(cf, "sampler"), *tsm = rad_st_meta(cf, "timesteps"), *g2 = rad_st_meta(cf, "guidance_2");
     static double ts[CLI_MAX_TIMESTEPS];
     double guidance_2 = 0;
     int known = 0;
     g.sampler = RADIAL_SAMPLER_UNIPC;
-    for (int k = 0; sm && samplers[k]; k++)
-        if (!strcmp(sm, samplers[k])) g.sampler = (radial_sampler)k, known = 1;
+    for (int k = 0; sm && k < RADIAL_SAMPLER_AUTO; k++) /* a case names the sampler it was made with, never auto */
+        if (!strcmp(sm, cli_sampler_names[k])) g.sampler = (radial_sampler)k, known = 1;
     if ((sm && !known) || (tsm && !cli_timesteps(cmd, "timesteps", tsm, ts, CLI_MAX_TIMESTEPS, &g.n_timesteps)) ||
         (g2 && !cli_float(cmd, "guidance_2", g2, 0, 100, &guidance_2))) {
         if (sm && !known) fprintf(stderr, "radial %s: %s: sampler '%s' is not unipc, unipc-diffusers or euler\n", cmd, in, sm);

@@ -284,6 +284,18 @@ __device__ __forceinline__ void store8_fast(bf16 *dst, const float *v) {
     *(uint4 *)dst = make_uint4(bf16x2(v[0], v[1]), bf16x2(v[2], v[3]), bf16x2(v[4], v[5]), bf16x2(v[6], v[7]));
 }
 
+/* The tail both kernels share: v times the row's scale (when there is one), rounded to bf16 and stored, on the fast
+ * or the exact path. */
+template <bool EXACT>
+__device__ __forceinline__ void scale_store8(float *v, const float *scale, float s, bf16 *dst) {
+    if (scale)
+        for (int i = 0; i < 8; i++) v[i] = mul_rn<EXACT>(v[i], s);
+    if (EXACT)
+        store8_exact(dst, v);
+    else
+        store8_fast(dst, v);
+}
+
 /* Two paths per thread and row, the same values (bit for bit): when the block's fp16 fields and the scale are
  * finite, no NaN can arise (integers times finite halves are finite; times a finite scale at worst inf), so the
  * plain ops and the hardware bf16 conversion serve (about 1.5x faster: the exact path's NaN bookkeeping and
@@ -302,14 +314,10 @@ __global__ void dequant_blocks(const uint8_t *__restrict__ src, int64_t row_byte
         float v[8];
         if (finite16(ld16(b + B::H0)) && (B::H1 < 0 || finite16(ld16(b + (B::H1 < 0 ? 0 : B::H1)))) && finite32(s)) {
             B::template deq8<false>(b, j, v);
-            if (scale)
-                for (int i = 0; i < 8; i++) v[i] = mul_rn<false>(v[i], s);
-            store8_fast(dst + r * cols + c, v);
+            scale_store8<false>(v, scale, s, dst + r * cols + c);
         } else {
             B::template deq8<true>(b, j, v);
-            if (scale)
-                for (int i = 0; i < 8; i++) v[i] = mul_rn<true>(v[i], s);
-            store8_exact(dst + r * cols + c, v);
+            scale_store8<true>(v, scale, s, dst + r * cols + c);
         }
     }
 }
@@ -333,15 +341,10 @@ __global__ void dequant_f8_8(const uint8_t *__restrict__ src, int64_t rows, int6
             const uint32_t byte = ((i < 4 ? raw.x : raw.y) >> (8 * (i & 3))) & 0xffu;
             v[i] = E5M2 ? e5m2_f32(byte) : e4m3_f32(byte);
         }
-        if (!special && finite32(s)) {
-            if (scale)
-                for (int i = 0; i < 8; i++) v[i] = mul_rn<false>(v[i], s);
-            store8_fast(dst + r * cols + c, v);
-        } else {
-            if (scale)
-                for (int i = 0; i < 8; i++) v[i] = mul_rn<true>(v[i], s);
-            store8_exact(dst + r * cols + c, v);
-        }
+        if (!special && finite32(s))
+            scale_store8<false>(v, scale, s, dst + r * cols + c);
+        else
+            scale_store8<true>(v, scale, s, dst + r * cols + c);
     }
 }
 template <bool E5M2>
