@@ -3,6 +3,7 @@
  * whether two results are bit-identical. Each program seeds gpu_test_rng itself. */
 #ifndef RAD_GPU_TEST_UTIL_H
 #define RAD_GPU_TEST_UTIL_H
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,5 +45,16 @@ static inline void check_rel(const char *what, const float *got, const float *re
         fprintf(stderr, "%s: rel error %g over %g\n", what, e, tol);
         rad_test_failures++;
     }
+}
+
+/* The backends the op tests compare: the CPU reference, CUDA on device 0, and CUDA with the im2col conv path
+ * (the environment variable is read when a backend is made). False when one could not be made. */
+static inline bool gpu_test_backends(rad_backend **cpu, rad_backend **gpu, rad_backend **gpu_im2col) {
+    CHECK_OK(rad_backend_cpu(cpu));
+    CHECK_OK(rad_backend_cuda(0, gpu));
+    setenv("RADIAL_CUDA_CONV", "im2col", 1);
+    CHECK_OK(rad_backend_cuda(0, gpu_im2col));
+    unsetenv("RADIAL_CUDA_CONV");
+    return *cpu && *gpu && *gpu_im2col;
 }
 #endif

@@ -276,12 +276,7 @@ int main(void) {
     gpu_test_rng = seed ? seed : 1; /* the generator needs a nonzero state */
     printf("device: %s\nseed: %llu (RAD_TEST_SEED=%llu repeats this run)\n", name, (unsigned long long)seed,
            (unsigned long long)seed);
-    CHECK_OK(rad_backend_cpu(&cpu));
-    CHECK_OK(rad_backend_cuda(0, &gpu));
-    setenv("RADIAL_CUDA_CONV", "im2col", 1);
-    CHECK_OK(rad_backend_cuda(0, &gpu_im2col));
-    unsetenv("RADIAL_CUDA_CONV");
-    if (!cpu || !gpu || !gpu_im2col) TEST_MAIN_END();
+    if (!gpu_test_backends(&cpu, &gpu, &gpu_im2col)) TEST_MAIN_END();
     test_convs();
     test_fused();
     printf("peak device bytes: %.1f MiB\n", (double)gpu->peak_bytes(gpu) / 1048576.0);

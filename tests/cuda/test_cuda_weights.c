@@ -466,12 +466,7 @@ int main(void) {
         return 77;
     }
     printf("device: %s\n", name);
-    CHECK_OK(rad_backend_cpu(&cpu));
-    CHECK_OK(rad_backend_cuda(0, &gpu));
-    setenv("RADIAL_CUDA_CONV", "im2col", 1);
-    CHECK_OK(rad_backend_cuda(0, &gpu_im2col));
-    unsetenv("RADIAL_CUDA_CONV");
-    if (!cpu || !gpu || !gpu_im2col) TEST_MAIN_END();
+    if (!gpu_test_backends(&cpu, &gpu, &gpu_im2col)) TEST_MAIN_END();
     test_exactness();
     test_linears();
     test_convs();

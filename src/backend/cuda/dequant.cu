@@ -66,33 +66,21 @@ __device__ __forceinline__ float nan_as_host(float a, float b, float r) {
 
 /* IEEE fp32 ops, never fused, subnormals kept. N: a NaN result is made the host's (nan_as_host); without it the
  * device's canonical NaN comes out, which is fine where no NaN can arise (dequant_fast). */
-template <bool N> __host__ __device__ __forceinline__ float mul_rn(float a, float b) {
 #ifdef __CUDA_ARCH__
-    float r;
-    asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-    return N ? nan_as_host(a, b, r) : r;
+#define RK_RN_OP(name, ptx, op)                                                                                \
+    template <bool N> __host__ __device__ __forceinline__ float name(float a, float b) {                     \
+        float r;                                                                                               \
+        asm(ptx " %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));                                                    \
+        return N ? nan_as_host(a, b, r) : r;                                                                   \
+    }
 #else
-    return a * b;
+#define RK_RN_OP(name, ptx, op)                                                                                \
+    template <bool N> __host__ __device__ __forceinline__ float name(float a, float b) { return a op b; }
 #endif
-}
-template <bool N> __host__ __device__ __forceinline__ float add_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-    float r;
-    asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-    return N ? nan_as_host(a, b, r) : r;
-#else
-    return a + b;
-#endif
-}
-template <bool N> __host__ __device__ __forceinline__ float sub_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-    float r;
-    asm("sub.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-    return N ? nan_as_host(a, b, r) : r;
-#else
-    return a - b;
-#endif
-}
+RK_RN_OP(mul_rn, "mul.rn.f32", *)
+RK_RN_OP(add_rn, "add.rn.f32", +)
+RK_RN_OP(sub_rn, "sub.rn.f32", -)
+#undef RK_RN_OP
 
 /* as_f32(bits) · p (p a power of two, bits finite): an exponent rebias, exact, subnormal inputs and results kept
  * (mul.rn.f32 without .ftz). The element conversions below are branch-free with it (random weight bytes would
