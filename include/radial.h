@@ -92,6 +92,13 @@ typedef struct radial_params {
     const char *dit, *t5, *vae;
     const radial_lora *loras; /* n_loras LoRAs for the DiT, stacked in order */
     int n_loras;
+    /* GPU memory. offload: the DiT's blocks stay in host memory (page-locked) and are uploaded one block ahead
+     * of their use, for cards smaller than the model. max_vram_gib > 0: as many blocks stay resident as fit in
+     * this many GiB of device memory for the whole generation (the estimate radial prints), the rest stream;
+     * implies offload when the model does not fit. The umT5 encoder always streams (it is larger than the DiT
+     * and runs once per generation). */
+    int offload;
+    double max_vram_gib;
 } radial_params;
 RADIAL_API radial_params radial_default_params(void);
 
@@ -139,6 +146,14 @@ typedef struct radial_timings {
     uint64_t load_bytes;
     int lora_modules;
     size_t peak_bytes; /* peak memory the engine allocated (host or device, by backend) */
+    /* Peak memory per phase: [0] text encoder, [1] denoising (DiT), [2] VAE decode. engine: the engine's own
+     * allocations (CPU backend: what it allocated on the host; CUDA: its device buffers); device: what the GPU
+     * had in use at the peak as its driver counts it (the CUDA context, library workspaces and loaded kernels
+     * included, as nvidia-smi shows it; 0 on the CPU). device_peak_bytes is the largest of the three. */
+    size_t phase_peak_bytes[3], phase_device_peak_bytes[3];
+    size_t device_peak_bytes;
+    size_t host_pinned_bytes; /* page-locked host memory of streamed weights (umT5 layers, offloaded DiT blocks) */
+    int dit_resident_blocks, dit_blocks; /* DiT blocks kept on the device / in the model (the rest streamed) */
     int64_t seed_used;
 } radial_timings;
 

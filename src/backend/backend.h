@@ -20,6 +20,22 @@
 typedef struct rad_backend rad_backend;
 typedef struct rad_weight rad_weight; /* a [n, k] matrix (or any tensor, flattened) prepared by the backend */
 
+/* Staging buffers of streamed weights (weight_new_host, stage): two, for double buffering. */
+#define RAD_STAGE_SLOTS 2
+
+/* Memory a backend reports (mem_stats). held/peak: the backend's own allocations (CPU: host memory; CUDA: every
+ * device buffer it holds: activations, weights, scratch, shadows, staging buffers, the cuBLASLt workspace).
+ * device_used/device_peak: what the GPU has in use as its driver reports it (cudaMemGetInfo: total - free), so
+ * the CUDA context, the libraries' own workspaces and the loaded kernels are included, as nvidia-smi counts
+ * them; sampled after every allocation, at every stage() and at every mem_stats call; 0 on the CPU. It is the
+ * whole device's figure: another process on the same GPU counts too; device_total: its size. host_pinned: page-locked host memory
+ * held for streamed weights. */
+typedef struct rad_mem_stats {
+    size_t held, peak;
+    size_t device_used, device_peak, device_total;
+    size_t host_pinned;
+} rad_mem_stats;
+
 /* A weight as the file stores it: rows x cols elements of `dtype` (F32, F16, BF16, F8_E4M3, F8_E5M2 or a GGUF
  * block type, blocks running along cols) in host memory (usually the file mapping), and for scaled fp8 files
  * the dequantisation scale: W = stored · scale[0] (n_scale 1) or · scale[row] (n_scale == rows). */
@@ -61,8 +77,24 @@ struct rad_backend {
     rad_status (*weight_new)(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols,
                              const char *name, rad_weight **out);
     void (*weight_free)(rad_backend *be, rad_weight *w);
-    /* Peak bytes this backend allocated (activations + weights; CUDA: every device buffer it holds). */
-    size_t (*peak_bytes)(rad_backend *be);
+    /* Streamed weights, for models larger than the device memory they may use (the umT5 encoder always, the
+     * DiT blocks under --offload). weight_new_host keeps the weight in host memory (CUDA: page-locked, in the
+     * form weight_new would keep on the device) with no device copy of its own. stage() then places a group of
+     * such weights (one model layer) in one of the backend's RAD_STAGE_SLOTS staging buffers: the copy is
+     * queued at once, runs beside the ops queued before it, and the ops queued after it that use these weights
+     * wait for it. The group stays placed until RAD_STAGE_SLOTS further stage() calls have reused its buffer,
+     * so a model stages layer i + 1 before it queues the ops of layer i (double buffering). Using a host weight
+     * that is not placed is an error naming it. CPU: ordinary weights; stage() does nothing. */
+    rad_status (*weight_new_host)(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols,
+                                  const char *name, rad_weight **out);
+    rad_status (*stage)(rad_backend *be, rad_weight *const *ws, int n);
+    /* What this backend holds now and at its peak since the last reset (rad_mem_stats); reset != 0 starts new
+     * peaks from the current values after reading, so a caller measures one phase at a time. */
+    void (*mem_stats)(rad_backend *be, int reset, rad_mem_stats *out);
+    /* Frees what the backend keeps between ops only to save time (scratch buffers, bf16 shadows, the staging
+     * buffers of streamed weights), so the next phase of a run starts from its weights alone. Waits for the
+     * queued ops. CPU: nothing to free. */
+    rad_status (*trim)(rad_backend *be);
     /* Waits until every queued op has finished (ops may run asynchronously on a device; download waits by
      * itself). For timing. CPU: nothing to wait for. */
     rad_status (*sync)(rad_backend *be);
@@ -142,6 +174,13 @@ struct rad_backend {
 
     void (*destroy)(rad_backend *be);
 };
+
+/* The backend's own peak allocation since its last mem_stats reset (tests and benchmarks). */
+static inline size_t rad_backend_peak(rad_backend *be) {
+    rad_mem_stats m;
+    be->mem_stats(be, 0, &m);
+    return m.peak;
+}
 
 /* The argument check every backend's conv3d runs first (who: "conv3d", "cuda conv3d"); w_rows x w_cols is the
  * weight's shape (-1 x -1 for a missing weight). */

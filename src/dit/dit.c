@@ -9,6 +9,7 @@
 #include "dit/dit.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ typedef struct {
 struct rad_dit {
     rad_backend *be;
     rad_dit_config c;
+    int resident_blocks; /* blocks [0, resident_blocks) are resident on the backend, the rest streamed (offload) */
+    bool loading_streamed; /* load_lin_shape makes streamed weights (a block at or past resident_blocks) */
     lin patch, txt1, txt2, tim1, tim2, tproj, head;
     float *head_mod; /* host copy of head.modulation [2, D] */
     rad_load_stats load;
@@ -116,7 +119,7 @@ static rad_status load_lin_shape(rad_dit *d, tensor_src *w, const char *prefix, 
         float *h;
         RAD_TRY(random_f32(w->seed, name, ndim, shape, &h));
         const rad_weight_src src = rad_weight_src_f32(h);
-        rad_status s = d->be->weight_new(d->be, &src, rows, cols, name, &out->w);
+        rad_status s = (d->loading_streamed ? d->be->weight_new_host : d->be->weight_new)(d->be, &src, rows, cols, name, &out->w);
         rad_free(h);
         RAD_TRY(s);
     }
@@ -187,7 +190,13 @@ static rad_status dit_load_all(rad_dit *d, tensor_src *w) {
     const int64_t hshape[3] = {1, 2, D};
     RAD_TRY(src_f32(w, "head.modulation", 3, hshape, &d->head_mod));
     RAD_TRY(rad_calloc((void **)&d->blocks, (size_t)c->num_layers, sizeof *d->blocks, "DiT blocks"));
-    for (int i = 0; i < c->num_layers; i++) RAD_TRY(load_block(d, w, i, &d->blocks[i]));
+    for (int i = 0; i < c->num_layers; i++) {
+        d->loading_streamed = i >= d->resident_blocks;
+        if (w->l) rad_loader_set_streamed(w->l, d->loading_streamed);
+        RAD_TRY(load_block(d, w, i, &d->blocks[i]));
+    }
+    d->loading_streamed = false;
+    if (w->l) rad_loader_set_streamed(w->l, false);
     /* the blocks must end at num_layers: a further block means the config is wrong */
     char n[64];
     snprintf(n, sizeof n, "blocks.%d.modulation", c->num_layers);
@@ -197,13 +206,15 @@ static rad_status dit_load_all(rad_dit *d, tensor_src *w) {
     return RAD_OK;
 }
 
-rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *loras, size_t n_loras, rad_dit **out) {
+rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *loras, size_t n_loras,
+                        int resident_blocks, rad_dit **out) {
     *out = NULL;
     rad_dit *d;
     RAD_TRY(rad_calloc((void **)&d, 1, sizeof *d, "DiT"));
     d->be = be;
     rad_status s = rad_dit_config_detect(w, &d->c);
     if (s == RAD_OK) s = check_config(&d->c);
+    d->resident_blocks = resident_blocks < 0 || resident_blocks > d->c.num_layers ? d->c.num_layers : resident_blocks;
     rad_loader *l = NULL;
     if (s == RAD_OK) s = rad_loader_new(w, be, loras, n_loras, &l);
     tensor_src src = {l, 0};
@@ -218,12 +229,13 @@ rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *
     return RAD_OK;
 }
 
-rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, rad_dit **out) {
+rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, int resident_blocks, rad_dit **out) {
     *out = NULL;
     rad_dit *d;
     RAD_TRY(rad_calloc((void **)&d, 1, sizeof *d, "DiT"));
     d->be = be;
     d->c = *c;
+    d->resident_blocks = resident_blocks < 0 || resident_blocks > c->num_layers ? c->num_layers : resident_blocks;
     tensor_src src = {NULL, seed};
     rad_status s = check_config(&d->c);
     if (s == RAD_OK) s = dit_load_all(d, &src);
@@ -240,12 +252,49 @@ static void lin_free(rad_backend *be, lin *l) {
     if (l->b) be->free(be, l->b);
 }
 
+/* The workspace, buffer by buffer: its field, name and size in floats (a x b) for n video tokens. One table for
+ * the allocation, the release and the plan (rad_dit_plan_activations), so the printed plan is what is held. */
+typedef struct {
+    size_t off; /* offsetof(dit_ws, field) */
+    const char *name;
+    size_t a, b;
+} ws_entry;
+enum { N_WS = 17 };
+
+static void ws_layout(const rad_dit_config *c, size_t n, ws_entry e[N_WS]) {
+    const size_t D = (size_t)c->dim, P = (size_t)c->patch_t * c->patch_h * c->patch_w;
+    const size_t pw = (size_t)(c->in_dim > c->out_dim ? c->in_dim : c->out_dim) * P;
+    const size_t TL = (size_t)c->text_len, L = (size_t)c->num_layers;
+    int k = 0;
+#define WS(field, what, rows, cols) e[k++] = (ws_entry){offsetof(dit_ws, field), what, rows, cols}
+    WS(x, "x: residual stream [tokens, dim]", n, D);
+    WS(xn, "xn: normed/modulated input, attention output [tokens, dim]", n, D);
+    WS(q, "q: query; projection outputs [tokens, dim]", n, D);
+    WS(k, "k: key [tokens, dim]", n, D);
+    WS(v, "v: value [tokens, dim]", n, D);
+    WS(ffh, "ffh: FFN hidden, one row chunk [min(tokens, 8192), ffn_dim]", n < FFN_CHUNK ? n : FFN_CHUNK, (size_t)c->ffn_dim);
+    WS(patch, "patch: patch embedding in / head out [tokens, patch values]", n, pw);
+    WS(ctx_in, "ctx_in: padded text context [text_len, text_dim]", TL, (size_t)c->text_dim);
+    WS(ctx, "ctx: embedded text [text_len, dim]", TL, D);
+    WS(ck, "ck: cross-attention key [text_len, dim]", TL, D);
+    WS(cv, "cv: cross-attention value [text_len, dim]", TL, D);
+    WS(tsin, "tsin: timestep sinusoid", 1, (size_t)c->freq_dim);
+    WS(e, "e: time embedding", 1, D);
+    WS(es, "es: SiLU(e)", 1, D);
+    WS(e0, "e0: time projection [6, dim]", 6, D);
+    WS(mods, "mods: block modulations [layers, 6, dim]", L * 6, D);
+    WS(hmod, "hmod: head modulation [2, dim]", 2, D);
+#undef WS
+}
+
 static void ws_free(rad_backend *be, dit_ws *ws) {
-    float **bufs[] = {&ws->x,  &ws->xn,  &ws->q,  &ws->k,    &ws->v,  &ws->ffh, &ws->patch, &ws->ctx_in, &ws->ctx,
-                      &ws->ck, &ws->cv,  &ws->tsin, &ws->e, &ws->es, &ws->e0,  &ws->mods,  &ws->hmod};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        if (*bufs[i]) be->free(be, *bufs[i]);
-        *bufs[i] = NULL;
+    ws_entry e[N_WS];
+    rad_dit_config none = {0};
+    ws_layout(&none, 0, e);
+    for (int i = 0; i < N_WS; i++) {
+        float **f = (float **)((char *)ws + e[i].off);
+        if (*f) be->free(be, *f);
+        *f = NULL;
     }
     ws->tokens = 0;
 }
@@ -274,11 +323,20 @@ void rad_dit_free(rad_dit *d) {
 
 /* ------------------------------------------------------------------------------------------------- forward */
 
-static rad_status ws_buf(rad_backend *be, size_t a, size_t b, const char *what, float **out) {
-    size_t n;
-    if (!rad_mul_size(a, b, &n) || !rad_mul_size(n, sizeof(float), &n))
-        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT buffer %s: size %zu x %zu overflows", what, a, b);
-    return be->alloc(be, n, what, (void **)out);
+rad_status rad_dit_plan_activations(const rad_dit_config *c, int64_t tokens, rad_dit_plan *out) {
+    memset(out, 0, sizeof *out);
+    if (tokens < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT plan: %lld tokens", (long long)tokens);
+    ws_entry e[N_WS];
+    ws_layout(c, (size_t)tokens, e);
+    for (int i = 0; i < N_WS; i++) {
+        size_t bytes;
+        if (!rad_mul_size(e[i].a, e[i].b, &bytes) || !rad_mul_size(bytes, sizeof(float), &bytes) ||
+            !rad_add_size(out->total, bytes, &out->total))
+            return rad_err(RADIAL_ERR_INVALID_ARG, "DiT buffer %s: %zu x %zu floats overflow a size", e[i].name, e[i].a,
+                           e[i].b);
+        out->buf[out->n++] = (rad_dit_buffer){e[i].name, bytes};
+    }
+    return RAD_OK;
 }
 
 /* Makes the workspace fit `tokens` video tokens (kept across calls; regrown only when a call needs more). */
@@ -286,34 +344,15 @@ static rad_status ws_ensure(rad_dit *d, int64_t tokens) {
     dit_ws *ws = &d->ws;
     if (ws->x && ws->tokens >= tokens) return RAD_OK;
     ws_free(d->be, ws);
-    rad_backend *be = d->be;
-    const rad_dit_config *c = &d->c;
-    const size_t D = (size_t)c->dim, n = (size_t)tokens, P = (size_t)c->patch_t * c->patch_h * c->patch_w;
-    const size_t pw = (size_t)(c->in_dim > c->out_dim ? c->in_dim : c->out_dim) * P;
-    const size_t TL = (size_t)c->text_len;
+    rad_dit_plan plan;
+    RAD_TRY(rad_dit_plan_activations(&d->c, tokens, &plan));
+    ws_entry e[N_WS];
+    ws_layout(&d->c, (size_t)tokens, e);
     rad_status s = RAD_OK;
-#define WS(field, a, b) \
-    if (s == RAD_OK) s = ws_buf(be, a, b, "DiT " #field, &ws->field)
-    WS(x, n, D);
-    WS(xn, n, D);
-    WS(q, n, D);
-    WS(k, n, D);
-    WS(v, n, D);
-    WS(ffh, n < FFN_CHUNK ? n : FFN_CHUNK, (size_t)c->ffn_dim);
-    WS(patch, n, pw);
-    WS(ctx_in, TL, (size_t)c->text_dim);
-    WS(ctx, TL, D);
-    WS(ck, TL, D);
-    WS(cv, TL, D);
-    WS(tsin, 1, (size_t)c->freq_dim);
-    WS(e, 1, D);
-    WS(es, 1, D);
-    WS(e0, 6, D);
-    WS(mods, (size_t)c->num_layers * 6, D);
-    WS(hmod, 2, D);
-#undef WS
+    for (int i = 0; i < N_WS && s == RAD_OK; i++)
+        s = d->be->alloc(d->be, plan.buf[i].bytes, e[i].name, (void **)((char *)ws + e[i].off));
     if (s != RAD_OK) {
-        ws_free(be, ws);
+        ws_free(d->be, ws);
         return s;
     }
     ws->tokens = tokens;
@@ -373,6 +412,16 @@ static rad_status text_embed(rad_dit *d, const float *context, int L) {
     RAD_TRY(linear(d, ws->ctx_in, (int64_t)TL, (int64_t)TD, &d->txt1, ws->ck));
     RAD_TRY(be->gelu_tanh(be, ws->ck, (int64_t)(TL * (size_t)d->c.dim)));
     return linear(d, ws->ck, (int64_t)TL, d->c.dim, &d->txt2, ws->ctx);
+}
+
+/* Places block i's matrices for the ops queued next when they are streamed (offload; backend.h stage); a resident
+ * block has nothing to place. The forward stages block i + 1 before it queues block i, so with two staging
+ * buffers one block uploads while the previous one computes. */
+static rad_status stage_block(rad_dit *d, int i) {
+    if (i < d->resident_blocks) return RAD_OK;
+    dit_block *b = &d->blocks[i];
+    rad_weight *ws[] = {b->sq.w, b->sk.w, b->sv.w, b->so.w, b->cq.w, b->ck.w, b->cv.w, b->co.w, b->f1.w, b->f2.w};
+    return d->be->stage(d->be, ws, (int)(sizeof ws / sizeof ws[0]));
 }
 
 /* One transformer block (spec §1.3) on ws->x [n, D] over the (f, h, w) token grid. */
@@ -465,9 +514,11 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
     if (s == RAD_OK) s = linear(d, ws->patch, n, K, &d->patch, ws->x);
     if (s == RAD_OK) s = time_embed(d, timestep);
     if (s == RAD_OK) s = text_embed(d, context, L);
+    if (s == RAD_OK) s = stage_block(d, 0);
     for (int li = 0; s == RAD_OK && li < c->num_layers; li++) {
         const rad_bsr *m = policy && li >= policy->dense_layers ? mask : NULL;
-        s = block_forward(d, li, f, h, w, m);
+        if (li + 1 < c->num_layers) s = stage_block(d, li + 1); /* uploads while this block computes */
+        if (s == RAD_OK) s = block_forward(d, li, f, h, w, m);
         if (s != RAD_OK) rad_err_prefix(s, "DiT block %d: ", li);
     }
     if (s == RAD_OK) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
@@ -504,5 +555,12 @@ rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask) {
     if (mask && mask->n_tokens != n)
         return rad_err(RADIAL_ERR_INVALID_ARG, "DiT run_block: the mask covers %lld tokens, the state has %lld",
                        (long long)mask->n_tokens, (long long)n);
+    RAD_TRY(stage_block(d, layer));
     return block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask);
 }
+
+void rad_dit_release(rad_dit *d) {
+    if (d) ws_free(d->be, &d->ws);
+}
+
+int rad_dit_resident_blocks(const rad_dit *d) { return d->resident_blocks; }

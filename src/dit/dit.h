@@ -20,11 +20,34 @@ typedef struct rad_dit_attn_policy {
 
 /* Reads the config (rad_dit_config_detect) and every tensor by its official name through the loader
  * (shape-checked, the LoRAs merged), then the loader's count: a tensor of the files that the DiT did not use
- * or a LoRA module that matched nothing is an error. `loras` may be NULL; `w` may be closed afterwards. */
-rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *loras, size_t n_loras, rad_dit **out);
+ * or a LoRA module that matched nothing is an error. `loras` may be NULL; `w` may be closed afterwards.
+ * resident_blocks: blocks [0, resident_blocks) are kept on the backend, the others are streamed weights
+ * (backend.h weight_new_host: host memory, staged one block ahead of its use: --offload); -1: all resident. */
+rad_status rad_dit_load(rad_backend *be, const rad_weights *w, rad_lora *const *loras, size_t n_loras,
+                        int resident_blocks, rad_dit **out);
 void rad_dit_free(rad_dit *d);
 const rad_dit_config *rad_dit_config_of(const rad_dit *d);
 const rad_load_stats *rad_dit_load_stats(const rad_dit *d); /* what rad_dit_load read and how long it took */
+
+/* The DiT's own activation buffers for a forward over `tokens` video tokens, one entry per buffer (the plan
+ * docs/ARCHITECTURE.md "Memory" explains): what rad_dit_forward holds, for --verbose and the memory estimate. */
+#define RAD_DIT_MAX_BUFFERS 24
+typedef struct rad_dit_buffer {
+    const char *name;
+    size_t bytes;
+} rad_dit_buffer;
+typedef struct rad_dit_plan {
+    int n;
+    rad_dit_buffer buf[RAD_DIT_MAX_BUFFERS];
+    size_t total;
+} rad_dit_plan;
+rad_status rad_dit_plan_activations(const rad_dit_config *c, int64_t tokens, rad_dit_plan *out);
+
+/* Blocks resident on the backend (the rest are streamed). */
+int rad_dit_resident_blocks(const rad_dit *d);
+/* Frees the activation buffers (the next forward allocates them again): between generations, so that the VAE
+ * decode does not sit beside them. */
+void rad_dit_release(rad_dit *d);
 
 /* v_out [16, T, H, W] (host) = DiT(x [16, T, H, W] host, timestep, context [L, text_dim] host, unpadded).
  * H and W must be even, T >= 1, 0 <= L <= text_len. Activation buffers are kept in `d` and reused while the
@@ -34,7 +57,7 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
 
 /* ---- for benchmarks and tests ---- */
 /* A DiT of the given config with seeded random weights (no files). */
-rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, rad_dit **out);
+rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, int resident_blocks, rad_dit **out);
 /* Runs block `layer` once more on the activations left by the last successful rad_dit_forward (same token
  * grid, same timestep and context): the unit of work that `radial bench dit` times. */
 rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask);

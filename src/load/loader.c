@@ -16,6 +16,7 @@ struct rad_loader {
     rad_lora *const *loras;
     size_t n_loras;
     bool *used; /* per tensor of w, in rad_weights_at order */
+    bool streamed; /* weights go to be->weight_new_host (rad_loader_set_streamed) */
     size_t n;
     rad_load_stats st;
     double t0;
@@ -151,7 +152,7 @@ rad_status rad_loader_weight(rad_loader *l, const char *name, int ndim, const in
         if (s == RAD_OK) s = apply_loras(l, name, ndim, t->shape, merged, &touched);
         if (s == RAD_OK && touched) src = rad_weight_src_f32(merged);
     }
-    if (s == RAD_OK && (s = l->be->weight_new(l->be, &src, rows, cols, name, out)) != RAD_OK)
+    if (s == RAD_OK && (s = (l->streamed ? l->be->weight_new_host : l->be->weight_new)(l->be, &src, rows, cols, name, out)) != RAD_OK)
         s = rad_err_prefix(s, "%s: ", rad_weights_label(l->w)); /* the backend names the tensor, not the file */
     rad_free(merged);
     rad_free(scale);
@@ -231,3 +232,5 @@ rad_status rad_loader_finish(rad_loader *l, rad_load_stats *stats) {
     if (stats) *stats = l->st;
     return RAD_OK;
 }
+
+void rad_loader_set_streamed(rad_loader *l, bool streamed) { l->streamed = streamed; }

@@ -12,6 +12,7 @@
  * does not fit its file fails at load instead of running wrongly. */
 #ifndef RAD_LOAD_LOADER_H
 #define RAD_LOAD_LOADER_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -38,6 +39,9 @@ const rad_weights *rad_loader_weights(const rad_loader *l);
 /* `name` with the expected shape (-1: any size), flattened to rows x cols, as a backend weight. */
 rad_status rad_loader_weight(rad_loader *l, const char *name, int ndim, const int64_t *shape, int64_t rows,
                              int64_t cols, rad_weight **out);
+/* Weights made after this call are streamed (true: backend.h weight_new_host, staged by the model before use)
+ * or resident on the backend (false, the default). */
+void rad_loader_set_streamed(rad_loader *l, bool streamed);
 /* `name` as a new host fp32 array (rad_alloc'ed; rad_free it): vectors, tables, modulation. */
 rad_status rad_loader_f32(rad_loader *l, const char *name, int ndim, const int64_t *shape, float **out);
 /* `name` left in the file for row-wise reads (the umT5 token embedding table: a few hundred rows of 256k are

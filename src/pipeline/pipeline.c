@@ -1,5 +1,9 @@
-/* Text-to-video orchestration (spec wan21.md §4.5): tokenise → umT5 (then freed) → seeded noise →
+/* Text-to-video orchestration (spec wan21.md §4.5): tokenise → umT5 → seeded noise →
  * per step DiT(cond), DiT(uncond) → CFG → sampler → VAE decode chunk by chunk → clamp → uint8.
+ * Memory (docs/ARCHITECTURE.md "Memory"): the phases run one after another and each frees its working memory
+ * before the next starts (the DiT's activations, the backend's scratch: be->trim); the umT5 layers stream from
+ * host memory, kept in the context between generations; the device memory a generation needs is estimated
+ * (pipeline/mem_estimate.h) and checked before any work.
  * Wan 2.2 two-expert folders pick the DiT per step by the timestep (diffusers WanPipeline's boundary rule); the
  * schedule comes from the caller, else from the folder's scheduler config, else the official Wan defaults. */
 #include <math.h>
@@ -22,6 +26,7 @@
 #include "io/json.h"
 #include "io/lora.h"
 #include "io/weights.h"
+#include "pipeline/mem_estimate.h"
 #include "pipeline/pipeline.h"
 #include "sched/sched.h"
 #include "text/spm.h"
@@ -59,7 +64,9 @@ struct radial_ctx {
     folder_sched sched;
     rad_lora **loras;
     size_t n_loras;
-    rad_vae *vae;
+    rad_t5 *t5;   /* loaded at the first generation, kept (its layers in host memory) */
+    int resident_blocks; /* DiT blocks kept on the device at load (-1: all; offload: fewer), set by check_memory */
+    rad_vae *vae; /* loaded at the first decode, kept */
 };
 
 radial_params radial_default_params(void) { return (radial_params){.backend = RADIAL_BACKEND_AUTO, .n_threads = 0}; }
@@ -237,6 +244,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     radial_ctx *c = calloc(1, sizeof *c);
     if (!c) return rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
     c->params = params ? *params : radial_default_params();
+    c->resident_blocks = -1;
     /* the caller's strings need not outlive this call */
     c->params.tokenizer = c->params.dit = c->params.t5 = c->params.vae = NULL, c->params.loras = NULL, c->params.n_loras = 0;
     rad_set_threads(c->params.n_threads);
@@ -284,6 +292,7 @@ void radial_free(radial_ctx *c) {
         rad_weights_close(c->ex[i].w);
     }
     rad_vae_free(c->vae);
+    rad_t5_free(c->t5);
     rad_weights_close(c->t5_w);
     rad_weights_close(c->vae_w);
     for (size_t i = 0; i < c->n_loras; i++) rad_lora_close(c->loras[i]);
@@ -369,23 +378,28 @@ static void add_load(radial_timings *tm, const rad_load_stats *ls) {
              ls->lora_merged ? "; LoRA deltas merged" : "");
 }
 
-/* Tokenise and encode both prompts with the text encoder, which is loaded for this and freed right after
- * (the real umT5 is far larger than the DiT). context_*: rad_alloc'ed [len, text_dim]. */
+/* Tokenise and encode both prompts with the text encoder in one pass over its layers. The encoder is loaded at
+ * the first generation and kept: its layers stay in host memory and stream to the device while it runs, so a
+ * second generation neither rereads the file nor holds the encoder on the device. context_*: rad_alloc'ed
+ * [len, text_dim]. */
 static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *negative, float **ctx_c, int *len_c,
                                  float **ctx_u, int *len_u, int text_dim, radial_timings *tm) {
-    rad_t5 *t5 = NULL;
     int32_t *ids[2] = {NULL, NULL};
     size_t n[2] = {0, 0};
+    int ni[2] = {0, 0};
     const char *texts[2] = {prompt, negative};
     float *outs[2] = {NULL, NULL};
-    rad_status s = rad_t5_load(c->be, c->t5_w, &t5);
-    if (s == RAD_OK) add_load(tm, rad_t5_load_stats(t5));
+    rad_status s = RAD_OK;
+    if (!c->t5) {
+        s = rad_t5_load(c->be, c->t5_w, &c->t5);
+        if (s == RAD_OK) add_load(tm, rad_t5_load_stats(c->t5));
+    }
     for (int i = 0; i < 2 && s == RAD_OK; i++) {
         s = rad_t5_tokenize(c->tok, texts[i], 512, &ids[i], &n[i]);
+        ni[i] = (int)n[i];
         if (s == RAD_OK) s = rad_calloc((void **)&outs[i], n[i] * (size_t)text_dim, sizeof(float), "text context");
-        if (s == RAD_OK) s = rad_t5_encode(t5, ids[i], (int)n[i], outs[i]);
     }
-    rad_t5_free(t5);
+    if (s == RAD_OK) s = rad_t5_encode_many(c->t5, 2, (const int32_t *const *)ids, ni, outs);
     rad_free(ids[0]);
     rad_free(ids[1]);
     if (s != RAD_OK) {
@@ -393,8 +407,76 @@ static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *
         rad_free(outs[1]);
         return s;
     }
-    *ctx_c = outs[0], *len_c = (int)n[0], *ctx_u = outs[1], *len_u = (int)n[1];
+    *ctx_c = outs[0], *len_c = ni[0], *ctx_u = outs[1], *len_u = ni[1];
     return RAD_OK;
+}
+
+#define GIB(x) ((double)(x) / 1073741824.0)
+
+/* The device memory this generation needs (mem_estimate.h) against what the GPU has, before any work; nothing to
+ * check on the CPU. At the DiT's first load it also decides how many blocks stay resident: all, none
+ * (--offload), or as many as fit in --max-vram (which counts the whole process, as nvidia-smi does). */
+static rad_status check_memory(radial_ctx *c, const radial_gen_params *g) {
+    if (!strcmp(c->be->name, "cpu")) return RAD_OK;
+    rad_mem_stats m;
+    c->be->mem_stats(c->be, 0, &m);
+    rad_mem_inputs in = {.t5 = c->t5_w, .dit = c->ex[0].w, .vae = c->vae_w, .dit_cfg = c->ex[0].cfg,
+                         .latent_t = (g->frames - 1) / 4 + 1, .latent_h = g->height / 8, .latent_w = g->width / 8,
+                         .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL};
+    RAD_TRY(rad_t5_config_detect(c->t5_w, &in.t5_cfg));
+    /* the context, the libraries and whatever else uses the device: not ours to free */
+    const size_t outside = m.device_used > m.held ? m.device_used - m.held : 0;
+    const size_t have = m.device_total > outside ? m.device_total - outside : 0;
+    const bool loaded = c->ex[0].dit || c->ex[1].dit;
+    if (loaded) {
+        in.resident_blocks = rad_dit_resident_blocks(c->ex[0].dit ? c->ex[0].dit : c->ex[1].dit);
+    } else if (c->params.max_vram_gib > 0) {
+        const double want = c->params.max_vram_gib * 1073741824.0;
+        if (!(want > (double)outside))
+            return rad_err(RADIAL_ERR_INVALID_ARG, "--max-vram %.2f GiB: the CUDA context and libraries alone hold %.2f GiB",
+                           c->params.max_vram_gib, GIB(outside));
+        const size_t budget = (size_t)(want - (double)outside);
+        rad_status s = rad_mem_fit_blocks(&in, budget < have ? budget : have, &c->resident_blocks);
+        if (s != RAD_OK) return rad_err_prefix(s, "--max-vram %.2f GiB: ", c->params.max_vram_gib);
+        in.resident_blocks = c->resident_blocks;
+    } else if (c->params.offload) {
+        c->resident_blocks = in.resident_blocks = 0;
+    }
+    rad_mem_estimate e;
+    RAD_TRY(rad_mem_estimate_run(&in, &e));
+    const char *phase;
+    const size_t need = rad_mem_estimate_peak(&e, &phase);
+    RAD_INFO("device memory estimate: text encoder %.2f GiB, DiT %.2f GiB (weights %.2f, activations %.2f, bf16 copies "
+             "%.2f, staging %.2f), VAE decode %.2f GiB; plus %.2f GiB for the CUDA context and libraries; the GPU has "
+             "%.2f GiB for this run",
+             GIB(e.text), GIB(e.dit), GIB(e.dit_weights), GIB(e.dit_activations), GIB(e.dit_scratch), GIB(e.dit_staging),
+             GIB(e.vae), GIB(outside), GIB(have));
+    if (need > have)
+        return rad_err(RADIAL_ERR_NOMEM,
+                       "%dx%d with %d frames needs about %.2f GiB of device memory in the %s phase, the GPU has %.2f GiB "
+                       "for it (%.2f GiB total, %.2f in use by the CUDA context and others). Options: --offload (the DiT "
+                       "blocks stream from host memory: %.2f GiB each) or --max-vram GiB, a smaller size or fewer frames",
+                       g->width, g->height, g->frames, GIB(need), phase, GIB(have), GIB(m.device_total), GIB(outside),
+                       GIB(e.dit_block));
+    return RAD_OK;
+}
+
+/* Phase memory: starts a phase (the backend's peaks restart from what it holds now) and ends it (its peaks into
+ * the timings, the backend's scratch freed for the next phase). */
+static void phase_begin(radial_ctx *c) {
+    rad_mem_stats m;
+    c->be->mem_stats(c->be, 1, &m);
+}
+
+static rad_status phase_end(radial_ctx *c, int phase, radial_timings *tm) {
+    rad_mem_stats m;
+    rad_status s = c->be->trim(c->be);
+    c->be->mem_stats(c->be, 0, &m);
+    tm->phase_peak_bytes[phase] = m.peak;
+    tm->phase_device_peak_bytes[phase] = m.device_peak;
+    if (m.device_peak > tm->device_peak_bytes) tm->device_peak_bytes = m.device_peak;
+    tm->host_pinned_bytes = m.host_pinned;
+    return s;
 }
 
 rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, float **video_out, int *frames_out,
@@ -419,8 +501,12 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
 
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
+    RAD_TRY(check_memory(c, &g));
     RAD_INFO("encoding the prompts (umT5)");
+    phase_begin(c);
     rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->ex[0].cfg.text_dim, &tm);
+    rad_status s_end = phase_end(c, 0, &tm);
+    if (s == RAD_OK) s = s_end;
     tm.text_encoder_s = rad_now() - t0;
 
     const int T = (g.frames - 1) / 4 + 1, H = g.height / 8, W = g.width / 8;
@@ -442,7 +528,13 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     *frames_out = 1 + 4 * (T - 1);
     tm.total_s = rad_now() - t0;
     /* CPU: host memory since this call began; CUDA: the backend's device peak (its buffers since radial_init) */
-    tm.peak_bytes = strcmp(c->be->name, "cpu") ? c->be->peak_bytes(c->be) : rad_mem_peak();
+    if (strcmp(c->be->name, "cpu")) {
+        tm.peak_bytes = 0;
+        for (int i = 0; i < 3; i++)
+            if (tm.phase_peak_bytes[i] > tm.peak_bytes) tm.peak_bytes = tm.phase_peak_bytes[i];
+    } else {
+        tm.peak_bytes = rad_mem_peak();
+    }
     if (tm_out) *tm_out = tm;
     return s;
 }
@@ -472,8 +564,11 @@ static rad_status use_expert(radial_ctx *c, int k, radial_timings *tm) {
     }
     RAD_INFO("loading the DiT%s (%d layers, dim %d)", c->n_experts == 2 ? (k ? " low-noise expert" : " high-noise expert") : "",
              e->cfg.num_layers, e->cfg.dim);
-    RAD_TRY(rad_dit_load(c->be, e->w, c->loras, c->n_loras, &e->dit));
+    RAD_TRY(rad_dit_load(c->be, e->w, c->loras, c->n_loras, c->resident_blocks, &e->dit));
     add_load(tm, rad_dit_load_stats(e->dit));
+    if (rad_dit_resident_blocks(e->dit) < e->cfg.num_layers)
+        RAD_INFO("offload: %d of %d DiT blocks resident on the device, the rest stream from host memory one block "
+                 "ahead of their use", rad_dit_resident_blocks(e->dit), e->cfg.num_layers);
     if (c->n_experts == 1)
         for (size_t i = 0; i < c->n_loras; i++)
             RAD_INFO("LoRA %s (%s, strength %g): %zu of %zu modules merged", rad_lora_path(c->loras[i]),
@@ -532,6 +627,15 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     }
     if (s == RAD_OK) s = rad_alloc((void **)&v_c, n_latent * sizeof(float), "velocity (cond)");
     if (s == RAD_OK && any_cfg) s = rad_alloc((void **)&v_u, n_latent * sizeof(float), "velocity (uncond)");
+    if (s == RAD_OK) { /* --verbose: the DiT's activation plan (docs/ARCHITECTURE.md "Memory") */
+        rad_dit_plan plan;
+        s = rad_dit_plan_activations(&c->ex[0].cfg, (int64_t)T * (H / 2) * (W / 2), &plan);
+        for (int i = 0; s == RAD_OK && i < plan.n; i++)
+            RAD_DEBUG("DiT buffer %-62s %9.1f MiB (%.0f bytes per token)", plan.buf[i].name, plan.buf[i].bytes / 1048576.0,
+                      (double)plan.buf[i].bytes / ((double)T * (H / 2) * (W / 2)));
+        if (s == RAD_OK) RAD_DEBUG("DiT activations: %.1f MiB in all", plan.total / 1048576.0);
+    }
+    phase_begin(c);
     for (int i = 0; i < g->steps && s == RAD_OK; i++) {
         double ts = rad_now();
         rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
@@ -553,6 +657,11 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);
     }
     if (s == RAD_OK) s = check_finite(latent, n_latent, "the denoised latent (DiT and sampler output)");
+    for (int k = 0; k < c->n_experts; k++) rad_dit_release(c->ex[k].dit); /* the VAE decode needs the room */
+    rad_status s_end = phase_end(c, 1, tm);
+    if (s == RAD_OK) s = s_end;
+    tm->dit_blocks = c->ex[0].cfg.num_layers;
+    tm->dit_resident_blocks = c->ex[0].dit ? rad_dit_resident_blocks(c->ex[0].dit) : 0;
     rad_sched_free(sched);
     rad_free(v_c);
     rad_free(v_u);
@@ -562,6 +671,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
 
     t0 = rad_now();
     RAD_INFO("decoding %d frames (VAE)", 1 + 4 * (T - 1));
+    phase_begin(c);
     if (!c->vae) {
         s = rad_vae_load(c->be, c->vae_w, &c->vae);
         if (s == RAD_OK) add_load(tm, rad_vae_load_stats(c->vae));
@@ -575,6 +685,8 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         rad_vae_set_progress(c->vae, NULL, NULL);
     }
     if (s == RAD_OK) s = check_finite(video, (size_t)3 * F * g->height * g->width, "the decoded video (VAE output)");
+    s_end = phase_end(c, 2, tm);
+    if (s == RAD_OK) s = s_end;
     tm->vae_s = rad_now() - t0;
     if (s != RAD_OK) {
         rad_free(video);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/threads.h"
 #include "load/loader.h"
 
 typedef struct t5_layer {
@@ -103,10 +104,12 @@ static rad_status t5_load(rad_t5 *t5, const rad_weights *ws, rad_loader *w) {
     RAD_TRY(rad_loader_rows(w, "token_embedding.weight", 2, eshape, &t5->emb));
 
     RAD_TRY(rad_calloc((void **)&t5->layers, (size_t)c->num_layers, sizeof *t5->layers, "T5 layer table"));
+    rad_loader_set_streamed(w, true); /* the layer matrices stay in host memory; encode stages them in turn */
     for (int i = 0; i < c->num_layers; i++) {
         rad_status s = load_layer(t5, w, i, &t5->layers[i]);
         if (s != RAD_OK) return rad_err_prefix(s, "loading T5 layer %d of %d: ", i, c->num_layers);
     }
+    rad_loader_set_streamed(w, false);
     return load_vec(t5, w, "norm.weight", c->d_model, &t5->norm);
 }
 
@@ -153,74 +156,131 @@ void rad_t5_free(rad_t5 *t5) {
 
 /* ---- forward ---- */
 
-/* Activation buffers of one encode, all on the backend. */
+/* Activation buffers of one encode, all on the backend: x per prompt (the residual stream, kept across layers),
+ * the rest shared by the prompts (sized for the longest). */
 typedef struct t5_bufs {
-    float *x, *h, *q, *k, *v, *att, *a, *g, *bias;
+    float *x[RAD_T5_MAX_PROMPTS];
+    float *h, *q, *k, *v, *att, *a, *g, *bias;
 } t5_bufs;
 
 /* Embedding rows of ids, read straight from the mapped table (one row converted at a time). */
-static rad_status gather_embeddings(const rad_t5 *t5, const int32_t *ids, int n, float *dst) {
+static void gather_embeddings(const rad_t5 *t5, const int32_t *ids, int n, float *dst) {
     for (int i = 0; i < n; i++)
         rad_weight_src_rows_f32(&t5->emb, t5->cfg.d_model, ids[i], ids[i] + 1, dst + (size_t)i * t5->cfg.d_model);
+}
+
+/* bias [heads, n, n] of one layer from its bucket table and the bucket index of every (i, j), a head per item. */
+typedef struct bias_job {
+    const float *pos;
+    const uint16_t *bucket;
+    int heads;
+    size_t nn;
+    float *out;
+} bias_job;
+
+static void bias_heads(void *ctx, int64_t h0, int64_t h1) {
+    const bias_job *j = ctx;
+    for (int64_t h = h0; h < h1; h++)
+        for (size_t ij = 0; ij < j->nn; ij++) j->out[(size_t)h * j->nn + ij] = j->pos[(size_t)j->bucket[ij] * j->heads + h];
+}
+
+static void layer_bias(const rad_t5 *t5, const float *pos, const uint16_t *bucket, int n, float *bias_host) {
+    bias_job j = {pos, bucket, t5->cfg.num_heads, (size_t)n * n, bias_host};
+    rad_parallel_for(t5->cfg.num_heads, 1, bias_heads, &j);
+}
+
+/* Streaming (backend.h stage): the attention matrices and the FFN matrices of each layer are two staging groups,
+ * so the two staging buffers hold the larger half of a layer each; the attention half of layer i + 1 uploads
+ * while the FFN halves of layer i run, the FFN half of layer i + 1 while the attention halves of layer i + 1 run. */
+static rad_status stage_attention(rad_t5 *t5, int i) {
+    const t5_layer *L = &t5->layers[i];
+    rad_weight *ws[] = {L->q, L->k, L->v, L->o};
+    return t5->be->stage(t5->be, ws, 4);
+}
+
+static rad_status stage_ffn(rad_t5 *t5, int i) {
+    const t5_layer *L = &t5->layers[i];
+    rad_weight *ws[] = {L->fc1, L->gate, L->fc2};
+    return t5->be->stage(t5->be, ws, 3);
+}
+
+/* x += o(attention(norm1(x))) for one prompt of n tokens: T5 has no 1/sqrt(d_kv) scaling (scale 1). */
+static rad_status attention_half(rad_t5 *t5, const t5_bufs *b, int i, float *x, const uint16_t *bucket,
+                                 float *bias_host, int n) {
+    rad_backend *be = t5->be;
+    const rad_t5_config *c = &t5->cfg;
+    const t5_layer *L = &t5->layers[i];
+    const int64_t d = c->d_model, m = n;
+    layer_bias(t5, L->pos, bucket, n, bias_host);
+    RAD_TRY(be->upload(be, b->bias, bias_host, (size_t)c->num_heads * n * n * sizeof(float)));
+    RAD_TRY(be->rmsnorm(be, x, m, d, L->norm1, c->eps, b->h));
+    RAD_TRY(be->linear(be, b->h, m, d, L->q, NULL, b->q));
+    RAD_TRY(be->linear(be, b->h, m, d, L->k, NULL, b->k));
+    RAD_TRY(be->linear(be, b->h, m, d, L->v, NULL, b->v));
+    RAD_TRY(be->attention(be, b->q, b->k, b->v, b->att, m, m, c->num_heads, c->d_kv, 1.0f, b->bias, NULL));
+    RAD_TRY(be->linear(be, b->att, m, t5->inner, L->o, NULL, b->h));
+    return be->add_gated(be, x, b->h, m, d, NULL);
+}
+
+/* x += fc2(fc1(h) * gelu_tanh(gate(h))), h = norm2(x). */
+static rad_status ffn_half(rad_t5 *t5, const t5_bufs *b, int i, float *x, int n) {
+    rad_backend *be = t5->be;
+    const rad_t5_config *c = &t5->cfg;
+    const t5_layer *L = &t5->layers[i];
+    const int64_t d = c->d_model, m = n;
+    RAD_TRY(be->rmsnorm(be, x, m, d, L->norm2, c->eps, b->h));
+    RAD_TRY(be->linear(be, b->h, m, d, L->fc1, NULL, b->a));
+    RAD_TRY(be->linear(be, b->h, m, d, L->gate, NULL, b->g));
+    RAD_TRY(be->mul_gelu(be, b->a, b->g, m * c->d_ff));
+    RAD_TRY(be->linear(be, b->a, m, c->d_ff, L->fc2, NULL, b->h));
+    return be->add_gated(be, x, b->h, m, d, NULL);
+}
+
+/* Every layer for every prompt, layer by layer, so the weights stream once for all prompts. */
+static rad_status encode_layers(rad_t5 *t5, const t5_bufs *b, int count, uint16_t *const *bucket, float *bias_host,
+                                const int *n) {
+    const int layers = t5->cfg.num_layers;
+    RAD_TRY(stage_attention(t5, 0));
+    RAD_TRY(stage_ffn(t5, 0));
+    for (int i = 0; i < layers; i++) {
+        for (int p = 0; p < count; p++) RAD_TRY(attention_half(t5, b, i, b->x[p], bucket[p], bias_host, n[p]));
+        if (i + 1 < layers) RAD_TRY(stage_attention(t5, i + 1));
+        for (int p = 0; p < count; p++) RAD_TRY(ffn_half(t5, b, i, b->x[p], n[p]));
+        if (i + 1 < layers) RAD_TRY(stage_ffn(t5, i + 1));
+    }
     return RAD_OK;
 }
 
-/* bias_host [heads, n, n] of one layer from its bucket table and the bucket index of every (i, j). */
-static void layer_bias(const rad_t5 *t5, const float *pos, const uint16_t *bucket, int n, float *bias_host) {
-    int heads = t5->cfg.num_heads;
-    size_t nn = (size_t)n * n;
-    for (int h = 0; h < heads; h++)
-        for (size_t ij = 0; ij < nn; ij++) bias_host[(size_t)h * nn + ij] = pos[(size_t)bucket[ij] * heads + h];
-}
-
-static rad_status encode_layers(rad_t5 *t5, const t5_bufs *b, const uint16_t *bucket, float *bias_host, int n) {
-    rad_backend *be = t5->be;
-    const rad_t5_config *c = &t5->cfg;
-    int64_t d = c->d_model, m = n;
-    size_t bias_bytes = (size_t)c->num_heads * n * n * sizeof(float);
-    for (int i = 0; i < c->num_layers; i++) {
-        const t5_layer *L = &t5->layers[i];
-        layer_bias(t5, L->pos, bucket, n, bias_host);
-        RAD_TRY(be->upload(be, b->bias, bias_host, bias_bytes));
-        /* x += o(attention(norm1(x))): T5 has no 1/sqrt(d_kv) scaling (scale 1). */
-        RAD_TRY(be->rmsnorm(be, b->x, m, d, L->norm1, c->eps, b->h));
-        RAD_TRY(be->linear(be, b->h, m, d, L->q, NULL, b->q));
-        RAD_TRY(be->linear(be, b->h, m, d, L->k, NULL, b->k));
-        RAD_TRY(be->linear(be, b->h, m, d, L->v, NULL, b->v));
-        RAD_TRY(be->attention(be, b->q, b->k, b->v, b->att, m, m, c->num_heads, c->d_kv, 1.0f, b->bias, NULL));
-        RAD_TRY(be->linear(be, b->att, m, t5->inner, L->o, NULL, b->h));
-        RAD_TRY(be->add_gated(be, b->x, b->h, m, d, NULL));
-        /* x += fc2(fc1(h) * gelu_tanh(gate(h))), h = norm2(x). */
-        RAD_TRY(be->rmsnorm(be, b->x, m, d, L->norm2, c->eps, b->h));
-        RAD_TRY(be->linear(be, b->h, m, d, L->fc1, NULL, b->a));
-        RAD_TRY(be->linear(be, b->h, m, d, L->gate, NULL, b->g));
-        RAD_TRY(be->mul_gelu(be, b->a, b->g, m * c->d_ff));
-        RAD_TRY(be->linear(be, b->a, m, c->d_ff, L->fc2, NULL, b->h));
-        RAD_TRY(be->add_gated(be, b->x, b->h, m, d, NULL));
-    }
-    return be->rmsnorm(be, b->x, m, d, t5->norm, c->eps, b->h);
-}
-
 rad_status rad_t5_encode(rad_t5 *t5, const int32_t *ids, int n, float *hidden_out) {
+    return rad_t5_encode_many(t5, 1, &ids, &n, &hidden_out);
+}
+
+rad_status rad_t5_encode_many(rad_t5 *t5, int count, const int32_t *const *ids, const int *n, float *const *hidden_out) {
     const rad_t5_config *c = &t5->cfg;
-    if (n < 1 || n > RAD_T5_MAX_TOKENS)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: %d tokens; expected 1 to %d", n, RAD_T5_MAX_TOKENS);
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab)
-            return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: token %d has id %d; expected 0 to %d (vocab %d)", i,
-                           ids[i], c->vocab - 1, c->vocab);
+    if (count < 1 || count > RAD_T5_MAX_PROMPTS)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: %d prompts; expected 1 to %d", count, RAD_T5_MAX_PROMPTS);
+    int n_max = 0;
+    for (int p = 0; p < count; p++) {
+        if (n[p] < 1 || n[p] > RAD_T5_MAX_TOKENS)
+            return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: %d tokens; expected 1 to %d", n[p], RAD_T5_MAX_TOKENS);
+        for (int i = 0; i < n[p]; i++)
+            if (ids[p][i] < 0 || ids[p][i] >= c->vocab)
+                return rad_err(RADIAL_ERR_INVALID_ARG, "T5 encode: token %d has id %d; expected 0 to %d (vocab %d)", i,
+                               ids[p][i], c->vocab - 1, c->vocab);
+        if (n[p] > n_max) n_max = n[p];
+    }
 
     /* Sizes: n <= 512 and the config was checked at load, but d_ff, d_model and heads come from the file. */
     size_t nd, ninner, nff, nbias;
-    if (!rad_mul_size((size_t)n, (size_t)c->d_model * sizeof(float), &nd) ||
-        !rad_mul_size((size_t)n, (size_t)t5->inner * sizeof(float), &ninner) ||
-        !rad_mul_size((size_t)n, (size_t)c->d_ff * sizeof(float), &nff) ||
-        !rad_mul_size((size_t)n * n, (size_t)c->num_heads * sizeof(float), &nbias))
-        return rad_err(RADIAL_ERR_NOMEM, "T5 encode: activation sizes overflow (%d tokens)", n);
+    if (!rad_mul_size((size_t)n_max, (size_t)c->d_model * sizeof(float), &nd) ||
+        !rad_mul_size((size_t)n_max, (size_t)t5->inner * sizeof(float), &ninner) ||
+        !rad_mul_size((size_t)n_max, (size_t)c->d_ff * sizeof(float), &nff) ||
+        !rad_mul_size((size_t)n_max * n_max, (size_t)c->num_heads * sizeof(float), &nbias))
+        return rad_err(RADIAL_ERR_NOMEM, "T5 encode: activation sizes overflow (%d tokens)", n_max);
 
     rad_backend *be = t5->be;
     t5_bufs b = {0};
-    uint16_t *bucket = NULL;
+    uint16_t *bucket[RAD_T5_MAX_PROMPTS] = {0};
     float *bias_host = NULL, *emb = NULL;
     rad_status s = RAD_OK;
     struct {
@@ -228,30 +288,39 @@ rad_status rad_t5_encode(rad_t5 *t5, const int32_t *ids, int n, float *hidden_ou
         size_t bytes;
         const char *what;
     } allocs[] = {
-        {&b.x, nd, "T5 residual"}, {&b.h, nd, "T5 normed"},    {&b.q, ninner, "T5 q"},
-        {&b.k, ninner, "T5 k"},    {&b.v, ninner, "T5 v"},     {&b.att, ninner, "T5 attention out"},
+        {&b.h, nd, "T5 normed"},   {&b.q, ninner, "T5 q"},        {&b.k, ninner, "T5 k"},
+        {&b.v, ninner, "T5 v"},    {&b.att, ninner, "T5 attention out"},
         {&b.a, nff, "T5 ffn fc1"}, {&b.g, nff, "T5 ffn gate"}, {&b.bias, nbias, "T5 position bias"},
     };
-    size_t n_allocs = sizeof allocs / sizeof allocs[0];
+    const size_t n_allocs = sizeof allocs / sizeof allocs[0];
     for (size_t i = 0; i < n_allocs && s == RAD_OK; i++)
         s = be->alloc(be, allocs[i].bytes, allocs[i].what, (void **)allocs[i].p);
-    if (s == RAD_OK) s = rad_alloc((void **)&bucket, (size_t)n * n * sizeof *bucket, "T5 bucket table");
     if (s == RAD_OK) s = rad_alloc((void **)&bias_host, nbias, "T5 position bias (host)");
     if (s == RAD_OK) s = rad_alloc((void **)&emb, nd, "T5 embeddings (host)");
-    if (s == RAD_OK) s = gather_embeddings(t5, ids, n, emb);
-    if (s == RAD_OK) s = be->upload(be, b.x, emb, nd);
-    if (s == RAD_OK) {
+    for (int p = 0; p < count && s == RAD_OK; p++) {
+        const size_t bytes = (size_t)n[p] * (size_t)c->d_model * sizeof(float);
+        s = be->alloc(be, bytes, "T5 residual", (void **)&b.x[p]);
+        if (s == RAD_OK) gather_embeddings(t5, ids[p], n[p], emb);
+        if (s == RAD_OK) s = be->upload(be, b.x[p], emb, bytes);
         /* The bucket of (i, j) is the same in every layer; each layer has its own table of values. */
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                bucket[(size_t)i * n + j] = (uint16_t)rad_t5_rel_bucket(j - i, c->num_buckets, c->max_distance);
-        s = encode_layers(t5, &b, bucket, bias_host, n);
+        if (s == RAD_OK) s = rad_alloc((void **)&bucket[p], (size_t)n[p] * n[p] * sizeof(uint16_t), "T5 bucket table");
+        for (int i = 0; s == RAD_OK && i < n[p]; i++)
+            for (int j = 0; j < n[p]; j++)
+                bucket[p][(size_t)i * n[p] + j] = (uint16_t)rad_t5_rel_bucket(j - i, c->num_buckets, c->max_distance);
     }
-    if (s == RAD_OK) s = be->download(be, hidden_out, b.h, nd);
+    if (s == RAD_OK) s = encode_layers(t5, &b, count, bucket, bias_host, n);
+    for (int p = 0; p < count && s == RAD_OK; p++) {
+        const size_t bytes = (size_t)n[p] * (size_t)c->d_model * sizeof(float);
+        s = be->rmsnorm(be, b.x[p], n[p], c->d_model, t5->norm, c->eps, b.h);
+        if (s == RAD_OK) s = be->download(be, hidden_out[p], b.h, bytes);
+    }
 
     rad_free(emb);
     rad_free(bias_host);
-    rad_free(bucket);
+    for (int p = 0; p < count; p++) {
+        rad_free(bucket[p]);
+        if (b.x[p]) be->free(be, b.x[p]);
+    }
     for (size_t i = 0; i < n_allocs; i++)
         if (*allocs[i].p) be->free(be, *allocs[i].p);
     return s;

@@ -15,11 +15,12 @@
  * (~0.77 GB each). How this is handled:
  *   - the embedding table is never converted: rad_t5_encode gathers only the rows of the given ids from the
  *     mapped file (bf16/fp16/fp32 source), so it costs no resident memory beyond the page cache;
- *   - rad_t5_load converts the layers one tensor at a time (the fp32 staging buffer of one matrix, at most
- *     168 MB, is freed before the next), so the peak is the backend's weights (~18.5 GB on the CPU backend,
- *     which keeps fp32; the CUDA backend keeps bf16, ~9.3 GB) plus one matrix.
- * Streaming the layers from the file at encode time (so T5 never holds all layers) is a possible later
- * change; the per-layer structure of rad_t5_load/rad_t5_encode keeps it local to t5.c. */
+ *   - the layer matrices are streamed weights (backend.h weight_new_host): the CUDA backend keeps them in
+ *     page-locked host memory (bf16, ~9.3 GB; fp8 files as stored) and rad_t5_encode stages each half layer
+ *     (attention: 134 MB, FFN: 252 MB in bf16) into one of two device buffers just ahead of its use, so the
+ *     encoder's device memory is two such buffers plus a few hundred MB of activations (the bias table of
+ *     64 heads x 512 x 512 is the largest), not the 9.3 GB of the layers. The CPU backend keeps fp32 layers
+ *     (~18.5 GB). rad_t5_load converts one tensor at a time (one matrix of staging at most). */
 #ifndef RAD_T5_H
 #define RAD_T5_H
 #include <stdint.h>
@@ -43,6 +44,10 @@ const rad_load_stats *rad_t5_load_stats(const rad_t5 *t5); /* what rad_t5_load r
 /* hidden_out (host, [n, d_model] fp32) = encoder output for ids[0..n), 1 <= n <= RAD_T5_MAX_TOKENS.
  * Ids outside [0, vocab) are RADIAL_ERR_INVALID_ARG naming the position and the value. */
 rad_status rad_t5_encode(rad_t5 *t5, const int32_t *ids, int n, float *hidden_out);
+/* rad_t5_encode of `count` prompts (1 to RAD_T5_MAX_PROMPTS) in one pass over the layers: each layer's weights
+ * are staged once for all of them (the pipeline's prompt and negative prompt). */
+#define RAD_T5_MAX_PROMPTS 8
+rad_status rad_t5_encode_many(rad_t5 *t5, int count, const int32_t *const *ids, const int *n, float *const *hidden_out);
 
 /* The configuration in use. */
 const rad_t5_config *rad_t5_config_of(const rad_t5 *t5);

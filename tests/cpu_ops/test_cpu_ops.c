@@ -202,7 +202,7 @@ int main(void) {
     CHECK_FAILS(be->rope3d(be, &one, 1, 1, 1, 1, 7));
     void *p;
     CHECK_FAILS(be->alloc(be, SIZE_MAX - 8, "huge", &p));
-    CHECK(be->peak_bytes(be) > 0);
+    CHECK(rad_backend_peak(be) > 0);
     be->destroy(be);
     TEST_MAIN_END();
 }

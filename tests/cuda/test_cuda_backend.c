@@ -71,7 +71,7 @@ static void test_memory(void) {
     float *d = dev_copy(h, 1000);
     CHECK_OK(gpu->download(gpu, back, d, 1000 * sizeof(float)));
     CHECK(!memcmp(h, back, 1000 * sizeof(float)));
-    CHECK(gpu->peak_bytes(gpu) >= 4000);
+    CHECK(rad_backend_peak(gpu) >= 4000);
     CHECK_OK(gpu->sync(gpu));
     /* copy2d: rows of 12 bytes at pitches 40 -> 16 */
     float *dst = dev_poison(1000);
@@ -297,8 +297,8 @@ static void test_dit_forward(void) {
     rad_dit_attn_policy pol = {.mask = NULL, .dense_layers = 1};
     CHECK_OK(rad_radial_layout(&rc, &pol.mask));
     rad_dit *dc = NULL, *dg = NULL;
-    CHECK_OK(rad_dit_random(cpu, &c, 7, &dc));
-    CHECK_OK(rad_dit_random(gpu, &c, 7, &dg));
+    CHECK_OK(rad_dit_random(cpu, &c, 7, -1, &dc));
+    CHECK_OK(rad_dit_random(gpu, &c, 7, -1, &dg));
     if (dc && dg) {
         for (int radial = 0; radial < 2; radial++) {
             memset(vg, 0xff, n * sizeof(float));
@@ -378,7 +378,7 @@ int main(void) {
     test_vae_ops();
     test_dit_forward();
     test_errors();
-    printf("peak device bytes: %.1f MiB\n", (double)gpu->peak_bytes(gpu) / 1048576.0);
+    printf("peak device bytes: %.1f MiB\n", (double)rad_backend_peak(gpu) / 1048576.0);
     gpu->destroy(gpu);
     cpu->destroy(cpu);
     TEST_MAIN_END();

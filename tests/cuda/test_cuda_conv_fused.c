@@ -279,7 +279,7 @@ int main(void) {
     if (!gpu_test_backends(&cpu, &gpu, &gpu_im2col)) TEST_MAIN_END();
     test_convs();
     test_fused();
-    printf("peak device bytes: %.1f MiB\n", (double)gpu->peak_bytes(gpu) / 1048576.0);
+    printf("peak device bytes: %.1f MiB\n", (double)rad_backend_peak(gpu) / 1048576.0);
     gpu_im2col->destroy(gpu_im2col);
     gpu->destroy(gpu);
     cpu->destroy(cpu);

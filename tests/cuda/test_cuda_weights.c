@@ -363,9 +363,9 @@ static void test_memory(void) {
     for (int i = 0; i < 5; i++) {
         stored s;
         make_src(&kinds[i], rows, cols, 0, &s);
-        const size_t p0 = g->peak_bytes(g);
+        const size_t p0 = rad_backend_peak(g);
         CHECK_OK(g->weight_new(g, &s.src, rows, cols, "big w", &ws[i]));
-        const size_t grew = g->peak_bytes(g) - p0;
+        const size_t grew = rad_backend_peak(g) - p0;
         const size_t expect = (size_t)((double)n * per_weight[i]) + (size_t)s.src.n_scale * sizeof(float);
         rad_dtype dt = RAD_DT_OTHER;
         size_t held = 0;
@@ -384,17 +384,17 @@ static void test_memory(void) {
     const int64_t m = 8;
     float *x = host_rand((size_t)(m * cols), 1.0f), *dx = dev_copy(g, x, (size_t)(m * cols)),
           *dy = dev_poison(g, (size_t)(m * rows));
-    const size_t p0 = g->peak_bytes(g);
+    const size_t p0 = rad_backend_peak(g);
     CHECK_OK(g->linear(g, dx, m, cols, ws[0], NULL, dy));
     CHECK_OK(g->sync(g));
-    const size_t grew = g->peak_bytes(g) - p0;
+    const size_t grew = rad_backend_peak(g) - p0;
     printf("  first linear with the fp8 weight: peak +%.2f MiB (dequantised bf16 copy: %.2f MiB)\n",
            (double)grew / 1048576.0, (double)n * 2.0 / 1048576.0);
     CHECK(grew >= (size_t)n * 2);
-    const size_t p1 = g->peak_bytes(g);
+    const size_t p1 = rad_backend_peak(g);
     CHECK_OK(g->linear(g, dx, m, cols, ws[2], NULL, dy)); /* same size: the buffer is reused */
     CHECK_OK(g->sync(g));
-    CHECK(g->peak_bytes(g) == p1);
+    CHECK(rad_backend_peak(g) == p1);
     for (int i = 0; i < 5; i++) g->weight_free(g, ws[i]);
     g->free(g, dx), g->free(g, dy);
     free(x);
@@ -473,7 +473,7 @@ int main(void) {
     test_memory();
     test_dequant_time();
     test_errors();
-    printf("peak device bytes: %.1f MiB\n", (double)gpu->peak_bytes(gpu) / 1048576.0);
+    printf("peak device bytes: %.1f MiB\n", (double)rad_backend_peak(gpu) / 1048576.0);
     gpu_im2col->destroy(gpu_im2col);
     gpu->destroy(gpu);
     cpu->destroy(cpu);

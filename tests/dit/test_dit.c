@@ -22,7 +22,7 @@ static rad_dit *load(rad_backend *be, const char *rel) {
     rad_weights *w = NULL;
     rad_dit *d = NULL;
     CHECK_OK(rad_weights_open(rad_test_path(path, sizeof path, rel), RAD_COMP_DIT, &w));
-    if (w) CHECK_OK(rad_dit_load(be, w, NULL, 0, &d));
+    if (w) CHECK_OK(rad_dit_load(be, w, NULL, 0, -1, &d));
     rad_weights_close(w);
     return d;
 }
@@ -152,7 +152,7 @@ int main(void) {
             w = NULL;
             CHECK_OK(rad_weights_open("dit_bad.safetensors", RAD_COMP_DIT, &w));
             if (w) {
-                CHECK_FAILS(rad_dit_load(be, w, NULL, 0, &d));
+                CHECK_FAILS(rad_dit_load(be, w, NULL, 0, -1, &d));
                 rad_weights_close(w);
             }
         }
@@ -185,7 +185,7 @@ int main(void) {
             w = NULL;
             d = NULL;
             rad_status st = rad_weights_open("dit_bad.safetensors", RAD_COMP_DIT, &w);
-            if (st == RAD_OK) st = rad_dit_load(be, w, NULL, 0, &d);
+            if (st == RAD_OK) st = rad_dit_load(be, w, NULL, 0, -1, &d);
             if (w) rad_weights_close(w);
             CHECK(st != RAD_OK && strstr(rad_last_error(), k_refused[v].expect));
             printf("refused (%s): %s\n", k_refused[v].what, rad_last_error());

@@ -45,9 +45,14 @@ int main(void) {
     CHECK(steps_seen == 3);
     CHECK(v1.frames == 5 && v1.width == 64 && v1.height == 48 && v1.data);
     CHECK(tm.seed_used == 11 && tm.total_s > 0 && tm.peak_bytes > 0);
+    CHECK(tm.load_bytes > 0); /* the first generation loads umT5, DiT and VAE */
+    for (int i = 0; i < 3; i++) CHECK(tm.phase_peak_bytes[i] > 0 && tm.phase_peak_bytes[i] <= tm.peak_bytes);
     steps_seen = 0;
-    CHECK(radial_generate(ctx, &g, &v2, NULL) == RADIAL_OK);
+    radial_timings tm2;
+    CHECK(radial_generate(ctx, &g, &v2, &tm2) == RADIAL_OK);
     CHECK(v2.data && !memcmp(v1.data, v2.data, (size_t)5 * 64 * 48 * 3)); /* same seed, same frames */
+    /* the second reads no file: the text encoder, the DiT and the VAE stay in the context */
+    CHECK(tm2.load_bytes == 0 && tm2.load_s == 0);
     radial_video_free(&v2);
 
     g.negative_prompt = ""; /* an empty negative prompt is a different (valid) condition */

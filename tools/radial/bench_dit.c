@@ -129,8 +129,8 @@ static rad_status run_forward(rad_backend *be, rad_dit *dit, const bench_opts *o
             fflush(stdout);
         }
     }
-    if (s == RAD_OK) printf("peak backend memory %.1f MiB (%.2f GiB)\n", (double)be->peak_bytes(be) / 1048576.0,
-                            (double)be->peak_bytes(be) / 1073741824.0);
+    if (s == RAD_OK) printf("peak backend memory %.1f MiB (%.2f GiB)\n", (double)rad_backend_peak(be) / 1048576.0,
+                            (double)rad_backend_peak(be) / 1073741824.0);
     free(t);
     return s;
 }
@@ -160,7 +160,7 @@ static rad_status run_block(shim *sh, rad_dit *dit, const bench_opts *o) {
                f_att * 1e-9, f_att * 1e-9 / ma);
         printf("  other    %9.2f ms  (norms, modulation, rope, gelu, residual adds; medians do not add up exactly)\n",
                (mb - ml - ma) * 1e3);
-        printf("peak backend memory %.1f MiB\n", (double)sh->inner->peak_bytes(sh->inner) / 1048576.0);
+        printf("peak backend memory %.1f MiB\n", (double)rad_backend_peak(sh->inner) / 1048576.0);
     }
     free(t_blk), free(t_lin), free(t_att);
     return s;
@@ -169,7 +169,7 @@ static rad_status run_block(shim *sh, rad_dit *dit, const bench_opts *o) {
 int bench_dit(int argc, char **argv) {
     bench_opts o = {.frames = 3, .height = 30, .width = 52, .reps = 5, .layers = 30, .dense_layers = 1,
                     .decay = 1.0, .run_dense = 1, .size = "1.3b", .backend = "cpu"};
-    long long tokens = 0;
+    long long tokens = 0, resident = -1;
     int threads = 0, size = 0, backend = 0, attention = 0;
     bool forward = false;
     const char *model = NULL, *out = NULL;
@@ -203,13 +203,17 @@ int bench_dit(int argc, char **argv) {
          .help = "forward mode on the DiT of these files instead of random weights (any format radial loads: "
                  "bf16/fp16/fp32, fp8, scaled fp8, GGUF); reports the load (time, GB/s) and the device memory the "
                  "weights take; the config comes from the files"},
+        {"--resident-blocks", NULL, CLI_INT64, .value = &resident, .min = -1, .max = 64, .arg = "N",
+         .help = "forward mode: keep the first N blocks on the device and stream the others from host memory one "
+                 "block ahead (what generate --offload does; -1: all resident)"},
         {"--out", NULL, CLI_TEXT, .value = &out, .arg = "FILE",
          .help = "forward mode: write the last forward's output v (to compare formats)"},
     };
     int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
     o.forward = forward;
-    if ((model || out) && !forward) return cli_usage_error(CMD, "--model and --out go with --forward");
+    if ((model || out || resident >= 0) && !forward)
+        return cli_usage_error(CMD, "--model, --out and --resident-blocks go with --forward");
     o.size = sizes[size];
     o.backend = cli_backend_names[backend];
     o.run_dense = attention != 1, o.run_radial = attention != 0;
@@ -242,7 +246,7 @@ int bench_dit(int argc, char **argv) {
     if (s == RAD_OK && model) {
         rad_weights *w = NULL;
         s = rad_weights_open(model, RAD_COMP_DIT, &w);
-        if (s == RAD_OK) s = rad_dit_load(be, w, NULL, 0, &dit);
+        if (s == RAD_OK) s = rad_dit_load(be, w, NULL, 0, (int)resident, &dit);
         rad_weights_close(w);
         if (s == RAD_OK) {
             const rad_load_stats *ls = rad_dit_load_stats(dit);
@@ -250,10 +254,10 @@ int bench_dit(int argc, char **argv) {
             printf("loaded %s: %zu tensors, %.3f GB of file data in %.2f s (%.2f GB/s); backend memory after load %.1f MiB\n",
                    model, ls->tensors, (double)ls->file_bytes / 1e9, ls->seconds,
                    ls->seconds > 0 ? (double)ls->file_bytes / 1e9 / ls->seconds : 0.0,
-                   (double)be->peak_bytes(be) / 1048576.0);
+                   (double)rad_backend_peak(be) / 1048576.0);
         }
     } else if (s == RAD_OK) {
-        s = rad_dit_random(be, &c, 1234, &dit);
+        s = rad_dit_random(be, &c, 1234, (int)resident, &dit);
     }
     if (s == RAD_OK) s = rad_alloc((void **)&x, lat * sizeof(float), "bench latent");
     if (s == RAD_OK) s = rad_alloc((void **)&v, lat * sizeof(float), "bench output");
@@ -263,10 +267,10 @@ int bench_dit(int argc, char **argv) {
         for (size_t i = 0; i < lat; i++) r = r * 6364136223846793005ULL + 1442695040888963407ULL, x[i] = (float)((double)(r >> 40) / 16777216.0 * 2 - 1);
         for (size_t i = 0; i < (size_t)L * (size_t)c.text_dim; i++) ctx[i] = 0.1f * x[i % lat];
         printf("radial bench dit: backend %s, %d threads, %s %s (dim %d, %d heads, ffn %d, %d layers), %lld tokens "
-               "(%lld x %lld x %lld), %lld reps; %s weights ready in %.1f s\n",
+               "(%lld x %lld x %lld), %lld reps; %s weights ready in %.1f s; %d of %d blocks resident\n",
                o.backend, rad_get_threads(), model ? "model" : o.size, o.forward ? "forward" : "block", c.dim,
                c.num_heads, c.ffn_dim, c.num_layers, n_tok, o.frames, o.height, o.width, o.reps,
-               model ? "file" : "random", rad_now() - t_load);
+               model ? "file" : "random", rad_now() - t_load, rad_dit_resident_blocks(dit), c.num_layers);
         fflush(stdout);
     }
     if (s == RAD_OK && o.forward) {

@@ -130,11 +130,41 @@ static int write_json(const char *path, const provenance *pv, const char *output
                                   tm->total_s, "load", tm->load_s));
     json_object_set_new(root, "load_bytes", json_integer((json_int_t)tm->load_bytes));
     json_object_set_new(root, "peak_memory_bytes", json_integer((json_int_t)tm->peak_bytes));
+    json_object_set_new(root, "device_peak_bytes", json_integer((json_int_t)tm->device_peak_bytes));
+    static const char *const phases[3] = {"text_encoder", "dit", "vae"};
+    json_t *ph = json_object();
+    for (int i = 0; i < 3; i++)
+        json_object_set_new(ph, phases[i], json_pack("{s:I, s:I}", "engine_bytes", (json_int_t)tm->phase_peak_bytes[i],
+                                                     "device_bytes", (json_int_t)tm->phase_device_peak_bytes[i]));
+    json_object_set_new(root, "phase_peaks", ph);
+    json_object_set_new(root, "host_pinned_bytes", json_integer((json_int_t)tm->host_pinned_bytes));
+    json_object_set_new(root, "dit_resident_blocks", json_pack("{s:i, s:i}", "resident", tm->dit_resident_blocks,
+                                                               "blocks", tm->dit_blocks));
     json_object_set_new(root, "lora_modules", json_integer(tm->lora_modules));
     const int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(root);
     if (rc) fprintf(stderr, "radial generate: could not write the JSON summary %s\n", path);
     return rc ? 1 : 0;
+}
+
+/* Peak memory per phase: the device as its driver counts it (the whole process: context and libraries too) and the
+ * engine's own buffers; on the CPU the host memory the engine allocated. */
+static void print_memory(const radial_timings *tm) {
+    const double mib = 1048576.0;
+    if (!tm->device_peak_bytes) {
+        printf("memory: peak %.1f MiB (host, engine allocations)\n", (double)tm->peak_bytes / mib);
+        return;
+    }
+    printf("memory: device peak %.1f MiB | text encoder %.1f | DiT %.1f | VAE %.1f MiB (driver's count: CUDA context "
+           "included); engine buffers %.1f | %.1f | %.1f MiB",
+           (double)tm->device_peak_bytes / mib, (double)tm->phase_device_peak_bytes[0] / mib,
+           (double)tm->phase_device_peak_bytes[1] / mib, (double)tm->phase_device_peak_bytes[2] / mib,
+           (double)tm->phase_peak_bytes[0] / mib, (double)tm->phase_peak_bytes[1] / mib,
+           (double)tm->phase_peak_bytes[2] / mib);
+    if (tm->host_pinned_bytes) printf("; %.2f GiB of weights in pinned host memory", (double)tm->host_pinned_bytes / 1073741824.0);
+    if (tm->dit_resident_blocks < tm->dit_blocks)
+        printf("; %d of %d DiT blocks resident", tm->dit_resident_blocks, tm->dit_blocks);
+    printf("\n");
 }
 
 /* After a finished generation the output could not be written: keep the frames in the working folder, else in the
@@ -159,7 +189,7 @@ int cmd_generate(int argc, char **argv) {
     radial_write_params wp = radial_default_write_params();
     g.prompt = NULL; /* required */
     int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
-    bool quiet = false, verbose = false, no_overwrite = false;
+    bool quiet = false, verbose = false, no_overwrite = false, offload = false;
     const char *timesteps = NULL;
     double ts[CLI_MAX_TIMESTEPS];
     static const char *const rngs[] = {"philox", "torch-cpu", "torch-cuda", NULL};  /* radial_rng order */
@@ -214,6 +244,12 @@ int cmd_generate(int argc, char **argv) {
         {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
          .help = "auto: the GPU when there is one"},
         {"--device", NULL, CLI_INT, .value = &rp.device, .min = 0, .max = 1023, .help = "CUDA device index"},
+        {"--offload", NULL, CLI_SWITCH, .value = &offload,
+         .help = "keep the DiT blocks in host memory and stream each to the GPU one block ahead of its use (for "
+                 "cards smaller than the model)"},
+        {"--max-vram", NULL, CLI_DOUBLE, .value = &rp.max_vram_gib, .lo = 0.5, .hi = 1e6, .arg = "GiB",
+         .help = "keep as many DiT blocks on the GPU as fit in this much device memory (the whole process, as "
+                 "nvidia-smi counts it); the rest stream"},
         {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256,
          .help = "CPU threads, 0 = all cores"},
         {"--output", "-o", CLI_TEXT, .value = &output, .arg = "PATH",
@@ -243,6 +279,7 @@ int cmd_generate(int argc, char **argv) {
     g.rng = (radial_rng)rng;
     rp.backend = (radial_backend)backend;
     rp.loras = loras.items, rp.n_loras = loras.n;
+    rp.offload = offload;
     wp.no_overwrite = no_overwrite;
     wp.cancel = write_cancel;
 
@@ -309,9 +346,9 @@ int cmd_generate(int argc, char **argv) {
     }
     printf("wrote %s: %d frames, %dx%d, %d fps, seed %lld\n", output, vid.frames, vid.width, vid.height, wp.fps,
            (long long)tm.seed_used);
-    printf("time: text encoder %.2f s | denoising %.2f s (%.3f s/step) | VAE %.2f s | total %.2f s | peak memory %.1f MiB\n",
-           tm.text_encoder_s, tm.denoise_s, tm.denoise_per_step_s, tm.vae_s, tm.total_s,
-           (double)tm.peak_bytes / (1 << 20));
+    printf("time: text encoder %.2f s | denoising %.2f s (%.3f s/step) | VAE %.2f s | total %.2f s\n", tm.text_encoder_s,
+           tm.denoise_s, tm.denoise_per_step_s, tm.vae_s, tm.total_s);
+    print_memory(&tm);
     printf("load: %.2f GB of weights in %.2f s (%.2f GB/s; part of the times above)\n", (double)tm.load_bytes / 1e9,
            tm.load_s, tm.load_s > 0 ? (double)tm.load_bytes / 1e9 / tm.load_s : 0.0);
     if (tm.lora_modules) printf("LoRA: %d modules merged\n", tm.lora_modules);

@@ -39,7 +39,7 @@ static rad_status run(const char *model, const char *in, const char *outp, int b
     for (int i = 0; s == RAD_OK && i < ls->n; i++) s = rad_lora_open(ls->items[i].path, ls->items[i].strength, &loras[i]);
     if (s == RAD_OK) s = rad_weights_open(model, RAD_COMP_DIT, &w);
     if (s == RAD_OK) s = rad_backend_open(backend, 0, &be);
-    if (s == RAD_OK) s = rad_dit_load(be, w, loras, (size_t)ls->n, &dit);
+    if (s == RAD_OK) s = rad_dit_load(be, w, loras, (size_t)ls->n, -1, &dit);
     for (int i = 0; s == RAD_OK && i < ls->n; i++)
         fprintf(stderr, "LoRA %s (%s, strength %g): %zu of %zu modules merged\n", rad_lora_path(loras[i]),
                 rad_lora_style(loras[i]), (double)rad_lora_strength(loras[i]), rad_lora_applied_count(loras[i]),

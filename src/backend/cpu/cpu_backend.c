@@ -10,6 +10,15 @@ static rad_status cpu_sync(rad_backend *be) {
     (void)be;
     return RAD_OK; /* every CPU op has finished when it returns */
 }
+static rad_status cpu_trim(rad_backend *be) {
+    (void)be;
+    return RAD_OK; /* the CPU backend keeps no buffers between ops */
+}
+/* Host memory is where CPU weights live anyway: a streamed weight is an ordinary one, and staging is a no-op. */
+static rad_status cpu_stage(rad_backend *be, rad_weight *const *ws, int n) {
+    (void)be, (void)ws;
+    return n >= 0 ? RAD_OK : rad_err(RADIAL_ERR_INVALID_ARG, "cpu stage: %d weights", n);
+}
 
 rad_status rad_backend_cpu(rad_backend **out) {
     rad_backend *be = calloc(1, sizeof *be);
@@ -22,7 +31,10 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .download = rad_cpu_download,
         .weight_new = rad_cpu_weight_new,
         .weight_free = rad_cpu_weight_free,
-        .peak_bytes = rad_cpu_peak_bytes,
+        .weight_new_host = rad_cpu_weight_new,
+        .stage = cpu_stage,
+        .mem_stats = rad_cpu_mem_stats,
+        .trim = cpu_trim,
         .sync = cpu_sync,
         .linear = rad_cpu_linear,
         .layernorm = rad_cpu_layernorm,

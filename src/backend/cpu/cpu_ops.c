@@ -92,9 +92,10 @@ void rad_cpu_weight_free(rad_backend *be, rad_weight *w) {
     rad_cpu_free(be, w);
 }
 
-size_t rad_cpu_peak_bytes(rad_backend *be) {
+void rad_cpu_mem_stats(rad_backend *be, int reset, rad_mem_stats *out) {
     (void)be;
-    return atomic_load(&cpu_peak);
+    *out = (rad_mem_stats){.held = atomic_load(&cpu_cur), .peak = atomic_load(&cpu_peak)};
+    if (reset) atomic_store(&cpu_peak, atomic_load(&cpu_cur));
 }
 
 /* ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ rad_status rad_cpu_download(rad_backend *be, void *dst_host, const void *src, si
 rad_status rad_cpu_weight_new(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
                               rad_weight **out);
 void rad_cpu_weight_free(rad_backend *be, rad_weight *w);
-size_t rad_cpu_peak_bytes(rad_backend *be);
+void rad_cpu_mem_stats(rad_backend *be, int reset, rad_mem_stats *out);
 
 rad_status rad_cpu_linear(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
                           const float *bias, float *y);

@@ -26,8 +26,16 @@
  * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
  * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
  * earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
- * weights as stored and their scales, shadows, scratch including the dequantised-weight buffer, the cuBLASLt
- * workspace) is counted for peak_bytes. */
+ * weights as stored and their scales, shadows, scratch including the dequantised-weight buffer, staging buffers,
+ * the cuBLASLt workspace) is counted in mem_stats, beside the driver's count of the whole device, sampled after
+ * every allocation and staging.
+ *
+ * Streamed weights (weight_new_host, stage): the bytes a resident weight would hold on the device live in
+ * page-locked host memory; stage() copies a group into the next of RAD_STAGE_SLOTS device buffers on a
+ * non-blocking copy stream, after an event that marks the compute queued so far (which may still read the
+ * slot's previous group), and records a second event the compute stream waits on before the first op that
+ * reads the group. Each weight remembers its slot and the slot's generation, so a use after the slot was
+ * reused is an error, not a read of another layer's bytes. */
 #include <cublasLt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -55,6 +63,11 @@ struct rad_weight {
     float *scale;     /* device fp32: NULL, 1 or `rows` dequantisation scales (non-bf16 only; bf16 has it applied) */
     int64_t n_scale;
     char name[96];    /* for messages */
+    /* A streamed weight (weight_new_host): `host` holds the bytes data would hold, page-locked; data points
+     * into staging slot `slot` while that slot's generation is `gen` (stage), and is stale otherwise. */
+    void *host;
+    int slot;
+    uint64_t gen;
     /* conv3d: the implicit GEMM's repacked copy (rk_conv_pack_weight), made at the first conv3d with this weight
      * for an input of pk_cin channels and pk_taps taps; NULL until then. */
     bf16 *packed;
@@ -111,8 +124,22 @@ struct cross_entry {
     rad_cuda_bsr dev;
 };
 
+/* A staging buffer of streamed weights (stage). gen counts the groups placed in it; `copied` is recorded on the
+ * copy stream after the group's upload, `consumed` on the compute stream before the next upload into it. */
+struct stage_slot {
+    void *buf;
+    size_t cap;
+    uint64_t gen;
+    cudaEvent_t copied, consumed;
+};
+
 struct cuda_be { /* be->state */
     cudaStream_t st; /* 0: the legacy default stream */
+    cudaStream_t copy_st; /* uploads of streamed weights (non-blocking: runs beside the compute stream) */
+    stage_slot slots[RAD_STAGE_SLOTS];
+    int next_slot;
+    size_t dev_used, dev_peak, dev_total; /* the driver's count (total - free): last sample, peak since the last reset; size */
+    size_t pinned;             /* page-locked host bytes of streamed weights */
     cublasLtHandle_t lt;
     void *ws;
     alloc_rec *recs;
@@ -155,6 +182,17 @@ rad_status count(const char *op, int64_t a, int64_t b, size_t *n) {
 
 /* ------------------------------------------------------------------------------------------------ memory */
 
+/* What the device has in use now, by its driver (CUDA context, libraries and kernels included), into the peak. */
+void sample_device(cuda_be *c) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    c->dev_used = total_b - free_b, c->dev_total = total_b;
+    if (c->dev_used > c->dev_peak) c->dev_peak = c->dev_used;
+}
+
 rad_status dev_alloc(cuda_be *c, size_t bytes, const char *what, void **out) {
     *out = NULL;
     if (c->n_recs == c->cap_recs) {
@@ -173,6 +211,7 @@ rad_status dev_alloc(cuda_be *c, size_t bytes, const char *what, void **out) {
     c->recs[c->n_recs++] = (alloc_rec){*out, bytes};
     c->cur += bytes;
     if (c->cur > c->peak) c->peak = c->cur;
+    sample_device(c);
     return RAD_OK;
 }
 
@@ -428,14 +467,8 @@ void to_bf16_range(void *ctx, int64_t a, int64_t b) {
     }
 }
 
-/* *out (rad_alloc'd, n = rows * cols bf16) = the bf16 rounding of an F32 / F16 / BF16 source, scale applied. */
-rad_status host_bf16(const rad_weight_src *src, int64_t rows, int64_t cols, size_t n, const char *nm, uint16_t **out) {
-    *out = NULL;
-    uint16_t *stage;
-    size_t bytes;
-    if (!rad_mul_size(n, sizeof(uint16_t), &bytes))
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda weight %s: %zu elements overflow a size", nm, n);
-    RAD_TRY(rad_alloc((void **)&stage, bytes, "cuda weight staging (bf16)"));
+/* stage[0 .. n = rows * cols) = the bf16 rounding of an F32 / F16 / BF16 source, scale applied. */
+rad_status host_bf16(const rad_weight_src *src, int64_t rows, int64_t cols, size_t n, uint16_t *stage) {
     if (src->n_scale == 0) {
         bf16_job j = {src->dtype, (const uint8_t *)src->data, NULL, stage};
         rad_parallel_for((int64_t)n, 1 << 16, to_bf16_range, &j);
@@ -443,11 +476,7 @@ rad_status host_bf16(const rad_weight_src *src, int64_t rows, int64_t cols, size
         const int64_t chunk = cols >= (1 << 22) ? 1 : (1 << 22) / cols;
         const int64_t crows = chunk < rows ? chunk : rows;
         float *f32;
-        rad_status s = rad_alloc((void **)&f32, (size_t)crows * (size_t)cols * sizeof(float), "cuda weight staging (fp32)");
-        if (s != RAD_OK) {
-            rad_free(stage);
-            return s;
-        }
+        RAD_TRY(rad_alloc((void **)&f32, (size_t)crows * (size_t)cols * sizeof(float), "cuda weight staging (fp32)"));
         for (int64_t r0 = 0; r0 < rows; r0 += crows) {
             const int64_t r1 = r0 + crows < rows ? r0 + crows : rows;
             rad_weight_src_rows_f32(src, cols, r0, r1, f32);
@@ -456,7 +485,29 @@ rad_status host_bf16(const rad_weight_src *src, int64_t rows, int64_t cols, size
         }
         rad_free(f32);
     }
-    *out = stage;
+    return RAD_OK;
+}
+
+struct copy_job {
+    uint8_t *dst;
+    const uint8_t *src;
+};
+
+void copy_range(void *ctx, int64_t a, int64_t b) {
+    const copy_job *j = (const copy_job *)ctx;
+    memcpy(j->dst + a, j->src + a, (size_t)(b - a));
+}
+
+/* *out = new page-locked host memory of `bytes` (counted in c->pinned). */
+rad_status pinned_new(cuda_be *c, size_t bytes, const char *nm, void **out) {
+    cudaError_t e = cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        *out = NULL;
+        (void)cudaGetLastError();
+        return rad_err(RADIAL_ERR_NOMEM, "cuda weight %s: %zu bytes of page-locked host memory: %s (%.1f GiB held)", nm,
+                       bytes, cudaGetErrorString(e), (double)c->pinned / 1073741824.0);
+    }
+    c->pinned += bytes;
     return RAD_OK;
 }
 
@@ -479,12 +530,43 @@ void be_weight_free(rad_backend *be, rad_weight *w) {
     if (c->deq_of == w) c->deq_of = NULL; /* the handle's address may come back for another weight */
     dev_free(c, w->packed);
     dev_free(c, w->scale);
-    dev_free(c, w->data);
+    if (w->host) {
+        cudaStreamSynchronize(c->copy_st); /* an upload from it may still be in flight */
+        cudaFreeHost(w->host);
+        c->pinned -= w->bytes;
+    } else {
+        dev_free(c, w->data);
+    }
     rad_free(w);
 }
 
-rad_status be_weight_new(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
-                         rad_weight **out) {
+/* w->data (device) or w->host (page-locked host, host_resident) = the bytes the backend keeps for src: the stored
+ * bytes of an fp8 / GGUF source, else its bf16 rounding (scale applied). */
+rad_status keep_bytes(cuda_be *c, rad_weight *w, const rad_weight_src *src, bool host_resident) {
+    const char *nm = w->name;
+    const uint8_t *from = (const uint8_t *)src->data; /* bytes to copy as they are, or NULL: convert to bf16 */
+    if (w->dtype == RAD_DT_BF16 && !(src->dtype == RAD_DT_BF16 && src->n_scale == 0)) from = NULL;
+    const char *what = rad_dtype_name(w->dtype);
+    if (host_resident) {
+        RAD_TRY(pinned_new(c, w->bytes, nm, &w->host));
+        if (from) {
+            copy_job j = {(uint8_t *)w->host, from};
+            rad_parallel_for((int64_t)w->bytes, 1 << 20, copy_range, &j);
+            return RAD_OK;
+        }
+        return host_bf16(src, w->rows, w->cols, w->bytes / sizeof(bf16), (uint16_t *)w->host);
+    }
+    if (from) return upload_new(c, from, w->bytes, nm, what, &w->data);
+    uint16_t *stage = NULL;
+    RAD_TRY(rad_alloc((void **)&stage, w->bytes, "cuda weight staging (bf16)"));
+    rad_status s = host_bf16(src, w->rows, w->cols, w->bytes / sizeof(bf16), stage);
+    if (s == RAD_OK) s = upload_new(c, stage, w->bytes, nm, what, &w->data);
+    rad_free(stage);
+    return s;
+}
+
+rad_status weight_make(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
+                       bool host_resident, rad_weight **out) {
     cuda_be *c = S(be);
     *out = NULL;
     const char *nm = name ? name : "weight";
@@ -498,32 +580,87 @@ rad_status be_weight_new(rad_backend *be, const rad_weight_src *src, int64_t row
     rad_weight *w = NULL;
     RAD_TRY(rad_alloc((void **)&w, sizeof *w, nm));
     memset(w, 0, sizeof *w);
-    w->rows = rows, w->cols = cols;
+    w->rows = rows, w->cols = cols, w->slot = -1;
     snprintf(w->name, sizeof w->name, "%s", nm);
-    rad_status s = RAD_OK;
-    if (as_stored) {
-        w->dtype = src->dtype, w->bytes = src_bytes;
-        s = upload_new(c, src->data, src_bytes, nm, rad_dtype_name(src->dtype), &w->data);
-        if (s == RAD_OK && src->n_scale > 0) {
-            w->n_scale = src->n_scale;
-            s = upload_new(c, src->scale, (size_t)src->n_scale * sizeof(float), nm, "fp32 scales", (void **)&w->scale);
-        }
-    } else {
-        w->dtype = RAD_DT_BF16, w->bytes = n * sizeof(bf16);
-        if (src->dtype == RAD_DT_BF16 && src->n_scale == 0) { /* as stored: a plain copy */
-            s = upload_new(c, src->data, w->bytes, nm, "bf16", &w->data);
-        } else {
-            uint16_t *stage = NULL;
-            s = host_bf16(src, rows, cols, n, nm, &stage);
-            if (s == RAD_OK) s = upload_new(c, stage, w->bytes, nm, "bf16", &w->data);
-            rad_free(stage);
-        }
+    w->dtype = as_stored ? src->dtype : RAD_DT_BF16;
+    w->bytes = as_stored ? src_bytes : n * sizeof(bf16);
+    rad_status s = keep_bytes(c, w, src, host_resident);
+    if (s == RAD_OK && as_stored && src->n_scale > 0) { /* scales are small: always on the device */
+        w->n_scale = src->n_scale;
+        s = upload_new(c, src->scale, (size_t)src->n_scale * sizeof(float), nm, "fp32 scales", (void **)&w->scale);
     }
     if (s != RAD_OK) {
         be_weight_free(be, w);
         return s;
     }
     *out = w;
+    return RAD_OK;
+}
+
+rad_status be_weight_new(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
+                         rad_weight **out) {
+    return weight_make(be, src, rows, cols, name, false, out);
+}
+
+rad_status be_weight_new_host(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols, const char *name,
+                              rad_weight **out) {
+    return weight_make(be, src, rows, cols, name, true, out);
+}
+
+/* Streamed weights: a group is uploaded into the next staging slot in turn, on the copy stream, after the compute
+ * queued so far (which may still read the slot's previous group) has passed the slot's `consumed` event. */
+rad_status be_stage(rad_backend *be, rad_weight *const *ws, int n) {
+    cuda_be *c = S(be);
+    if (n < 0 || (n && !ws)) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda stage: %d weights", n);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (ws[i] && ws[i]->host && !rad_add_size(total, (ws[i]->bytes + 255) / 256 * 256, &total))
+            return rad_err(RADIAL_ERR_INVALID_ARG, "cuda stage: group size overflows");
+    if (!total) return RAD_OK; /* nothing streamed in this group: its weights are resident */
+    stage_slot *sl = &c->slots[c->next_slot];
+    const int k = c->next_slot;
+    c->next_slot = (c->next_slot + 1) % RAD_STAGE_SLOTS;
+    if (!sl->copied) {
+        CK("stage", cudaEventCreateWithFlags(&sl->copied, cudaEventDisableTiming));
+        CK("stage", cudaEventCreateWithFlags(&sl->consumed, cudaEventDisableTiming));
+    }
+    if (sl->cap < total) { /* grow: nothing may still read or fill the old buffer */
+        CK("stage", cudaStreamSynchronize(c->st));
+        CK("stage", cudaStreamSynchronize(c->copy_st));
+        dev_free(c, sl->buf);
+        sl->buf = NULL, sl->cap = 0;
+        RAD_TRY(dev_alloc(c, total, "staging buffer of streamed weights", &sl->buf));
+        sl->cap = total;
+    }
+    CK("stage", cudaEventRecord(sl->consumed, c->st));
+    CK("stage", cudaStreamWaitEvent(c->copy_st, sl->consumed, 0));
+    sl->gen++;
+    c->deq_of = NULL; /* a restaged weight has its bytes at a new place: never reuse a dequantisation by handle */
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        rad_weight *w = ws[i];
+        if (!w || !w->host) continue;
+        w->data = (uint8_t *)sl->buf + off, w->slot = k, w->gen = sl->gen;
+        off += (w->bytes + 255) / 256 * 256;
+        cudaError_t e = cudaMemcpyAsync(w->data, w->host, w->bytes, cudaMemcpyHostToDevice, c->copy_st);
+        if (e != cudaSuccess)
+            return rad_err(RADIAL_ERR_BACKEND, "cuda stage: upload of weight %s (%zu bytes) failed: %s", w->name, w->bytes,
+                           cudaGetErrorString(e));
+    }
+    CK("stage", cudaEventRecord(sl->copied, c->copy_st));
+    sample_device(c);
+    return RAD_OK;
+}
+
+/* w's device bytes for an op queued next: a resident weight's own, or a streamed weight's staged copy, which the
+ * compute stream then waits for. */
+rad_status weight_device(cuda_be *c, const rad_weight *w, const char *op, const void **out) {
+    *out = w->data;
+    if (!w->host) return RAD_OK;
+    if (w->slot < 0 || w->gen != c->slots[w->slot].gen)
+        return rad_err(RADIAL_ERR_BACKEND, "cuda %s: weight %s is streamed from host memory and was not staged before "
+                       "use (or its staging buffer was reused since)", op, w->name);
+    CK(op, cudaStreamWaitEvent(c->st, c->slots[w->slot].copied, 0));
     return RAD_OK;
 }
 
@@ -542,8 +679,10 @@ rad_status be_weight_new(rad_backend *be, const rad_weight_src *src, int64_t row
  * matrix, the largest weight's, exists at a time. */
 rad_status weight_bf16(cuda_be *c, const rad_weight *w, const char *op, const bf16 **out) {
     *out = NULL;
+    const void *data;
+    RAD_TRY(weight_device(c, w, op, &data));
     if (w->dtype == RAD_DT_BF16) {
-        *out = (const bf16 *)w->data;
+        *out = (const bf16 *)data;
         return RAD_OK;
     }
     const size_t bytes = (size_t)w->rows * (size_t)w->cols * sizeof(bf16);
@@ -552,7 +691,7 @@ rad_status weight_bf16(cuda_be *c, const rad_weight *w, const char *op, const bf
         void *buf;
         rad_status s = scratch(c, SCR_DEQ, bytes, &buf);
         if (s != RAD_OK) return rad_err_prefix(s, "cuda %s, weight %s (%s): ", op, w->name, rad_dtype_name(w->dtype));
-        s = rk_dequant_bf16(w->dtype, w->data, w->bytes / (size_t)w->rows, w->rows, w->cols, w->scale, w->n_scale,
+        s = rk_dequant_bf16(w->dtype, data, w->bytes / (size_t)w->rows, w->rows, w->cols, w->scale, w->n_scale,
                             (bf16 *)buf, c->st);
         if (s != RAD_OK) return rad_err_prefix(s, "cuda %s, weight %s: ", op, w->name);
         c->deq_of = w;
@@ -561,7 +700,32 @@ rad_status weight_bf16(cuda_be *c, const rad_weight *w, const char *op, const bf
     return RAD_OK;
 }
 
-size_t be_peak_bytes(rad_backend *be) { return S(be)->peak; }
+void be_mem_stats(rad_backend *be, int reset, rad_mem_stats *out) {
+    cuda_be *c = S(be);
+    sample_device(c);
+    *out = (rad_mem_stats){c->cur, c->peak, c->dev_used, c->dev_peak, c->dev_total, c->pinned};
+    if (reset) c->peak = c->cur, c->dev_peak = c->dev_used;
+}
+
+rad_status be_trim(rad_backend *be) {
+    cuda_be *c = S(be);
+    CK("trim", cudaStreamSynchronize(c->st));
+    CK("trim", cudaStreamSynchronize(c->copy_st));
+    for (int i = 0; i < N_SCRATCH; i++) {
+        dev_free(c, c->scr[i]);
+        c->scr[i] = NULL, c->scr_cap[i] = 0;
+    }
+    c->deq_of = NULL;
+    for (int i = 0; i < N_SHADOWS; i++) {
+        dev_free(c, c->sh[i].buf);
+        c->sh[i] = shadow{};
+    }
+    for (int i = 0; i < RAD_STAGE_SLOTS; i++) { /* placed groups become stale: their slot generation moves on */
+        dev_free(c, c->slots[i].buf);
+        c->slots[i].buf = NULL, c->slots[i].cap = 0, c->slots[i].gen++;
+    }
+    return RAD_OK;
+}
 
 rad_status be_sync(rad_backend *be) {
     CK("sync", cudaStreamSynchronize(S(be)->st));
@@ -984,6 +1148,9 @@ void be_destroy(rad_backend *be) {
         for (int i = 0; i < N_CROSS; i++)
             if (c->cross[i].valid) rad_cuda_bsr_free(&c->cross[i].dev);
         if (c->lt) cublasLtDestroy(c->lt);
+        for (int i = 0; i < RAD_STAGE_SLOTS; i++)
+            if (c->slots[i].copied) cudaEventDestroy(c->slots[i].copied), cudaEventDestroy(c->slots[i].consumed);
+        if (c->copy_st) cudaStreamDestroy(c->copy_st);
         /* whatever the models did not free (they free theirs first) goes with the backend */
         for (size_t i = 0; i < c->n_recs; i++) cudaFree(c->recs[i].p);
         free(c->recs);
@@ -1046,7 +1213,10 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->download = be_download;
     be->weight_new = be_weight_new;
     be->weight_free = be_weight_free;
-    be->peak_bytes = be_peak_bytes;
+    be->weight_new_host = be_weight_new_host;
+    be->stage = be_stage;
+    be->mem_stats = be_mem_stats;
+    be->trim = be_trim;
     be->sync = be_sync;
     be->linear = be_linear;
     be->layernorm = be_layernorm;
@@ -1074,6 +1244,8 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
                        ? RAD_OK
                        : rad_err(RADIAL_ERR_BACKEND, "cuda backend on %s: cublasLtCreate failed: status %d", dev, (int)ls);
     if (s == RAD_OK) s = dev_alloc(c, WORKSPACE_BYTES, "cuBLASLt workspace", &c->ws);
+    if (s == RAD_OK && cudaStreamCreateWithFlags(&c->copy_st, cudaStreamNonBlocking) != cudaSuccess)
+        s = rad_err(RADIAL_ERR_BACKEND, "cuda backend on %s: cannot create the upload stream", dev);
     if (s != RAD_OK) {
         be_destroy(be);
         return s;

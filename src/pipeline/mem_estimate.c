@@ -1,0 +1,123 @@
+/* Device memory estimate of a generation (mem_estimate.h). */
+#include "pipeline/mem_estimate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dit/dit.h"
+#include "io/safetensors.h"
+
+#define MIB ((size_t)1 << 20)
+/* Headroom over the sum of the planned buffers: allocator rounding, the cuBLASLt workspace (32 MiB), cached
+ * masks and RoPE tables, kernels loaded at their first launch. Calibrated against the device's own count on an
+ * H200 (bench/RESULTS.md). */
+#define HEADROOM (256 * MIB)
+
+/* Bytes the CUDA backend keeps for a tensor: a matrix as bf16 (from F32/F16/BF16) or as stored (fp8, GGUF
+ * blocks); a vector as fp32. Tables the models keep on the host (modulation, the umT5 embedding and bias
+ * tables) cost no device memory. */
+static size_t kept_bytes(const char *name, const rad_st_tensor *t) {
+    if (strstr(name, "modulation") || strstr(name, "token_embedding") || strstr(name, "pos_embedding") ||
+        !strcmp(name, "spiece_model"))
+        return 0;
+    if (t->ndim < 2) return (size_t)t->numel * 4;
+    if (t->dtype == RAD_DT_F32 || t->dtype == RAD_DT_F16 || t->dtype == RAD_DT_BF16) return (size_t)t->numel * 2;
+    return t->nbytes;
+}
+
+/* Sum of kept_bytes over the tensors whose official name starts with `prefix` (NULL: all). */
+static size_t weights_bytes(const rad_weights *w, const char *prefix) {
+    size_t sum = 0;
+    for (size_t i = 0; i < rad_weights_count(w); i++) {
+        const char *name = NULL;
+        const rad_st_tensor *t = rad_weights_at(w, i, &name);
+        if (!t || !name || (prefix && strncmp(name, prefix, strlen(prefix)))) continue;
+        sum += kept_bytes(name, t);
+    }
+    return sum;
+}
+
+/* The largest matrix of a component as bf16: the backend's dequantisation buffer for a stored (fp8 / GGUF)
+ * weight; 0 when every matrix is bf16 already. */
+static size_t dequant_bytes(const rad_weights *w) {
+    size_t best = 0;
+    for (size_t i = 0; i < rad_weights_count(w); i++) {
+        const char *name = NULL;
+        const rad_st_tensor *t = rad_weights_at(w, i, &name);
+        if (!t || t->ndim < 2 || t->dtype == RAD_DT_F32 || t->dtype == RAD_DT_F16 || t->dtype == RAD_DT_BF16) continue;
+        if ((size_t)t->numel * 2 > best) best = (size_t)t->numel * 2;
+    }
+    return best;
+}
+
+/* The VAE decode's working memory at a latent of h x w: activations of the full-resolution stages (one frame)
+ * and the conv caches, scaled from the decoder's measured working set at 60 x 104 (480 x 832). */
+static size_t vae_work_bytes(int64_t h, int64_t w) { return (size_t)((double)h * (double)w * 826.0 * 1024.0); }
+
+rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out) {
+    memset(out, 0, sizeof *out);
+    const rad_dit_config *dc = &in->dit_cfg;
+    const rad_t5_config *tc = &in->t5_cfg;
+    out->blocks = dc->num_layers;
+    out->resident_blocks = in->resident_blocks < 0 || in->resident_blocks > dc->num_layers ? dc->num_layers
+                                                                                            : in->resident_blocks;
+    /* text encoder: one layer's matrices staged (its two halves), 2 prompts of up to 512 tokens */
+    out->t5_staging = weights_bytes(in->t5, "blocks.0.");
+    const size_t n = 512, d = (size_t)tc->d_model, inner = (size_t)tc->num_heads * tc->d_kv, ff = (size_t)tc->d_ff;
+    out->t5_work = 4 * (2 * n * d + n * d + 4 * n * inner + 2 * n * ff + (size_t)tc->num_heads * n * n) +
+                   3 * 2 * n * (ff > d ? ff : d) + dequant_bytes(in->t5);
+    out->text = out->t5_staging + out->t5_work + HEADROOM;
+
+    /* DiT: resident weights, staging of streamed blocks, activations, the backend's bf16 copies */
+    out->dit_block = weights_bytes(in->dit, "blocks.0.");
+    const size_t all = weights_bytes(in->dit, NULL);
+    const int streamed = dc->num_layers - out->resident_blocks;
+    out->dit_weights = all - (size_t)streamed * out->dit_block;
+    out->dit_staging = streamed ? 2 * out->dit_block : 0;
+    const int64_t tokens = in->latent_t * (in->latent_h / 2) * (in->latent_w / 2);
+    rad_dit_plan plan;
+    RAD_TRY(rad_dit_plan_activations(dc, tokens, &plan));
+    out->dit_activations = plan.total;
+    const size_t nd = (size_t)tokens * (size_t)dc->dim, chunk = (size_t)(tokens < 8192 ? tokens : 8192) * dc->ffn_dim;
+    /* three bf16 shadows (each the largest GEMM input it held), the value's bf16 copy for attention, and the
+     * dequantisation buffer of stored weights */
+    out->dit_scratch = 3 * 2 * (nd > chunk ? nd : chunk) + 2 * nd + dequant_bytes(in->dit);
+    out->vae_weights = 2 * weights_bytes(in->vae, "decoder.") + weights_bytes(in->vae, "conv2."); /* + repacked */
+    out->dit = out->dit_weights + out->dit_staging + out->dit_activations + out->dit_scratch +
+               (in->vae_resident ? out->vae_weights : 0) + HEADROOM;
+
+    /* VAE decode: the DiT stays resident beside it (its activations are freed) */
+    out->vae_work = vae_work_bytes(in->latent_h, in->latent_w);
+    out->vae = out->dit_weights + out->vae_weights + out->vae_work + HEADROOM;
+    return RAD_OK;
+}
+
+size_t rad_mem_estimate_peak(const rad_mem_estimate *e, const char **phase) {
+    size_t best = e->text;
+    *phase = "text encoder";
+    if (e->dit > best) best = e->dit, *phase = "DiT";
+    if (e->vae > best) best = e->vae, *phase = "VAE decode";
+    return best;
+}
+
+rad_status rad_mem_fit_blocks(const rad_mem_inputs *in, size_t budget, int *out) {
+    rad_mem_inputs t = *in;
+    rad_mem_estimate e;
+    const char *phase;
+    *out = -1;
+    t.resident_blocks = -1;
+    RAD_TRY(rad_mem_estimate_run(&t, &e));
+    if (rad_mem_estimate_peak(&e, &phase) <= budget) return RAD_OK;
+    for (int r = in->dit_cfg.num_layers - 1; r >= 0; r--) {
+        t.resident_blocks = r;
+        RAD_TRY(rad_mem_estimate_run(&t, &e));
+        if (rad_mem_estimate_peak(&e, &phase) <= budget) {
+            *out = r;
+            return RAD_OK;
+        }
+    }
+    return rad_err(RADIAL_ERR_NOMEM,
+                   "%.2f GiB of device memory is not enough even with every DiT block streamed: the %s needs about "
+                   "%.2f GiB at this size (a smaller size, fewer frames or --vae-tile may fit)",
+                   (double)budget / (double)(1u << 30), phase, (double)rad_mem_estimate_peak(&e, &phase) / (double)(1u << 30));
+}
