@@ -11,6 +11,11 @@
 #   ux         radial generate as a user types it (no --backend: it must take the GPU and say so), --rng torch-cuda
 #   formats    full-size 1.3B DiT files made here (bf16, scaled fp8, GGUF Q4_0; make_formats.py): load time, device
 #              memory after load, forward time, and each output's error against the bf16 file's
+#   memory     a full-size 1.3B diffusers folder made here (/tmp/wan13, make_pipeline.py), radial generate at
+#              480x832x81 dense and x241 radial, and diffusers' WanPipeline at x81 (peer_pipeline.py): time and
+#              peak device memory per phase
+#   memory14   the 14B DiT beside it (/tmp/wan14, the rest linked from /tmp/wan13: run memory first), radial generate
+#              at 1280x720x81 resident and --offload, and diffusers' WanPipeline there
 set -u
 OUT=${OUT:-./out}
 mkdir -p "$OUT"
@@ -21,6 +26,11 @@ export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linu
 S=$(cat "$C/source_dir")
 mkdir -p "$S" && ln -sfn "$C/build-dev" "$S/build-dev" && ln -sfn "$R/tests" "$S/tests"
 B=$S/build-dev
+if [ -f "$R/.devcarry/py.tar.xz" ] && [ ! -d "$R/.devcarry/py" ]; then tar xJf "$R/.devcarry/py.tar.xz" -C "$R/.devcarry"; fi
+export PYTHONPATH=$R/.devcarry/py${PYTHONPATH:+:$PYTHONPATH}
+PROMPT="a red panda drinking tea in a bamboo forest"
+# show LOG RC PATTERN: the lines of LOG that match PATTERN; after a failure also the exit status and the log's end
+show() { grep -E "$3" "$1"; [ "$2" = 0 ] || { echo "exit $2"; tail -6 "$1"; }; }
 echo "commit $(cat "$C/commit")"
 for s in ${*:-env test}; do
   echo "=== $s ($(date -u +%H:%M:%S))"
@@ -75,6 +85,60 @@ for s in ${*:-env test}; do
       "$B/tests/tools/rad_compare" --mode rel --tol 1 "$OUT/v_$m.safetensors" "$OUT/v_dit_bf16.safetensors.safetensors" v
     done
     rm -f "$OUT"/v_*.safetensors
+    ;;
+  memory)
+    # Expected about 5 min: the folder ~1-2 min (14.7 GB drawn on the GPU and written; kept for later calls on the same
+    # warm machine), radial ~0.5 min at 81 frames and ~1 min at 241 (4 steps; radial's dense_steps default is
+    # min(12, 4/4) = 1), diffusers ~1.5 min (its load included). The videos of random weights go to a temporary
+    # folder; the JSON summaries and logs to $OUT.
+    M=/tmp/wan13 d=$(mktemp -d) rg="^(time|memory|load):|^wrote "
+    if [ -f "$M/model_index.json" ]; then echo "$M: made by an earlier call"; else
+      PYTHONUNBUFFERED=1 timeout 210 python3 "$C/make_pipeline.py" "$M" --size 1.3b \
+        --spiece "$R/tests/data/tiny-wan/tokenizer/spiece.model" > "$OUT/make13.log" 2>&1
+      show "$OUT/make13.log" $? "^(make_pipeline|tokenizer|transformer|text_encoder|vae):"
+    fi
+    echo "--- radial 480x832x81 dense"
+    timeout 75 "$B/radial" generate --model "$M" -W 832 -H 480 --frames 81 --steps 4 --seed 1 -p "$PROMPT" \
+      -o "$d/r81.y4m" --json "$OUT/r81.json" > "$OUT/r81.log" 2>&1
+    show "$OUT/r81.log" $? "$rg"
+    echo "--- radial 480x832x241 radial"
+    timeout 120 "$B/radial" generate --model "$M" -W 832 -H 480 --frames 241 --steps 4 --seed 1 -p "$PROMPT" \
+      --attention radial -o "$d/r241.y4m" --json "$OUT/r241.json" > "$OUT/r241.log" 2>&1
+    show "$OUT/r241.log" $? "$rg"
+    echo "--- diffusers WanPipeline 480x832x81"
+    PYTHONUNBUFFERED=1 timeout 165 python3 "$C/peer_pipeline.py" "$M" --width 832 --height 480 --frames 81 --steps 4 \
+      --seed 1 --json "$OUT/d81.json" > "$OUT/d81.log" 2>&1
+    show "$OUT/d81.log" $? "^peer"
+    rm -rf "$d"
+    nvidia-smi --query-gpu=memory.used --format=csv
+    ;;
+  memory14)
+    # Expected about 8 min in all, inside one 10-minute call: the 14B DiT ~1-2 min (28.6 GB of bf16 shards drawn on the
+    # GPU; the umT5, tokenizer, VAE and scheduler are symlinks to /tmp/wan13's, the same models as on the Hub), each
+    # radial run ~1.5 min at 1280x720x81 (75,600 tokens; 2 steps = 4 forwards of ~10 s, the VAE ~30 s, 40 GB
+    # loaded), diffusers ~2.5 min (its load of 40 GB included). /tmp/wan13 comes from the memory section (an
+    # earlier call on the same warm machine).
+    if [ ! -f /tmp/wan13/model_index.json ]; then echo "no /tmp/wan13: run the memory section first"; continue; fi
+    M=/tmp/wan14 d=$(mktemp -d) rg="^(time|memory|load):|^wrote "
+    if [ -f "$M/model_index.json" ]; then echo "$M: made by an earlier call"; else
+      PYTHONUNBUFFERED=1 timeout 150 python3 "$C/make_pipeline.py" "$M" --size 14b --transformer-only \
+        --link-rest /tmp/wan13 > "$OUT/make14.log" 2>&1
+      show "$OUT/make14.log" $? "^(make_pipeline|transformer|text_encoder|tokenizer|vae|scheduler):"
+    fi
+    echo "--- radial 14B 720x1280x81, resident"
+    timeout 120 "$B/radial" generate --model "$M" -W 1280 -H 720 --frames 81 --steps 2 --seed 1 -p "$PROMPT" \
+      -o "$d/r14.y4m" --json "$OUT/r14.json" > "$OUT/r14.log" 2>&1
+    show "$OUT/r14.log" $? "$rg"
+    echo "--- radial 14B 720x1280x81, --offload"
+    timeout 130 "$B/radial" generate --model "$M" -W 1280 -H 720 --frames 81 --steps 2 --seed 1 -p "$PROMPT" \
+      --offload -o "$d/r14o.y4m" --json "$OUT/r14o.json" > "$OUT/r14o.log" 2>&1
+    show "$OUT/r14o.log" $? "$rg"
+    echo "--- diffusers WanPipeline 14B 720x1280x81"
+    PYTHONUNBUFFERED=1 timeout 180 python3 "$C/peer_pipeline.py" "$M" --width 1280 --height 720 --frames 81 --steps 2 \
+      --seed 1 --json "$OUT/d14.json" > "$OUT/d14.log" 2>&1
+    show "$OUT/d14.log" $? "^peer"
+    rm -rf "$d"
+    nvidia-smi --query-gpu=memory.used --format=csv
     ;;
   *) echo "unknown section $s" ;;
   esac

@@ -29,28 +29,13 @@ rad_status rad_write_mp4(const char *file, const char *dest, const uint8_t *fram
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "base/log.h"
-
-/* FFmpeg's messages go through the library's log callback: warnings and errors as warnings (the failure
- * itself comes back as a status), libx264's banner and statistics as debug. This replaces FFmpeg's
- * process-wide log callback once, on the first MP4 written. */
-static void av_log_to_rad(void *avcl, int level, const char *fmt, va_list ap) {
-    if (level > AV_LOG_INFO) return;
-    char line[1024];
-    int prefix = 1;
-    av_log_format_line2(avcl, level, fmt, ap, line, sizeof line, &prefix);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-    if (n) rad_log(level <= AV_LOG_WARNING ? RADIAL_LOG_WARN : RADIAL_LOG_DEBUG, "ffmpeg: %s", line);
-}
-static pthread_once_t rad_av_log_once = PTHREAD_ONCE_INIT;
-static void rad_install_av_log(void) { av_log_set_callback(av_log_to_rad); }
+#include "video/av_log.h"
 
 typedef struct {
     const char *path; /* the user's path, for messages */
@@ -110,7 +95,7 @@ static rad_status set_tags(mp4_state *m, const radial_write_params *p) {
 }
 
 static rad_status open_encoder(mp4_state *m, int H, int W, const radial_write_params *p) {
-    pthread_once(&rad_av_log_once, rad_install_av_log);
+    rad_av_log_install(); /* FFmpeg's messages through the library's log callback */
     const int fps = p->fps, crf = p->crf;
     int r = avformat_alloc_output_context2(&m->oc, NULL, "mp4", m->url);
     if (r < 0 || !m->oc) return av_fail(m, "creating the MP4 muxer", r < 0 ? r : AVERROR(ENOMEM));

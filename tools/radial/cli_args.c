@@ -363,10 +363,8 @@ static void print_help(const cli_usage *usage, const cli_flag *flags, size_t n) 
 }
 
 int cli_parse(const char *cmd, const cli_usage *usage, const cli_flag *flags, size_t n, int argc, char **argv) {
-    const cli_flag *positional = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!flags[i].name) positional = &flags[i];
-    bool have_positional = false;
+    size_t n_positional = 0, used_positional = 0; /* the positional arguments, filled in table order */
+    for (size_t i = 0; i < n; i++) n_positional += !flags[i].name;
     char why[512];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -379,9 +377,10 @@ int cli_parse(const char *cmd, const cli_usage *usage, const cli_flag *flags, si
             return 0;
         }
         if (a[0] != '-' || !a[1]) { /* not a flag ("-" alone names stdin/stdout) */
-            if (!positional || have_positional) return cli_usage_error(cmd, "unexpected argument '%s'", a);
-            *(const char **)positional->value = a;
-            have_positional = true;
+            if (used_positional == n_positional) return cli_usage_error(cmd, "unexpected argument '%s'", a);
+            for (size_t k = 0, seen = 0; k < n; k++)
+                if (!flags[k].name && seen++ == used_positional) *(const char **)flags[k].value = a;
+            used_positional++;
             continue;
         }
         /* --name=value is --name value (the value may itself hold '=') */

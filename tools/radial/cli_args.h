@@ -34,7 +34,7 @@ typedef struct cli_loras {
  * (0 for a flag whose minimum is 1, choice -1) means "not given", and no default is printed: `help` then says
  * what happens without the flag. */
 typedef struct cli_flag {
-    const char *name;  /* "--width"; NULL for the command's one positional argument (a CLI_TEXT) */
+    const char *name;  /* "--width"; NULL for a positional argument (a CLI_TEXT; several fill in table order) */
     const char *alias; /* other names, '|'-separated ("-W", "--cfg|--cfg-scale"), or NULL */
     cli_kind kind;
     void *value;

@@ -7,4 +7,5 @@ int cmd_bench(int argc, char **argv);
 int cmd_mask(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 #endif

@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"mask", cmd_mask, "build a radial attention block mask, print its density, write PBM/PNG"},
     {"inspect", cmd_inspect, "list a model file's tensors and the detected configuration"},
     {"eval", cmd_eval, "run one component on a reference case file and write its outputs"},
+    {"compare", cmd_compare, "PSNR, SSIM and differences of two videos (MP4, Y4M, PNG frames, eval outputs)"},
 };
 
 int main(int argc, char **argv) {
