@@ -4,14 +4,20 @@
  * Small and medium shapes: every output element against the CPU backend's attention (fp32) run on the same
  * bf16-rounded inputs. Wan shapes (32,760 tokens, 12 heads): a double-precision reference on sampled rows,
  * the partial last block row included. Masks: dense, random block masks (some block rows empty), radial
- * masks (rad_radial_layout). Shapes: N from 1 up, multiples of 128 and not, several head counts.
+ * masks (rad_radial_layout). Shapes: N from 1 up, multiples of 128 and not (partial last blocks of 1 to 127
+ * keys, and of at most 64: the portable kernel's second 64-key tile is then skipped), several head counts;
+ * cross-attention (lq video tokens against lk = 512 or fewer text keys, through rad_cuda_bsr_cross, the layout
+ * the backend builds).
  *
  * Every run: the output is poisoned (0xff bytes: bf16 NaN) before the launch and every element must be
  * written and finite; the relative error ||out - ref|| / ||ref|| must stay under 1e-2; a second launch must
  * give the same bits (a moving result is a race).
  *
- * Arguments name the kernel versions to test (default: all this device runs). RAD_TEST_SMALL=1 skips the
- * Wan-size shapes (for runs under compute-sanitizer). Exit 77 (ctest: skipped) when no CUDA device is present. */
+ * Kernels: the ones named as arguments, else every one this device runs: the portable family (attn_fa2.cu,
+ * each configuration the device's shared memory takes, forced on Hopper too), the v3 family on Hopper, and
+ * auto. Then RADIAL_ATTN_KERNEL=portable must turn auto into the portable kernel (bit-identical output), and a
+ * bad name must be rejected. RAD_TEST_SMALL=1 skips the Wan-size shapes (for runs under compute-sanitizer).
+ * Exit 77 (ctest: skipped) when no CUDA device is present. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +50,7 @@ static const char *mask_name[] = {"dense", "random", "radial"};
 
 typedef struct {
     int64_t n, heads;
+    int64_t lk;      /* > 0: cross-attention against lk keys (dense; mask ignored) */
     mask_kind mask;
     double density;  /* MASK_RANDOM: fraction of blocks kept */
     int64_t frames, tpf; /* MASK_RADIAL: n = frames * tpf */
@@ -82,17 +89,18 @@ static rad_status make_mask(const test_case *tc, rad_bsr *m, const rad_bsr **use
     return s;
 }
 
-/* Double-precision attention of one (row, head) over the layout's blocks for that row. */
-static void ref_row(const float *q, const float *k, const float *v, int64_t n, int64_t heads, int64_t row, int64_t h,
+/* Double-precision attention of one (row, head) over the layout's blocks for that row (mk NULL: all nk keys). */
+static void ref_row(const float *q, const float *k, const float *v, int64_t nk, int64_t heads, int64_t row, int64_t h,
                     const rad_bsr *mk, double *out) {
     const int64_t stride = heads * D, rb = row / 128;
     const float *qr = q + row * stride + h * D;
     double mx = -INFINITY, sum = 0.0;
     for (int d = 0; d < D; d++) out[d] = 0.0;
+    const int32_t e_begin = mk ? mk->row_ptr[rb] : 0, e_end = mk ? mk->row_ptr[rb + 1] : (int32_t)((nk + 127) / 128);
     /* two passes over the listed keys: the max, then the weighted sum */
     for (int pass = 0; pass < 2; pass++) {
-        for (int32_t e = mk->row_ptr[rb]; e < mk->row_ptr[rb + 1]; e++) {
-            const int64_t k0 = (int64_t)mk->col_idx[e] * 128, k1 = k0 + 128 < n ? k0 + 128 : n;
+        for (int32_t e = e_begin; e < e_end; e++) {
+            const int64_t k0 = (int64_t)(mk ? mk->col_idx[e] : e) * 128, k1 = k0 + 128 < nk ? k0 + 128 : nk;
             for (int64_t j = k0; j < k1; j++) {
                 const float *kr = k + j * stride + h * D;
                 double s = 0.0;
@@ -112,32 +120,37 @@ static void ref_row(const float *q, const float *k, const float *v, int64_t n, i
     for (int d = 0; d < D; d++) out[d] = sum > 0 ? out[d] / sum : 0.0;
 }
 
-static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_backend *cpu) {
-    const int64_t n = tc->n, heads = tc->heads;
+/* Runs one case through each kernel; out_keep (elems bf16, may be NULL) receives the last kernel's output. */
+static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_backend *cpu, uint16_t *out_keep) {
+    const int64_t n = tc->n, heads = tc->heads, nk = tc->lk > 0 ? tc->lk : tc->n;
     const size_t elems = (size_t)n * (size_t)heads * D, bytes = elems * 2;
+    const size_t kelems = (size_t)nk * (size_t)heads * D, kbytes = kelems * 2;
     uint16_t *hq = NULL, *hk = NULL, *hv = NULL, *ho = NULL, *ho2 = NULL;
     float *fq = NULL, *fk = NULL, *fv = NULL, *fo = NULL, *ref = NULL;
     void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL;
     rad_bsr own;
-    const rad_bsr *mk = NULL;
+    memset(&own, 0, sizeof own);
+    const rad_bsr *mk = NULL; /* NULL for cross-attention: every key */
     rad_cuda_bsr dm;
     memset(&dm, 0, sizeof dm);
     int fails = rad_test_failures;
 
-    CHECK_OK(make_mask(tc, &own, &mk));
-    if (!mk) return 1;
+    if (tc->lk <= 0) {
+        CHECK_OK(make_mask(tc, &own, &mk));
+        if (!mk) return 1;
+    }
     CHECK_OK(rad_alloc((void **)&hq, bytes, "q"));
-    CHECK_OK(rad_alloc((void **)&hk, bytes, "k"));
-    CHECK_OK(rad_alloc((void **)&hv, bytes, "v"));
+    CHECK_OK(rad_alloc((void **)&hk, kbytes, "k"));
+    CHECK_OK(rad_alloc((void **)&hv, kbytes, "v"));
     CHECK_OK(rad_alloc((void **)&ho, bytes, "out"));
     CHECK_OK(rad_alloc((void **)&ho2, bytes, "out (second run)"));
     CHECK_OK(rad_alloc((void **)&fq, elems * 4, "q f32"));
-    CHECK_OK(rad_alloc((void **)&fk, elems * 4, "k f32"));
-    CHECK_OK(rad_alloc((void **)&fv, elems * 4, "v f32"));
+    CHECK_OK(rad_alloc((void **)&fk, kelems * 4, "k f32"));
+    CHECK_OK(rad_alloc((void **)&fv, kelems * 4, "v f32"));
     if (rad_test_failures != fails) return 1;
     fill(hq, fq, elems, tc->spread);
-    fill(hk, fk, elems, tc->spread);
-    fill(hv, fv, elems, 1.0);
+    fill(hk, fk, kelems, tc->spread);
+    fill(hv, fv, kelems, 1.0);
 
     /* The reference: CPU attention on every element, or double precision on sampled rows. */
     int64_t rows[64];
@@ -145,7 +158,7 @@ static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_
     if (!tc->sampled) {
         CHECK_OK(rad_alloc((void **)&ref, elems * 4, "reference"));
         CHECK_OK(rad_alloc((void **)&fo, elems * 4, "out f32"));
-        CHECK_OK(cpu->attention(cpu, fq, fk, fv, ref, n, n, heads, D, 1.0f / sqrtf((float)D), NULL, mk));
+        CHECK_OK(cpu->attention(cpu, fq, fk, fv, ref, n, nk, heads, D, 1.0f / sqrtf((float)D), NULL, mk));
     } else {
         const int64_t nb = (n + 127) / 128;
         const int64_t picks[] = {0, 1, 127, 128 + 5, (nb / 2) * 128 + 64, (nb - 2) * 128 + 127, (nb - 1) * 128, n - 1};
@@ -154,17 +167,18 @@ static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_
         CHECK_OK(rad_alloc((void **)&ref, (size_t)n_rows * (size_t)heads * D * sizeof(double), "reference rows"));
         double *dref = (double *)ref;
         for (int i = 0; i < n_rows; i++)
-            for (int64_t h = 0; h < heads; h++) ref_row(fq, fk, fv, n, heads, rows[i], h, mk, dref + ((size_t)i * heads + h) * D);
+            for (int64_t h = 0; h < heads; h++) ref_row(fq, fk, fv, nk, heads, rows[i], h, mk, dref + ((size_t)i * heads + h) * D);
     }
 
     CHECK_OK(rad_cuda_malloc(&dq, bytes, "q"));
-    CHECK_OK(rad_cuda_malloc(&dk, bytes, "k"));
-    CHECK_OK(rad_cuda_malloc(&dv, bytes, "v"));
+    CHECK_OK(rad_cuda_malloc(&dk, kbytes, "k"));
+    CHECK_OK(rad_cuda_malloc(&dv, kbytes, "v"));
     CHECK_OK(rad_cuda_malloc(&dout, bytes, "out"));
     CHECK_OK(rad_cuda_upload(dq, hq, bytes));
-    CHECK_OK(rad_cuda_upload(dk, hk, bytes));
-    CHECK_OK(rad_cuda_upload(dv, hv, bytes));
-    CHECK_OK(rad_cuda_bsr_upload(mk, &dm));
+    CHECK_OK(rad_cuda_upload(dk, hk, kbytes));
+    CHECK_OK(rad_cuda_upload(dv, hv, kbytes));
+    if (mk) CHECK_OK(rad_cuda_bsr_upload(mk, &dm));
+    else CHECK_OK(rad_cuda_bsr_cross(n, nk, &dm));
 
     for (int ki = 0; ki < n_kernels && rad_test_failures == fails; ki++) {
         const int kern = kernels[ki];
@@ -195,11 +209,13 @@ static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_
             err = isfinite(num) ? sqrt(num / (den > 0 ? den : 1)) : INFINITY;
         }
         const int ok = unwritten == 0 && same && err < TOL;
-        printf("  %-4s n=%-6lld heads=%-2lld %-6s density=%.3f spread=%.1f %s: rel err %.2e, unwritten %zu, "
-               "repeatable %s  %s\n",
-               rad_cuda_attn_kernel_name(kern), (long long)n, (long long)heads, mask_name[tc->mask],
-               rad_bsr_density(mk), tc->spread, tc->sampled ? "sampled rows" : "all rows", err, unwritten,
-               same ? "yes" : "NO", ok ? "ok" : "FAIL");
+        char shape[64];
+        if (mk) snprintf(shape, sizeof shape, "%-6s density=%.3f", mask_name[tc->mask], rad_bsr_density(mk));
+        else snprintf(shape, sizeof shape, "cross  lk=%-5lld  ", (long long)nk);
+        printf("  %-8s n=%-6lld heads=%-2lld %s spread=%.1f %s: rel err %.2e, unwritten %zu, repeatable %s  %s\n",
+               rad_cuda_attn_kernel_name(kern), (long long)n, (long long)heads, shape, tc->spread,
+               tc->sampled ? "sampled rows" : "all rows", err, unwritten, same ? "yes" : "NO", ok ? "ok" : "FAIL");
+        if (out_keep) memcpy(out_keep, ho, bytes);
         CHECK(unwritten == 0);
         CHECK(same);
         CHECK(err < TOL);
@@ -235,21 +251,29 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const int k = rad_cuda_attn_kernel_from_name(argv[i]);
         if (k < 0) {
-            fprintf(stderr, "unknown kernel '%s' (auto, v1, v3, v3pp, v3s3, v3nat, v3e)\n", argv[i]);
+            fprintf(stderr, "unknown kernel '%s' (auto, portable, fa2s4, fa2s3, fa2s2, fa2n32, v3, v3pp, v3s3, v3nat, v3e)\n",
+                    argv[i]);
             return 2;
         }
         kernels[n_kernels++] = k;
     }
+    const char *env = getenv("RADIAL_ATTN_KERNEL");
+    if (env && *env) printf("note: RADIAL_ATTN_KERNEL=%s is set (it steers auto)\n", env);
     if (!n_kernels) {
-        kernels[n_kernels++] = RAD_CUDA_ATTN_V1_SIMPLE;
-        if (major == 9) {
-            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_WGMMA;
-            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_PINGPONG;
-            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_STAGES3;
-            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_NATURAL;
-            kernels[n_kernels++] = RAD_CUDA_ATTN_V3_EARLY;
-        }
+        for (int k = RAD_CUDA_ATTN_FA2_S4; k < RAD_CUDA_ATTN_N_KERNELS; k++)
+            if (rad_cuda_attn_resolve(k) == k) kernels[n_kernels++] = k;
+            else printf("not on this device: %s (%s)\n", rad_cuda_attn_kernel_name(k), rad_last_error());
+        kernels[n_kernels++] = RAD_CUDA_ATTN_PORTABLE;
         kernels[n_kernels++] = RAD_CUDA_ATTN_AUTO;
+    }
+    for (int i = 0; i < n_kernels; i++) {
+        char info[256];
+        const int r = rad_cuda_attn_resolve(kernels[i]);
+        if (r < 0 || rad_cuda_attn_describe(kernels[i], info, sizeof info) != RAD_OK) {
+            fprintf(stderr, "kernel %s cannot run here: %s\n", rad_cuda_attn_kernel_name(kernels[i]), rad_last_error());
+            return 1;
+        }
+        printf("kernel %-8s -> %s\n", rad_cuda_attn_kernel_name(kernels[i]), info);
     }
 
     rad_backend *cpu;
@@ -267,17 +291,45 @@ int main(int argc, char **argv) {
         {.n = 2000, .heads = 12, .mask = MASK_DENSE, .spread = 1.7},
         {.n = 8 * 256, .heads = 3, .mask = MASK_RADIAL, .frames = 8, .tpf = 256, .spread = 1.7},
         {.n = 6 * 390, .heads = 4, .mask = MASK_RADIAL, .frames = 6, .tpf = 390, .spread = 2.5},
+        {.n = 1500, .heads = 3, .lk = 512, .spread = 1.7},  /* cross-attention: 512 text keys */
+        {.n = 200, .heads = 2, .lk = 77, .spread = 3.0},    /* one partial key block */
+        {.n = 1000, .heads = 1, .lk = 300, .spread = 6.0},  /* partial block of 44 keys, peaky */
         {.n = 21 * 1560, .heads = 12, .mask = MASK_RADIAL, .frames = 21, .tpf = 1560, .spread = 1.7, .sampled = 1},
         {.n = 21 * 1560, .heads = 12, .mask = MASK_DENSE, .spread = 1.7, .sampled = 1},
+        {.n = 21 * 1560, .heads = 12, .lk = 512, .spread = 1.7, .sampled = 1}, /* Wan cross-attention */
     };
     const int small_only = getenv("RAD_TEST_SMALL") != NULL; /* e.g. under compute-sanitizer */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (small_only && cases[i].n > 4096) continue;
-        /* the simple kernel at Wan size takes seconds per launch: keep it to the smaller shapes */
-        int ks[RAD_CUDA_ATTN_N_KERNELS], nk = 0;
-        for (int j = 0; j < n_kernels; j++)
-            if (!(cases[i].sampled && kernels[j] == RAD_CUDA_ATTN_V1_SIMPLE && argc == 1)) ks[nk++] = kernels[j];
-        run_case(&cases[i], ks, nk, cpu);
+        run_case(&cases[i], kernels, n_kernels, cpu, NULL);
+    }
+
+    /* RADIAL_ATTN_KERNEL: "portable" turns auto into the portable kernel, bit for bit; a bad name fails. */
+    if (argc == 1 && !(env && *env)) {
+        const test_case tc = {.n = 1000, .heads = 3, .mask = MASK_RADIAL, .frames = 4, .tpf = 250, .spread = 2.0};
+        const size_t bytes = (size_t)tc.n * (size_t)tc.heads * D * 2;
+        uint16_t *a = NULL, *b = NULL;
+        CHECK_OK(rad_alloc((void **)&a, bytes, "out"));
+        CHECK_OK(rad_alloc((void **)&b, bytes, "out"));
+        const uint64_t saved = rng_state;
+        const int portable = RAD_CUDA_ATTN_PORTABLE, autok = RAD_CUDA_ATTN_AUTO;
+        if (a && b) {
+            run_case(&tc, &portable, 1, cpu, a);
+            setenv("RADIAL_ATTN_KERNEL", "portable", 1);
+            rng_state = saved; /* the same inputs */
+            CHECK(rad_cuda_attn_resolve(RAD_CUDA_ATTN_AUTO) == rad_cuda_attn_resolve(RAD_CUDA_ATTN_PORTABLE));
+            run_case(&tc, &autok, 1, cpu, b);
+            const int same = memcmp(a, b, bytes) == 0;
+            printf("  RADIAL_ATTN_KERNEL=portable: auto runs %s, output identical to portable: %s\n",
+                   rad_cuda_attn_kernel_name(rad_cuda_attn_resolve(RAD_CUDA_ATTN_AUTO)), same ? "yes" : "NO");
+            CHECK(same);
+            setenv("RADIAL_ATTN_KERNEL", "no-such-kernel", 1);
+            CHECK(rad_cuda_attn_resolve(RAD_CUDA_ATTN_AUTO) < 0);
+            printf("  RADIAL_ATTN_KERNEL=no-such-kernel: %s\n", rad_last_error());
+            CHECK(rad_cuda_attn_resolve(RAD_CUDA_ATTN_PORTABLE) >= 0); /* explicit ids ignore it */
+            unsetenv("RADIAL_ATTN_KERNEL");
+        }
+        rad_free(a), rad_free(b);
     }
     cpu->destroy(cpu);
     TEST_MAIN_END();

@@ -111,9 +111,14 @@ static int run(const attn_opts *o) {
     printf("device: %s\nseed: %lld; q, k uniform(-1.7, 1.7), v uniform(-1, 1), bf16; %d heads x %d, scale "
            "1/sqrt(%d); %d warm-up + %d timed launches per point\n",
            dev, (long long)seed, heads, HD, HD, warmup, reps);
+    for (int ki = 0; ki < n_kernels; ki++) {
+        char info[256];
+        if (rad_cuda_attn_describe(kernels[ki], info, sizeof info) != RAD_OK) return cli_error(CMD);
+        printf("kernel %s -> %s\n", kernel_names[kernels[ki]], info);
+    }
     printf("TFLOP/s = 4 * %d * heads * (query-key pairs in computed blocks) / median time (dense: 4 N^2 %d heads)\n\n",
            HD, HD);
-    printf("%6s %6s %7s  %-6s %-5s %8s %8s  %9s %9s %9s  %8s  %s\n", "frames", "latent", "tokens", "mode", "kern",
+    printf("%6s %6s %7s  %-6s %-8s %8s %8s  %9s %9s %9s  %8s  %s\n", "frames", "latent", "tokens", "mode", "kern",
            "density", "blocks", "median ms", "min ms", "max ms", "TFLOP/s", "radial speedup");
 
     record *recs;
@@ -188,7 +193,7 @@ static int run(const attn_opts *o) {
                     snprintf(sp, sizeof sp, "%.2fx (%.0f%% of dense TFLOP/s)", r->speedup,
                              100.0 * (flop / r->med) /
                                  (4.0 * HD * (double)heads * (double)n * (double)n / dense_med[kernels[ki]]));
-                printf("%6lld %6lld %7lld  %-6s %-5s %8.4f %8lld  %9.3f %9.3f %9.3f  %8.1f  %s\n", r->video_frames,
+                printf("%6lld %6lld %7lld  %-6s %-8s %8.4f %8lld  %9.3f %9.3f %9.3f  %8.1f  %s\n", r->video_frames,
                        r->latent, r->tokens, mode_names[r->mode], kernel_names[r->kernel], r->density, r->blocks,
                        r->med, r->min, r->max, flop / (r->med * 1e-3) * 1e-12, sp);
                 fflush(stdout);
@@ -260,7 +265,9 @@ int bench_attention(int argc, char **argv) {
         {"--mode", NULL, CLI_TEXT, .value = &o.modes, .arg = "LIST",
          .help = "dense, radial (radial mask: rad_radial_layout, block 128, --decay)"},
         {"--kernel", NULL, CLI_TEXT, .value = &o.kernels, .arg = "LIST",
-         .help = "auto, v1, v3, v3pp, v3s3, v3nat, v3e (versions, see bench/NOTES-kernels.md)"},
+         .help = "auto, portable, fa2s4, fa2s3, fa2s2, fa2n32, v3, v3pp, v3s3, v3nat, v3e (versions, see "
+                 "bench/NOTES-kernels.md; portable = the fa2 configuration this device suits; auto follows "
+                 "RADIAL_ATTN_KERNEL when set)"},
         {"--reps", NULL, CLI_INT, .value = &o.reps, .min = 1, .max = 10000, .help = "timed launches per point"},
         {"--warmup", NULL, CLI_INT, .value = &o.warmup, .min = 0, .max = 1000,
          .help = "untimed launches before them"},

@@ -1,10 +1,13 @@
 /* The extern "C" side of the CUDA attention (cuda_attention.h): argument checks, the device copy of the
- * block-CSR layout with its launch order, the choice of kernel version, event timing, and the small device
- * helpers that tests and benchmarks use. */
+ * block-CSR layout with its launch order, the choice of kernel version by compute capability (v3 on Hopper,
+ * the portable kernel on every other sm_80+ card, RADIAL_ATTN_KERNEL to override), event timing, and the
+ * small device helpers that tests and benchmarks use. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/attn_fa2_plan.h"
 #include "backend/cuda/attn_internal.cuh"
 
 extern "C" {
@@ -12,7 +15,12 @@ extern "C" {
 #include "base/mem.h"
 }
 
-static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto", "v1", "v3", "v3pp", "v3s3", "v3nat", "v3e"};
+static const char *const kernel_names[RAD_CUDA_ATTN_N_KERNELS] = {"auto",  "portable", "fa2s4", "fa2s3",
+                                                                   "fa2s2", "fa2n32",   "v3",    "v3pp",
+                                                                   "v3s3",  "v3nat",    "v3e"};
+static bool is_fa2(int k) { return k >= RAD_CUDA_ATTN_FA2_S4 && k <= RAD_CUDA_ATTN_FA2_N32; }
+static bool is_v3(int k) { return k >= RAD_CUDA_ATTN_V3_WGMMA && k < RAD_CUDA_ATTN_N_KERNELS; }
+static int fa2_cfg(int k) { return RAD_FA2_S4 + (k - RAD_CUDA_ATTN_FA2_S4); } /* the two enums share an order */
 
 extern "C" const char *rad_cuda_attn_kernel_name(int kernel) {
     return kernel >= 0 && kernel < RAD_CUDA_ATTN_N_KERNELS ? kernel_names[kernel] : NULL;
@@ -121,19 +129,115 @@ extern "C" void rad_cuda_bsr_free(rad_cuda_bsr *b) {
 
 /* ---------------- attention ---------------- */
 
-static int device_cc_major(void) {
-    static int major = -1;
-    if (major < 0) {
-        int dev = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-            major = 0;
+enum { MAX_DEV = 64 };
+typedef struct {
+    bool valid;
+    int major, minor;
+    size_t smem_sm, reserved, optin; /* shared memory per SM, reserved per CTA, most a CTA may opt in to */
+    signed char fa2_ok[RAD_FA2_N_CFG]; /* 0 not asked yet, 1 this build has code for this device, -1 not */
+} dev_props;
+
+static rad_status device_props(dev_props **out) {
+    static dev_props cache[MAX_DEV];
+    int dev = 0;
+    RAD_CUDA_TRY(cudaGetDevice(&dev));
+    if (dev < 0 || dev >= MAX_DEV) return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: device %d of more than %d", dev, MAX_DEV);
+    dev_props *p = &cache[dev];
+    if (!p->valid) {
+        int sm = 0, res = 0, opt = 0;
+        RAD_CUDA_TRY(cudaDeviceGetAttribute(&p->major, cudaDevAttrComputeCapabilityMajor, dev));
+        RAD_CUDA_TRY(cudaDeviceGetAttribute(&p->minor, cudaDevAttrComputeCapabilityMinor, dev));
+        RAD_CUDA_TRY(cudaDeviceGetAttribute(&sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev));
+        RAD_CUDA_TRY(cudaDeviceGetAttribute(&res, cudaDevAttrReservedSharedMemoryPerBlock, dev));
+        RAD_CUDA_TRY(cudaDeviceGetAttribute(&opt, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+        p->smem_sm = (size_t)sm, p->reserved = (size_t)res, p->optin = (size_t)opt;
+        p->valid = true;
     }
-    return major;
+    *out = p;
+    return RAD_OK;
 }
 
-static rad_status check_call(const void *q, const void *k, const void *v, const void *out, int64_t heads,
-                             const rad_cuda_bsr *mask, int kernel) {
+/* The kernel a call with `kernel` runs here (rad_cuda_attn_resolve). */
+static rad_status resolve(int kernel, int *out) {
+    *out = -1;
+    if (kernel < 0 || kernel >= RAD_CUDA_ATTN_N_KERNELS)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
+    dev_props *p;
+    RAD_TRY(device_props(&p));
+    if (kernel == RAD_CUDA_ATTN_AUTO) {
+        const char *env = getenv("RADIAL_ATTN_KERNEL");
+        if (env && *env && strcmp(env, "auto")) {
+            kernel = rad_cuda_attn_kernel_from_name(env);
+            if (kernel < 0) {
+                char names[160] = "";
+                for (int i = 0; i < RAD_CUDA_ATTN_N_KERNELS; i++)
+                    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", kernel_names[i]);
+                return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: RADIAL_ATTN_KERNEL=%s is not one of %s", env, names);
+            }
+        } else {
+            kernel = p->major == 9 && rad_attn_v3_built() ? RAD_CUDA_ATTN_V3_WGMMA : RAD_CUDA_ATTN_PORTABLE;
+        }
+    }
+    if (p->major < 8)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: the bf16 tensor-core kernels need sm_80 or newer, found "
+                       "sm_%d%d (the generic fp32 kernel serves older cards)", p->major, p->minor);
+    if (kernel == RAD_CUDA_ATTN_PORTABLE) {
+        const int c = rad_fa2_pick(p->smem_sm, p->reserved, p->optin);
+        if (c < 0)
+            return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: %zu bytes of shared memory per block are too few for "
+                           "the portable kernel (%zu needed)", p->optin, rad_fa2_smem_bytes(RAD_FA2_N32));
+        kernel = RAD_CUDA_ATTN_FA2_S4 + c;
+    }
+    if (is_v3(kernel)) {
+        if (p->major != 9)
+            return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: kernel %s needs a Hopper GPU (sm_90), found sm_%d%d",
+                           kernel_names[kernel], p->major, p->minor);
+        if (!rad_attn_v3_built())
+            return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: kernel %s: this build has no sm_90a code (add 90a to "
+                           "RADIAL_CUDA_ARCHS)", kernel_names[kernel]);
+        *out = kernel;
+        return RAD_OK;
+    }
+    const int cfg = fa2_cfg(kernel);
+    if (rad_fa2_smem_bytes(cfg) > p->optin)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: kernel %s needs %zu bytes of shared memory per block, "
+                       "sm_%d%d allows %zu", kernel_names[kernel], rad_fa2_smem_bytes(cfg), p->major, p->minor, p->optin);
+    if (!p->fa2_ok[cfg]) {
+        rad_fa2_info info;
+        p->fa2_ok[cfg] = rad_attn_fa2_info(cfg, &info) == RAD_OK ? 1 : -1;
+    }
+    if (p->fa2_ok[cfg] < 0) {
+        rad_fa2_info info;
+        return rad_attn_fa2_info(cfg, &info); /* the message again */
+    }
+    *out = kernel;
+    return RAD_OK;
+}
+
+extern "C" int rad_cuda_attn_resolve(int kernel) {
+    int k;
+    return resolve(kernel, &k) == RAD_OK ? k : -1;
+}
+
+extern "C" rad_status rad_cuda_attn_describe(int kernel, char *buf, size_t size) {
+    int k;
+    RAD_TRY(resolve(kernel, &k));
+    if (is_v3(k)) {
+        snprintf(buf, size, "%s: Hopper wgmma kernel (sm_90a), 384 threads, one CTA per SM", kernel_names[k]);
+        return RAD_OK;
+    }
+    const int cfg = fa2_cfg(k);
+    rad_fa2_info info;
+    RAD_TRY(rad_attn_fa2_info(cfg, &info));
+    snprintf(buf, size, "%s: portable (mma.sync), %d-key tiles, %d-slot K/V ring, %.1f KB shared memory, %d CTA(s) per "
+             "SM, %d registers, %d bytes of local memory, sm_%d code", kernel_names[k], rad_fa2_cfg_bn(cfg),
+             rad_fa2_cfg_nslot(cfg), info.smem_bytes / 1024.0, info.ctas_per_sm, info.regs, info.local_bytes,
+             info.binary_version);
+    return RAD_OK;
+}
+
+static rad_status check_call(const void *q, const void *k, const void *v, const void *out, int64_t heads, float scale,
+                             const rad_cuda_bsr *mask) {
     if (!q || !k || !v || !out || !mask || !mask->row_ptr)
         return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: null tensor or layout");
     if (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)out) % 16)
@@ -143,19 +247,15 @@ static rad_status check_call(const void *q, const void *k, const void *v, const 
     if ((int64_t)mask->n_blocks * heads > INT32_MAX)
         return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: %d block rows x %lld heads exceed the grid",
                        (int)mask->n_blocks, (long long)heads);
-    if (kernel < 0 || kernel >= RAD_CUDA_ATTN_N_KERNELS)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: unknown kernel id %d", kernel);
-    if (kernel >= RAD_CUDA_ATTN_V3_WGMMA && device_cc_major() != 9)
-        return rad_err(RADIAL_ERR_UNSUPPORTED, "cuda attention: kernel %s needs a Hopper GPU (sm_90), found sm_%d0",
-                       kernel_names[kernel], device_cc_major());
+    if (!(scale > 0.0f) || !isfinite(scale)) /* the kernels take a tile's max before scaling */
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention: scale %g, expected a positive finite number", (double)scale);
     return RAD_OK;
 }
 
+/* kernel: resolved (never AUTO or PORTABLE). */
 static rad_status launch(const rad_attn_args *a, int kernel) {
-    if (kernel == RAD_CUDA_ATTN_AUTO)
-        kernel = device_cc_major() == 9 ? RAD_CUDA_ATTN_V3_WGMMA : RAD_CUDA_ATTN_V1_SIMPLE; /* NOTES-kernels.md */
+    if (is_fa2(kernel)) return rad_attn_fa2_launch(a, fa2_cfg(kernel));
     switch (kernel) {
-    case RAD_CUDA_ATTN_V1_SIMPLE: return rad_attn_v1_launch(a);
     case RAD_CUDA_ATTN_V3_WGMMA: return rad_attn_v3_launch(a, false, 2, false);
     case RAD_CUDA_ATTN_V3_PINGPONG: return rad_attn_v3_launch(a, true, 2, false);
     case RAD_CUDA_ATTN_V3_STAGES3: return rad_attn_v3_launch(a, false, 3, false);
@@ -190,15 +290,20 @@ static rad_attn_args make_args(const void *q, const void *k, const void *v, void
 
 extern "C" rad_status rad_cuda_attention_bf16(const void *q, const void *k, const void *v, void *out, int64_t heads,
                                               float scale, const rad_cuda_bsr *mask, int kernel, void *stream) {
-    RAD_TRY(check_call(q, k, v, out, heads, mask, kernel));
+    RAD_TRY(check_call(q, k, v, out, heads, scale, mask));
+    int kr;
+    RAD_TRY(resolve(kernel, &kr));
     const rad_attn_args a = make_args(q, k, v, out, heads, scale, mask, stream);
-    return launch(&a, kernel);
+    return launch(&a, kr);
 }
 
 extern "C" rad_status rad_cuda_attention_time(const void *q, const void *k, const void *v, void *out, int64_t heads,
                                               float scale, const rad_cuda_bsr *mask, int kernel, int warmup, int reps,
                                               float *ms) {
-    RAD_TRY(check_call(q, k, v, out, heads, mask, kernel));
+    RAD_TRY(check_call(q, k, v, out, heads, scale, mask));
+    int kr;
+    RAD_TRY(resolve(kernel, &kr));
+    kernel = kr;
     if (warmup < 0 || reps < 1 || !ms)
         return rad_err(RADIAL_ERR_INVALID_ARG, "cuda attention timing: warmup %d, reps %d", warmup, reps);
     const rad_attn_args a = make_args(q, k, v, out, heads, scale, mask, NULL);

@@ -1,6 +1,6 @@
 /* Generic attention in fp32 (rk_attention_generic, cuda_kernels.cuh): any head_dim up to 512, lq != lk, an
  * additive bias [heads, lq, lk] (the T5's relative positions) and block-CSR layouts. The backend sends here
- * what the bf16 tensor-core kernels (attn_v1/v3, head_dim 128, no bias) do not take: the T5 encoder, the VAE's
+ * what the bf16 tensor-core kernels (attn_fa2/v3, head_dim 128, no bias) do not take: the T5 encoder, the VAE's
  * single-head attention (head_dim 384), small test models. Correctness first; it runs on CUDA cores.
  *
  * One CTA per (32 query rows, head): 8 warps x 4 query rows. Keys go through shared memory in tiles of 32.

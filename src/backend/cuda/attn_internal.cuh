@@ -31,7 +31,17 @@ struct rad_attn_args {
     cudaStream_t stream;
 };
 
-rad_status rad_attn_v1_launch(const rad_attn_args *a);
+/* The portable kernel (attn_fa2.cu, sm_80+) in configuration cfg (a rad_fa2_cfg of attn_fa2_plan.h). */
+rad_status rad_attn_fa2_launch(const rad_attn_args *a, int cfg);
+/* Its resources on the current device; an error naming the architecture when this build has no code for it. */
+struct rad_fa2_info {
+    int regs, local_bytes, smem_bytes, ctas_per_sm, binary_version;
+};
+rad_status rad_attn_fa2_info(int cfg, rad_fa2_info *info);
+
+/* Whether the code this build holds for the current device contains the Hopper kernels (sm_90a): false on
+ * other devices and in builds without 90a in RADIAL_CUDA_ARCHS (their v3 kernels are stubs that trap). */
+bool rad_attn_v3_built(void);
 /* pingpong: the two consumer warpgroups alternate their matrix-instruction issue (FA3's schedule);
  * stages: depth of the K/V shared-memory ring (2 or 3); early_rescale: O's rescale overlaps the S GEMM.
  * (Variants are exclusive: pingpong and stages 3 run without early_rescale.) */

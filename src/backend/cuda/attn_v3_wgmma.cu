@@ -43,6 +43,13 @@ constexpr uint32_t smem_bytes(int stages) { return TILE * (1 + 2 * stages) + (1 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define RAD_V3_DEVICE 1
 #endif
+/* 1 in the sm_90a image only: the other architectures of the fat binary compile the kernels below as stubs
+ * (rad_attn_v3_built reads this from the image loaded for the current device). */
+#ifdef RAD_V3_DEVICE
+__device__ int v3_built = 1;
+#else
+__device__ int v3_built = 0;
+#endif
 
 #ifdef RAD_V3_DEVICE
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
@@ -423,6 +430,20 @@ template <bool PP, int STAGES, bool EARLY> rad_status launch(const rad_attn_args
     return RAD_OK;
 }
 } // namespace
+
+bool rad_attn_v3_built(void) {
+    static signed char known[64]; /* per device: 0 not asked yet, 1 built, -1 not */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (dev >= 0 && dev < 64 && known[dev]) return known[dev] > 0;
+    int v = 0;
+    if (cudaMemcpyFromSymbol(&v, v3_built, sizeof v) != cudaSuccess) { /* no image for this device */
+        cudaGetLastError();
+        v = 0;
+    }
+    if (dev >= 0 && dev < 64) known[dev] = v == 1 ? 1 : -1;
+    return v == 1;
+}
 
 rad_status rad_attn_v3_launch(const rad_attn_args *a, bool pingpong, int stages, bool early_rescale) {
     if (pingpong) return launch<true, 2, false>(a);

@@ -23,12 +23,19 @@ extern "C" {
 
 enum { RAD_CUDA_ATTN_HEAD_DIM = 128, RAD_CUDA_ATTN_BLOCK = 128 };
 
-/* Kernel versions (bench/NOTES-kernels.md has each one's numbers). AUTO picks the fastest that runs on the
- * device: v3 on Hopper (sm_90), else the simple one. */
+/* Kernel versions (bench/NOTES-kernels.md has each one's numbers). AUTO picks by compute capability at run
+ * time: v3 on Hopper (sm_90, when the build holds sm_90a code), the portable kernel on every other sm_80 or
+ * later card; below sm_80 no bf16 kernel runs (rad_cuda_attn_resolve fails: use the generic fp32 kernel).
+ * The environment variable RADIAL_ATTN_KERNEL=NAME (a name below, e.g. "portable") replaces AUTO's choice,
+ * to test and time one kernel inside the whole engine; explicit ids are never replaced. */
 typedef enum rad_cuda_attn_kernel {
     RAD_CUDA_ATTN_AUTO = 0,
-    RAD_CUDA_ATTN_V1_SIMPLE, /* attn_v1_simple.cu: one thread per query row, fp32 CUDA cores; any sm */
-    RAD_CUDA_ATTN_V3_WGMMA,  /* attn_v3_wgmma.cu: TMA producer warp + 2 wgmma consumer warpgroups (sm_90a) */
+    RAD_CUDA_ATTN_PORTABLE,    /* attn_fa2.cu (sm_80+), the configuration this device's shared memory suits */
+    RAD_CUDA_ATTN_FA2_S4,      /* portable, 64-key tiles, 4-slot K/V ring (96 KB: Hopper, B200) */
+    RAD_CUDA_ATTN_FA2_S3,      /* portable, 64-key tiles, 3 slots (80 KB: A100) */
+    RAD_CUDA_ATTN_FA2_S2,      /* portable, 64-key tiles, 2 slots (64 KB: FlashAttention-2's schedule) */
+    RAD_CUDA_ATTN_FA2_N32,     /* portable, 32-key tiles, 2 slots (48 KB: sm_86, sm_89, sm_120) */
+    RAD_CUDA_ATTN_V3_WGMMA,    /* attn_v3_wgmma.cu: TMA producer warp + 2 wgmma consumer warpgroups (sm_90a) */
     RAD_CUDA_ATTN_V3_PINGPONG, /* the same, with the two consumer warpgroups taking turns on the tensor cores */
     RAD_CUDA_ATTN_V3_STAGES3,  /* v3 with a 3-deep K/V ring (224 KB of shared memory) */
     RAD_CUDA_ATTN_V3_NATURAL,  /* v3 launching block rows in natural order instead of most-blocks-first */
@@ -36,10 +43,19 @@ typedef enum rad_cuda_attn_kernel {
     RAD_CUDA_ATTN_N_KERNELS
 } rad_cuda_attn_kernel;
 
-/* "auto", "v1", "v3", "v3pp", "v3s3", "v3nat", "v3e"; NULL for an unknown id. */
+/* "auto", "portable", "fa2s4", "fa2s3", "fa2s2", "fa2n32", "v3", "v3pp", "v3s3", "v3nat", "v3e"; NULL for an
+ * unknown id. */
 const char *rad_cuda_attn_kernel_name(int kernel);
 /* Parses a name above; returns -1 if unknown. */
 int rad_cuda_attn_kernel_from_name(const char *name);
+/* The kernel a call with `kernel` runs on the current device: AUTO and PORTABLE resolved (AUTO through
+ * RADIAL_ATTN_KERNEL when set), never AUTO or PORTABLE itself. -1, with the reason in rad_last_error(), when it
+ * cannot run here: no device, a device below sm_80, a Hopper kernel off Hopper or in a build without sm_90a,
+ * no code for this architecture in the build, too little shared memory, a bad RADIAL_ATTN_KERNEL. */
+int rad_cuda_attn_resolve(int kernel);
+/* One line on a resolved kernel's resources on this device (registers, spill bytes, shared memory, CTAs per
+ * SM), for benchmarks and test logs. */
+rad_status rad_cuda_attn_describe(int kernel, char *buf, size_t size);
 
 /* A block-CSR layout in device memory plus its launch schedule (block rows, most blocks first). Block rows
  * run over the n_tokens queries, block columns over the n_keys keys (n_keys == n_tokens for self-attention;
@@ -60,8 +76,8 @@ void rad_cuda_bsr_free(rad_cuda_bsr *b);
 /* Dense cross-attention layout: ceil(n_q/128) block rows, each listing all ceil(n_k/128) key blocks. */
 rad_status rad_cuda_bsr_cross(int64_t n_q, int64_t n_k, rad_cuda_bsr *out);
 
-/* out = attention(q, k, v) over mask (see the top of this file). heads >= 1; scale is usually 1/sqrt(128).
- * kernel: a rad_cuda_attn_kernel. Asynchronous on `stream`; launch errors are reported here. */
+/* out = attention(q, k, v) over mask (see the top of this file). heads >= 1; scale > 0 (finite), usually
+ * 1/sqrt(128). kernel: a rad_cuda_attn_kernel. Asynchronous on `stream`; launch errors are reported here. */
 rad_status rad_cuda_attention_bf16(const void *q, const void *k, const void *v, void *out, int64_t heads, float scale,
                                    const rad_cuda_bsr *mask, int kernel, void *stream);
 
