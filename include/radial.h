@@ -74,6 +74,26 @@ typedef enum radial_sampler {
     RADIAL_SAMPLER_AUTO = 3
 } radial_sampler;
 
+/* Step caching (off by default): a step whose input has changed little since the last computed one skips the DiT's
+ * transformer blocks and adds the residual they left then (x after the blocks minus x before), per CFG branch;
+ * the head still runs. TEACACHE: TeaCache4Wan2.1's rule (github.com/ali-vilab/TeaCache): the relative L1 change
+ * of the time embedding between steps, rescaled by its published polynomial for Wan 2.1 1.3B or 14B, summed
+ * until it reaches cache_threshold; the first and the last step always compute. Its README's thresholds: 1.3B
+ * 0.05 (slower, closer) to 0.08; 14B 0.14 to 0.2 (with cache_ret_steps: 1.3B 0.05 to 0.1, 14B 0.1 to 0.2).
+ * MAGCACHE: MagCache4Wan2.1's rule (github.com/Zehong-Ma/MagCache): its published per-step magnitude ratios of the
+ * residual (Wan 2.1 T2V 1.3B or 14B) multiplied up; skip while the summed |1 - ratio| stays below cache_threshold
+ * and at most cache_k steps in a row were skipped; the first cache_retention of the steps always compute. Its
+ * README: 1.3B threshold 0.12 with K 2 or 4, 14B 0.24 with K 6, retention 0.2.
+ * Threshold 0 skips nothing: the output is the uncached one (bit for bit on the CPU). */
+typedef enum radial_cache { RADIAL_CACHE_NONE = 0, RADIAL_CACHE_TEACACHE = 1, RADIAL_CACHE_MAGCACHE = 2 } radial_cache;
+
+/* GEMM precision. BF16 (default): bf16 operands, fp32 accumulation (the CPU backend: fp32). FP8: CUDA on GPUs with
+ * fp8 tensor cores (compute capability 8.9+: Ada, Hopper, Blackwell; radial_init fails elsewhere, saying so): the
+ * DiT blocks' large GEMMs (attention projections and FFN at video token counts) take e4m3 operands, activations
+ * scaled per token and weights per output channel (an fp8 checkpoint's weights as stored), fp32 accumulation:
+ * faster, at a few percent of error per GEMM; the embeddings, the head and the text encoder stay bf16. */
+typedef enum radial_gemm { RADIAL_GEMM_BF16 = 0, RADIAL_GEMM_FP8 = 1 } radial_gemm;
+
 /* A LoRA for the DiT: merged into the weights at load as W + strength · (alpha/rank) · B·A. */
 typedef struct radial_lora {
     const char *path;
@@ -99,6 +119,7 @@ typedef struct radial_params {
      * and runs once per generation). */
     int offload;
     double max_vram_gib;
+    radial_gemm gemm; /* default BF16 */
 } radial_params;
 RADIAL_API radial_params radial_default_params(void);
 
@@ -123,9 +144,21 @@ typedef struct radial_gen_params {
     int dense_layers;            /* radial only: first blocks run dense (default 1) */
     float decay;                 /* radial mask decay factor (default 1.0) */
     radial_rng rng;              /* the generator of the seeded draw (default PHILOX) */
+    radial_cache cache;          /* step caching (default NONE) */
+    double cache_threshold;      /* teacache_thresh / magcache_thresh, a finite number >= 0 (0: skips nothing) */
+    int cache_ret_steps;         /* TeaCache's use_ret_steps: nonzero reads e0 = time_projection(e) and runs the
+                                    first five steps, none at the end (default 0: e; the first and last step) */
+    int cache_k;                 /* MagCache's magcache_K, 1 to 1000 (default 2) */
+    double cache_retention;      /* MagCache's retention_ratio, in [0, 1] (default 0.2) */
     const float *noise;          /* optional [16,T,H/8,W/8] initial noise instead of the seeded draw */
-    /* Progress: called after every denoising step, and after the VAE decodes each latent frame; return nonzero
-     * to cancel (RADIAL_ERR_CANCELLED). Either may be NULL. */
+    /* VAE decode in overlapping spatial tiles of this many pixels (a multiple of 32; diffusers' tiled_decode uses
+     * 256), blended over a quarter tile: its memory then follows the tile, not the frame (0.35 GiB at 256 on
+     * CUDA instead of 2.1 at 832x480), and the pixels change slightly near the seams. 0 (default): the exact
+     * whole-frame decode. */
+    int vae_tile;
+    /* Progress: called after every denoising step, and after the VAE decodes each latent frame (tiled: each
+     * latent frame of each tile, of tiles x frames); return nonzero to cancel (RADIAL_ERR_CANCELLED). Either may
+     * be NULL. */
     int (*on_step)(int step, int steps, double seconds_this_step, void *user_data);
     int (*on_decode)(int latent_frame, int latent_frames, void *user_data);
     void *user_data;
@@ -154,6 +187,9 @@ typedef struct radial_timings {
     size_t device_peak_bytes;
     size_t host_pinned_bytes; /* page-locked host memory of streamed weights (umT5 layers, offloaded DiT blocks) */
     int dit_resident_blocks, dit_blocks; /* DiT blocks kept on the device / in the model (the rest streamed) */
+    /* Step caching: DiT forwards of each CFG branch ([0] conditional, [1] unconditional), and those of them whose
+     * blocks were skipped. */
+    int cache_forwards[2], cache_skipped[2];
     int64_t seed_used;
 } radial_timings;
 

@@ -20,6 +20,11 @@
 typedef struct rad_backend rad_backend;
 typedef struct rad_weight rad_weight; /* a [n, k] matrix (or any tensor, flattened) prepared by the backend */
 
+/* The GEMM precision of linear (set_gemm). BF16: the default (CUDA: bf16 operands, fp32 accumulation; the CPU
+ * computes in fp32 either way). FP8: CUDA on GPUs with fp8 tensor cores (compute capability 8.9+): the large
+ * GEMMs take e4m3 operands with per-token and per-channel scales (numerics and which GEMMs: fp8_emul.h). */
+typedef enum rad_gemm_mode { RAD_GEMM_BF16 = 0, RAD_GEMM_FP8 = 1 } rad_gemm_mode;
+
 /* Staging buffers of streamed weights (weight_new_host, stage): two, for double buffering. */
 #define RAD_STAGE_SLOTS 2
 
@@ -88,6 +93,12 @@ struct rad_backend {
     rad_status (*weight_new_host)(rad_backend *be, const rad_weight_src *src, int64_t rows, int64_t cols,
                                   const char *name, rad_weight **out);
     rad_status (*stage)(rad_backend *be, rad_weight *const *ws, int n);
+    /* park != 0: a resident weight's device bytes go to page-locked host memory and the device memory is freed,
+     * so a model that waits through another phase does not hold the device (the host copy is kept once made:
+     * weights do not change, so parking it again frees the device memory without a copy); park == 0 brings it
+     * back. A parked weight used by an op is an error naming it. Streamed weights are left as they are. CPU:
+     * nothing to do. */
+    rad_status (*weight_park)(rad_backend *be, rad_weight *w, int park);
     /* What this backend holds now and at its peak since the last reset (rad_mem_stats); reset != 0 starts new
      * peaks from the current values after reading, so a caller measures one phase at a time. */
     void (*mem_stats)(rad_backend *be, int reset, rad_mem_stats *out);
@@ -103,6 +114,11 @@ struct rad_backend {
     /* y[m, n] = x[m, k] · w[n, k]ᵀ + bias[n]   (bias may be NULL). */
     rad_status (*linear)(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
                          const float *bias, float *y);
+    /* The GEMM mode of linear from now on (rad_gemm_mode); set it after creating the backend, before the model
+     * runs. A backend without the mode refuses it (RADIAL_ERR_UNSUPPORTED, saying why: the CPU backend, a GPU
+     * without fp8 tensor cores). CUDA fp8: a resident bf16 weight that an fp8 GEMM has read is kept as e4m3 from
+     * then on (half its memory), so bf16 GEMMs on it later read its e4m3 values. */
+    rad_status (*set_gemm)(rad_backend *be, int mode);
 
     /* ---- norms (per row of d values; y may equal x) ---- */
     /* LayerNorm: (x - mean) / sqrt(var + eps) [* w + b]; w, b may be NULL (no affine). */
@@ -151,22 +167,29 @@ struct rad_backend {
                             int64_t lq, int64_t lk, int64_t heads, int64_t head_dim, float scale,
                             const float *bias, const rad_bsr *mask);
 
-    /* ---- VAE (channel-first [C, T, H, W] activations) ---- */
+    /* ---- VAE (channel-first [C, T, H, W] activations) ----
+     * Convolution inputs (conv3d's x and prev, upsample2x's x and y) are arrays of conv_dtype elements:
+     * RAD_DT_F32 on the CPU; RAD_DT_BF16 on CUDA, whose conv3d takes bf16 operands: a tensor kept there
+     * rounded to bf16 (to nearest even, as the convolution rounds) convolves bit for bit as its fp32 original
+     * would, in half the memory. The VAE keeps its chunk caches and every tensor only a convolution reads so. */
+    rad_dtype conv_dtype;
+    /* y[i] = x[i] as conv_dtype (rounded to nearest even), i < n: y is a buffer of n conv_dtype elements. */
+    rad_status (*to_conv_dtype)(rad_backend *be, const float *x, int64_t n, void *y);
     /* Causal 3-D convolution: w [cout, cin, kt, kh, kw] (as a weight of cout x cin*kt*kh*kw), bias [cout].
      * Input x [cin, t, h, w]. `prev` (may be NULL) holds `n_prev` frames [cin, n_prev, h, w] that precede x in
-     * time (the chunk cache); missing front frames are zeros. Spatial zero padding ph, pw on each side,
-     * stride 1. Output y [cout, t, h + 2ph - kh + 1, w + 2pw - kw + 1]. */
-    rad_status (*conv3d)(rad_backend *be, const float *x, int64_t cin, int64_t t, int64_t h, int64_t w,
-                         const float *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
+     * time (the chunk cache); missing front frames are zeros. x and prev are conv_dtype. Spatial zero padding
+     * ph, pw on each side, stride 1. Output y (fp32) [cout, t, h + 2ph - kh + 1, w + 2pw - kw + 1]. */
+    rad_status (*conv3d)(rad_backend *be, const void *x, int64_t cin, int64_t t, int64_t h, int64_t w,
+                         const void *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
                          int64_t kt, int64_t kh, int64_t kw, int64_t ph, int64_t pw, float *y);
     /* Channel RMS norm of x [c, s]: x / max(||x[:, j]||, 1e-12) * sqrt(c) * gamma[c]. */
     rad_status (*rmsnorm_channels)(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                    float *y);
-    /* Nearest 2x spatial upsample: x [c, h, w] -> y [c, 2h, 2w]. */
-    rad_status (*upsample2x)(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
+    /* Nearest 2x spatial upsample of a convolution input (conv_dtype): x [c, h, w] -> y [c, 2h, 2w]. */
+    rad_status (*upsample2x)(rad_backend *be, const void *x, int64_t c, int64_t h, int64_t w, void *y);
     /* Strided copy within backend memory (like cudaMemcpy2D): `rows` rows of `row_bytes` bytes, row r from
      * src + r*src_pitch to dst + r*dst_pitch; source and destination regions must not overlap. The VAE moves
-     * frames of channel-first [C, T, H, W] tensors with it (chunk caches, the time_conv frame interleave). */
+     * frames of channel-first [C, T, H, W] tensors with it (the chunk caches). */
     rad_status (*copy2d)(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
                          size_t row_bytes, size_t rows);
     /* y [s, c] = transpose of x [c, s] (layout changes around attention). */
@@ -184,7 +207,7 @@ static inline size_t rad_backend_peak(rad_backend *be) {
 
 /* The argument check every backend's conv3d runs first (who: "conv3d", "cuda conv3d"); w_rows x w_cols is the
  * weight's shape (-1 x -1 for a missing weight). */
-rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, int64_t w, const float *prev,
+rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, int64_t w, const void *prev,
                             int64_t n_prev, int64_t w_rows, int64_t w_cols, int64_t cout, int64_t kt, int64_t kh,
                             int64_t kw, int64_t ph, int64_t pw);
 

@@ -2,7 +2,7 @@
  * and reject exactly the same calls with the same messages. */
 #include "backend/backend.h"
 
-rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, int64_t w, const float *prev,
+rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, int64_t w, const void *prev,
                             int64_t n_prev, int64_t w_rows, int64_t w_cols, int64_t cout, int64_t kt, int64_t kh,
                             int64_t kw, int64_t ph, int64_t pw) {
     /* The caps keep every product below (cin * taps, output pixels, im2col sizes) far from overflowing. */

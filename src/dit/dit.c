@@ -9,6 +9,7 @@
 #include "dit/dit.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct rad_dit {
     rad_dit_config c;
     int resident_blocks; /* blocks [0, resident_blocks) are resident on the backend, the rest streamed (offload) */
     bool loading_streamed; /* load_lin_shape makes streamed weights (a block at or past resident_blocks) */
+    bool parked;           /* the resident matrices wait in host memory (rad_dit_park) */
     lin patch, txt1, txt2, tim1, tim2, tproj, head;
     float *head_mod; /* host copy of head.modulation [2, D] */
     rad_load_stats load;
@@ -466,8 +468,87 @@ static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_
     return be->add_gated(be, ws->x, ws->q, n, D, m + 5 * D);
 }
 
+/* ---------------------------------------------------------------------------------------------- step cache */
+
+struct rad_dit_cache {
+    rad_backend *be;
+    rad_dit_cache_decide_fn decide;
+    void *user;
+    /* x_before - x_after of the blocks in the last forward that ran them: the residual negated, so that both the
+     * store (res = x_before, then res += x_after · -1) and the reuse (x += res · -1) are one add_gated each, exact
+     * as x_after - x_before and x + (x_after - x_before) (negation and multiplication by -1 are exact). */
+    float *res;
+    float *neg1;           /* backend [dim] of -1: the gate of those adds */
+    int64_t tokens, dim;   /* res holds [tokens, dim] (0: nothing allocated) */
+    const rad_dit *owner;  /* the DiT whose blocks made res; NULL: no residual stored */
+    float *host;           /* host copies of e [dim] and e0 [6, dim] for decide */
+};
+
+rad_status rad_dit_cache_new(rad_backend *be, rad_dit_cache_decide_fn decide, void *user, rad_dit_cache **out) {
+    *out = NULL;
+    if (!be || !decide) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT step cache: a backend and a decide function are needed");
+    rad_dit_cache *c;
+    RAD_TRY(rad_calloc((void **)&c, 1, sizeof *c, "DiT step cache"));
+    c->be = be, c->decide = decide, c->user = user;
+    *out = c;
+    return RAD_OK;
+}
+
+static void cache_release(rad_dit_cache *c) {
+    if (c->res) c->be->free(c->be, c->res);
+    if (c->neg1) c->be->free(c->be, c->neg1);
+    rad_free(c->host);
+    c->res = c->neg1 = c->host = NULL;
+    c->tokens = c->dim = 0;
+    c->owner = NULL;
+}
+
+void rad_dit_cache_free(rad_dit_cache *c) {
+    if (!c) return;
+    cache_release(c);
+    rad_free(c);
+}
+
+size_t rad_dit_cache_bytes(const rad_dit_cache *c) {
+    return c && c->res ? (size_t)(c->tokens + 1) * (size_t)c->dim * sizeof(float) : 0;
+}
+
+/* Sizes the cache for [n, D] (keeping what it holds when it fits) and asks the caller whether to reuse. */
+static rad_status cache_decide(rad_dit *d, rad_dit_cache *c, int64_t n, bool *reuse) {
+    rad_backend *be = d->be;
+    const int64_t D = d->c.dim;
+    *reuse = false;
+    if (c->be != be) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT step cache: made for another backend than the DiT's");
+    if (c->tokens != n || c->dim != D) {
+        cache_release(c);
+        rad_status s = rad_alloc((void **)&c->host, (size_t)7 * (size_t)D * sizeof(float), "DiT step cache (host)");
+        if (s == RAD_OK) s = be->alloc(be, (size_t)n * (size_t)D * sizeof(float), "DiT step cache: residual [tokens, dim]", (void **)&c->res);
+        if (s == RAD_OK) s = be->alloc(be, (size_t)D * sizeof(float), "DiT step cache: -1 [dim]", (void **)&c->neg1);
+        for (int64_t i = 0; s == RAD_OK && i < D; i++) c->host[i] = -1.0f;
+        if (s == RAD_OK) s = be->upload(be, c->neg1, c->host, (size_t)D * sizeof(float));
+        if (s != RAD_OK) {
+            cache_release(c);
+            return rad_err_prefix(s, "DiT step cache for %lld tokens: ", (long long)n);
+        }
+        c->tokens = n, c->dim = D;
+    }
+    RAD_TRY(be->download(be, c->host, d->ws.e, (size_t)D * sizeof(float)));
+    RAD_TRY(be->download(be, c->host + D, d->ws.e0, (size_t)(6 * D) * sizeof(float)));
+    RAD_TRY(c->decide(c->user, c->host, c->host + D, D, reuse));
+    if (*reuse && c->owner != d)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT step cache: a step was to reuse the blocks' residual, but %s",
+                       c->owner ? "it was stored by another DiT (a model switch must compute)"
+                                : "none is stored for this latent size (a branch's first step must compute)");
+    return RAD_OK;
+}
+
 rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
                            int L, const rad_dit_attn_policy *policy, float *v_out) {
+    return rad_dit_forward_cached(d, x, T, H, W, timestep, context, L, policy, NULL, v_out);
+}
+
+rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
+                                  int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache, float *v_out) {
     const rad_dit_config *c = &d->c;
     rad_backend *be = d->be;
     const int pt = c->patch_t, ph = c->patch_h, pw = c->patch_w, cin = c->in_dim, cout = c->out_dim;
@@ -493,6 +574,7 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
         return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: the attention mask covers %lld tokens, the latent has %lld",
                        (long long)mask->n_tokens, (long long)n);
     d->grid[0] = 0;
+    if (d->parked) RAD_TRY(rad_dit_park(d, false)); /* back from host memory (the pipeline parks it for the decode) */
     RAD_TRY(ws_ensure(d, n));
     dit_ws *ws = &d->ws;
 
@@ -513,15 +595,27 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
     rad_status s = be->upload(be, ws->patch, host, n_tok * (size_t)K * sizeof(float));
     if (s == RAD_OK) s = linear(d, ws->patch, n, K, &d->patch, ws->x);
     if (s == RAD_OK) s = time_embed(d, timestep);
-    if (s == RAD_OK) s = text_embed(d, context, L);
-    if (s == RAD_OK) s = stage_block(d, 0);
-    for (int li = 0; s == RAD_OK && li < c->num_layers; li++) {
+    bool reuse = false; /* step cache: skip the blocks, add the residual they left in an earlier step */
+    if (s == RAD_OK && cache) s = cache_decide(d, cache, n, &reuse);
+    if (s == RAD_OK && reuse) s = be->add_gated(be, ws->x, cache->res, n, c->dim, cache->neg1);
+    if (s == RAD_OK && !reuse) s = text_embed(d, context, L);
+    if (s == RAD_OK && !reuse && cache) {
+        cache->owner = NULL; /* until the blocks have run */
+        s = be->copy2d(be, cache->res, (size_t)c->dim * sizeof(float), ws->x, (size_t)c->dim * sizeof(float),
+                       (size_t)c->dim * sizeof(float), n_tok);
+    }
+    if (s == RAD_OK && !reuse) s = stage_block(d, 0);
+    for (int li = 0; s == RAD_OK && !reuse && li < c->num_layers; li++) {
         const rad_bsr *m = policy && li >= policy->dense_layers ? mask : NULL;
         if (li + 1 < c->num_layers) s = stage_block(d, li + 1); /* uploads while this block computes */
         if (s == RAD_OK) s = block_forward(d, li, f, h, w, m);
         if (s != RAD_OK) rad_err_prefix(s, "DiT block %d: ", li);
     }
-    if (s == RAD_OK) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
+    if (s == RAD_OK && !reuse && cache) {
+        s = be->add_gated(be, cache->res, ws->x, n, c->dim, cache->neg1); /* x_before - x_after */
+        if (s == RAD_OK) cache->owner = d;
+    }
+    if (s == RAD_OK && !reuse) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
     /* head: LN(x)·(1 + scale) + shift with (shift, scale) = head.modulation + e, then head.head */
     const int64_t KO = cout * P;
     if (s == RAD_OK)
@@ -558,6 +652,21 @@ rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask) {
     RAD_TRY(stage_block(d, layer));
     return block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask);
 }
+
+rad_status rad_dit_park(rad_dit *d, bool park) {
+    rad_backend *be = d->be;
+    lin *top[] = {&d->patch, &d->txt1, &d->txt2, &d->tim1, &d->tim2, &d->tproj, &d->head};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) RAD_TRY(be->weight_park(be, top[i]->w, park));
+    for (int i = 0; i < d->resident_blocks; i++) {
+        dit_block *b = &d->blocks[i];
+        lin *bl[] = {&b->sq, &b->sk, &b->sv, &b->so, &b->cq, &b->ck, &b->cv, &b->co, &b->f1, &b->f2};
+        for (size_t j = 0; j < sizeof bl / sizeof bl[0]; j++) RAD_TRY(be->weight_park(be, bl[j]->w, park));
+    }
+    d->parked = park;
+    return RAD_OK;
+}
+
+bool rad_dit_parked(const rad_dit *d) { return d->parked; }
 
 void rad_dit_release(rad_dit *d) {
     if (d) ws_free(d->be, &d->ws);

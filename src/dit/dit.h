@@ -2,6 +2,8 @@
  * All computation goes through the backend ops, so the same code runs on the CPU (fp32 oracle) and on CUDA. */
 #ifndef RAD_DIT_H
 #define RAD_DIT_H
+#include <stdbool.h>
+
 #include "attn/bsr.h"
 #include "backend/backend.h"
 #include "io/model_config.h"
@@ -45,6 +47,10 @@ rad_status rad_dit_plan_activations(const rad_dit_config *c, int64_t tokens, rad
 
 /* Blocks resident on the backend (the rest are streamed). */
 int rad_dit_resident_blocks(const rad_dit *d);
+/* park: the resident matrices go to host memory and free the device (backend.h weight_park) while another phase
+ * runs (the VAE decode); !park brings them back, which rad_dit_forward needs first. */
+rad_status rad_dit_park(rad_dit *d, bool park);
+bool rad_dit_parked(const rad_dit *d);
 /* Frees the activation buffers (the next forward allocates them again): between generations, so that the VAE
  * decode does not sit beside them. */
 void rad_dit_release(rad_dit *d);
@@ -54,6 +60,24 @@ void rad_dit_release(rad_dit *d);
  * token count does not grow. */
 rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
                            int L, const rad_dit_attn_policy *policy, float *v_out);
+
+/* ---- step caching (TeaCache and kin: src/pipeline/step_cache.h decides, the DiT skips) ----
+ * A cache holds what one CFG branch needs to skip the blocks of a later forward: the residual the blocks added
+ * in the last forward that ran them (x after the blocks minus x before), in backend memory, [tokens, dim] fp32.
+ * It belongs to the caller (one per branch, kept across the steps of a generation) and is handed to
+ * rad_dit_forward_cached, which calls `decide` once the time embedding is computed and before the blocks, with
+ * host copies of e [dim] (time_embedding(sinusoid(t))) and e0 [6, dim] (time_projection(SiLU(e)), the tensors
+ * TeaCache reads). *reuse = false: the blocks run and the residual is stored; true: the blocks (and the text
+ * embedding only they read) are skipped and x += the stored residual; the head runs either way. Reusing needs a
+ * residual stored by the same DiT over the same token count: otherwise the forward fails, naming it. */
+typedef rad_status (*rad_dit_cache_decide_fn)(void *user, const float *e, const float *e0, int64_t dim, bool *reuse);
+typedef struct rad_dit_cache rad_dit_cache;
+rad_status rad_dit_cache_new(rad_backend *be, rad_dit_cache_decide_fn decide, void *user, rad_dit_cache **out);
+void rad_dit_cache_free(rad_dit_cache *c);
+size_t rad_dit_cache_bytes(const rad_dit_cache *c); /* backend memory the cache holds now */
+/* rad_dit_forward with a step cache (NULL: rad_dit_forward). */
+rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
+                                  int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache, float *v_out);
 
 /* ---- for benchmarks and tests ---- */
 /* A DiT of the given config with seeded random weights (no files). */

@@ -5,13 +5,16 @@
 #include <string.h>
 
 #include "dit/dit.h"
+#include "vae/vae.h"
 #include "io/safetensors.h"
 
 #define MIB ((size_t)1 << 20)
 /* Headroom over the sum of the planned buffers: allocator rounding, the cuBLASLt workspace (32 MiB), cached
- * masks and RoPE tables, kernels loaded at their first launch. Calibrated against the device's own count on an
- * H200 (bench/RESULTS.md). */
-#define HEADROOM (256 * MIB)
+ * masks and RoPE tables, and the kernels and library code the driver loads at their first launch, which the
+ * device holds beyond what it held at the check. Calibrated against the device's own count (bench/RESULTS.md,
+ * H100, 2026-12-06): beyond the backend's buffers it held 0.52 GiB at the start of a 1.3B generation (CUDA
+ * context, cuBLASLt) and 1.05 GiB during its decode. */
+#define HEADROOM (640 * MIB)
 
 /* Bytes the CUDA backend keeps for a tensor: a matrix as bf16 (from F32/F16/BF16) or as stored (fp8, GGUF
  * blocks); a vector as fp32. Tables the models keep on the host (modulation, the umT5 embedding and bias
@@ -37,6 +40,8 @@ static size_t weights_bytes(const rad_weights *w, const char *prefix) {
     return sum;
 }
 
+size_t rad_mem_weights_bytes(const rad_weights *w) { return weights_bytes(w, NULL); }
+
 /* The largest matrix of a component as bf16: the backend's dequantisation buffer for a stored (fp8 / GGUF)
  * weight; 0 when every matrix is bf16 already. */
 static size_t dequant_bytes(const rad_weights *w) {
@@ -49,10 +54,6 @@ static size_t dequant_bytes(const rad_weights *w) {
     }
     return best;
 }
-
-/* The VAE decode's working memory at a latent of h x w: activations of the full-resolution stages (one frame)
- * and the conv caches, scaled from the decoder's measured working set at 60 x 104 (480 x 832). */
-static size_t vae_work_bytes(int64_t h, int64_t w) { return (size_t)((double)h * (double)w * 826.0 * 1024.0); }
 
 rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out) {
     memset(out, 0, sizeof *out);
@@ -83,11 +84,14 @@ rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out)
      * dequantisation buffer of stored weights */
     out->dit_scratch = 3 * 2 * (nd > chunk ? nd : chunk) + 2 * nd + dequant_bytes(in->dit);
     out->vae_weights = 2 * weights_bytes(in->vae, "decoder.") + weights_bytes(in->vae, "conv2."); /* + repacked */
+    /* a step cache keeps each CFG branch's block residual, [tokens, dim] fp32 (pipeline/step_cache.h) */
+    out->dit_activations += in->step_cache ? 2 * nd * 4 : 0;
     out->dit = out->dit_weights + out->dit_staging + out->dit_activations + out->dit_scratch +
                (in->vae_resident ? out->vae_weights : 0) + HEADROOM;
 
     /* VAE decode: the DiT stays resident beside it (its activations are freed) */
-    out->vae_work = vae_work_bytes(in->latent_h, in->latent_w);
+    /* the decode's own buffer plan, bf16 conv inputs as the CUDA backend keeps them (vae.h rad_vae_plan_work) */
+    RAD_TRY(rad_vae_plan_work(in->vae, in->latent_h, in->latent_w, RAD_DT_BF16, in->vae_tile, &out->vae_work));
     out->vae = out->dit_weights + out->vae_weights + out->vae_work + HEADROOM;
     return RAD_OK;
 }
@@ -118,6 +122,7 @@ rad_status rad_mem_fit_blocks(const rad_mem_inputs *in, size_t budget, int *out)
     }
     return rad_err(RADIAL_ERR_NOMEM,
                    "%.2f GiB of device memory is not enough even with every DiT block streamed: the %s needs about "
-                   "%.2f GiB at this size (a smaller size, fewer frames or --vae-tile may fit)",
-                   (double)budget / (double)(1u << 30), phase, (double)rad_mem_estimate_peak(&e, &phase) / (double)(1u << 30));
+                   "%.2f GiB at this size (a smaller size, fewer frames%s may fit)",
+                   (double)budget / (double)(1u << 30), phase, (double)rad_mem_estimate_peak(&e, &phase) / (double)(1u << 30),
+                   in->vae_tile ? "" : " or --vae-tile");
 }

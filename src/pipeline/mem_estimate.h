@@ -3,7 +3,7 @@
  * size), not after minutes. The terms follow the memory plan of docs/ARCHITECTURE.md "Memory": weights as the
  * CUDA backend keeps them (F32/F16/BF16 files as bf16, fp8 and GGUF as stored), the staging buffers of streamed
  * weights, the DiT's activation buffers (rad_dit_plan_activations), the backend's bf16 copies of GEMM and
- * attention inputs, the VAE decode's working memory; the CUDA context and libraries are measured, not
+ * attention inputs, the VAE decode's working memory (its own exact plan, vae.h rad_vae_plan_work); the CUDA context and libraries are measured, not
  * estimated (the caller passes what the device holds beyond the backend's own buffers). */
 #ifndef RAD_PIPELINE_MEM_ESTIMATE_H
 #define RAD_PIPELINE_MEM_ESTIMATE_H
@@ -21,6 +21,8 @@ typedef struct rad_mem_inputs {
     int64_t latent_t, latent_h, latent_w; /* the latent grid: frames, height / 8, width / 8 */
     int resident_blocks;                  /* DiT blocks on the device (-1: all) */
     int vae_resident;                     /* the VAE's weights are on the device during the DiT phase */
+    int vae_tile;                         /* the VAE decode's spatial tile (0: whole frames) */
+    int step_cache;                       /* a step cache (TeaCache, MagCache) keeps two block residuals */
 } rad_mem_inputs;
 
 typedef struct rad_mem_estimate {
@@ -34,6 +36,8 @@ typedef struct rad_mem_estimate {
     int blocks, resident_blocks;
 } rad_mem_estimate;
 
+/* The device bytes the CUDA backend keeps for every tensor of w (the resident size of a model). */
+size_t rad_mem_weights_bytes(const rad_weights *w);
 rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out);
 /* The phase that needs the most: its bytes, and its name in *phase ("text encoder", "DiT", "VAE decode"). */
 size_t rad_mem_estimate_peak(const rad_mem_estimate *e, const char **phase);

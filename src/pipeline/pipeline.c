@@ -28,6 +28,7 @@
 #include "io/weights.h"
 #include "pipeline/mem_estimate.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/step_cache.h"
 #include "sched/sched.h"
 #include "text/spm.h"
 #include "text/t5.h"
@@ -66,6 +67,9 @@ struct radial_ctx {
     size_t n_loras;
     rad_t5 *t5;   /* loaded at the first generation, kept (its layers in host memory) */
     int resident_blocks; /* DiT blocks kept on the device at load (-1: all; offload: fewer), set by check_memory */
+    bool park_for_vae;   /* this generation parks the DiT in host memory during the decode (check_memory) */
+    rad_step_cache_trace_fn cache_trace; /* tests: what the step cache decided (rad_pipeline_set_cache_trace) */
+    void *cache_trace_user;
     rad_vae *vae; /* loaded at the first decode, kept */
 };
 
@@ -226,6 +230,9 @@ radial_gen_params radial_default_gen_params(void) {
         .dense_steps = -1,
         .dense_layers = 1,
         .decay = 1.0f,
+        .cache = RADIAL_CACHE_NONE,
+        .cache_k = 2,
+        .cache_retention = 0.2,
     };
 }
 
@@ -277,6 +284,12 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     }
     if (s == RAD_OK) s = rad_backend_open(c->params.backend, c->params.device, &c->be);
     if (s == RAD_OK) RAD_INFO("backend: %s", c->be->info);
+    if (s == RAD_OK && c->params.gemm != RADIAL_GEMM_BF16) { /* before any weight: the backend keeps them for it */
+        if (c->params.gemm != RADIAL_GEMM_FP8)
+            s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: unknown GEMM mode %d", (int)c->params.gemm);
+        else if ((s = c->be->set_gemm(c->be, RAD_GEMM_FP8)) == RAD_OK)
+            RAD_INFO("GEMMs: fp8 (e4m3) for the DiT blocks' large GEMMs, bf16 for the rest");
+    }
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -322,6 +335,10 @@ static rad_status check_gen_params(const radial_gen_params *g) {
                            g->dense_steps, g->steps);
         if (g->dense_layers < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "dense_layers must be >= 0");
     }
+    if (g->vae_tile < 0 || g->vae_tile % 32 || g->vae_tile > 65536)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "vae_tile %d: the VAE tile size must be 0 (off) or a multiple of 32 "
+                       "pixels up to 65536", g->vae_tile);
+    RAD_TRY(rad_step_cache_check(g));
     return RAD_OK;
 }
 
@@ -422,7 +439,8 @@ static rad_status check_memory(radial_ctx *c, const radial_gen_params *g) {
     c->be->mem_stats(c->be, 0, &m);
     rad_mem_inputs in = {.t5 = c->t5_w, .dit = c->ex[0].w, .vae = c->vae_w, .dit_cfg = c->ex[0].cfg,
                          .latent_t = (g->frames - 1) / 4 + 1, .latent_h = g->height / 8, .latent_w = g->width / 8,
-                         .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL};
+                         .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL,
+                         .vae_tile = g->vae_tile, .step_cache = g->cache != RADIAL_CACHE_NONE};
     RAD_TRY(rad_t5_config_detect(c->t5_w, &in.t5_cfg));
     /* the context, the libraries and whatever else uses the device: not ours to free */
     const size_t outside = m.device_used > m.held ? m.device_used - m.held : 0;
@@ -444,6 +462,12 @@ static rad_status check_memory(radial_ctx *c, const radial_gen_params *g) {
     }
     rad_mem_estimate e;
     RAD_TRY(rad_mem_estimate_run(&in, &e));
+    /* The decode does not need the DiT: when the DiT's weights beside it would make the decode the run's largest
+     * phase, they wait in host memory meanwhile (a copy each way: ~0.1 s per 2.7 GB), so the run's peak is the
+     * DiT's own phase. */
+    const size_t before_decode = e.text > e.dit ? e.text : e.dit;
+    c->park_for_vae = e.vae > before_decode;
+    if (c->park_for_vae) e.vae = e.vae - e.dit_weights > before_decode ? e.vae - e.dit_weights : before_decode;
     const char *phase;
     const size_t need = rad_mem_estimate_peak(&e, &phase);
     RAD_INFO("device memory estimate: text encoder %.2f GiB, DiT %.2f GiB (weights %.2f, activations %.2f, bf16 copies "
@@ -455,9 +479,9 @@ static rad_status check_memory(radial_ctx *c, const radial_gen_params *g) {
         return rad_err(RADIAL_ERR_NOMEM,
                        "%dx%d with %d frames needs about %.2f GiB of device memory in the %s phase, the GPU has %.2f GiB "
                        "for it (%.2f GiB total, %.2f in use by the CUDA context and others). Options: --offload (the DiT "
-                       "blocks stream from host memory: %.2f GiB each) or --max-vram GiB, a smaller size or fewer frames",
+                       "blocks stream from host memory: %.2f GiB each) or --max-vram GiB, %sa smaller size or fewer frames",
                        g->width, g->height, g->frames, GIB(need), phase, GIB(have), GIB(m.device_total), GIB(outside),
-                       GIB(e.dit_block));
+                       GIB(e.dit_block), g->vae_tile ? "" : "--vae-tile (the VAE decode in tiles), ");
     return RAD_OK;
 }
 
@@ -553,14 +577,30 @@ radial_status radial_generate(radial_ctx *c, const radial_gen_params *g, radial_
     return s;
 }
 
-/* Makes expert k resident. With two experts only one is kept on the backend: the other is freed first (a 14B expert
- * is 28 GB in bf16), at the cost of loading at each switch, which the log states. */
+/* Makes expert k resident. With two experts both stay on the device when it has room for the second beside the
+ * first (an H200 holds both 14B experts, 28 GB each in bf16: the switch then costs nothing); otherwise the other
+ * is freed first and loaded again at the next switch (a reload of its file, seconds), which the log states. The
+ * expert that stops running gives its activation buffers to the one that starts. */
 static rad_status use_expert(radial_ctx *c, int k, radial_timings *tm) {
     expert *e = &c->ex[k], *other = &c->ex[1 - k];
-    if (e->dit) return RAD_OK;
+    if (e->dit) {
+        if (c->n_experts == 2 && other->dit) rad_dit_release(other->dit);
+        return RAD_OK;
+    }
     if (c->n_experts == 2 && other->dit) {
-        rad_dit_free(other->dit);
-        other->dit = NULL;
+        rad_dit_release(other->dit);
+        RAD_TRY(c->be->trim(c->be));
+        rad_mem_stats m;
+        c->be->mem_stats(c->be, 0, &m);
+        const size_t need = rad_mem_weights_bytes(e->w) + ((size_t)1 << 30); /* + room for the moved activations */
+        const bool both = m.device_total && m.device_total - m.device_used >= need;
+        RAD_INFO("%s: %.1f GiB of weights, %.1f GiB free on the device", both ? "both experts stay resident"
+                 : "the other expert is freed (both do not fit) and is loaded again at the next switch",
+                 GIB(need - ((size_t)1 << 30)), GIB(m.device_total - m.device_used));
+        if (!both) {
+            rad_dit_free(other->dit);
+            other->dit = NULL;
+        }
     }
     RAD_INFO("loading the DiT%s (%d layers, dim %d)", c->n_experts == 2 ? (k ? " low-noise expert" : " high-noise expert") : "",
              e->cfg.num_layers, e->cfg.dim);
@@ -611,7 +651,11 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
                  g->width, g->height, g->frames, T, g->steps, sampler_names[sampler], shift, sched_text,
                  k + 16 >= sizeof sched_text ? ",..." : "", (double)g->guidance, g->guidance != 1.0f ? "" : " (no CFG)",
                  g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
-                 strcmp(c->be->name, "cpu") ? "bf16 GEMM inputs, fp32 accumulation and residual stream" : "fp32 throughout");
+                 strcmp(c->be->name, "cpu") ? c->params.gemm == RADIAL_GEMM_FP8
+                                                  ? "fp8 GEMM inputs (e4m3, per-token and per-channel scales) in the DiT "
+                                                    "blocks, bf16 elsewhere, fp32 accumulation and residual stream"
+                                                  : "bf16 GEMM inputs, fp32 accumulation and residual stream"
+                                            : "fp32 throughout");
         if (c->n_experts == 2) RAD_INFO("low-noise expert: guidance %g", (double)guidance_2);
     }
     if (s == RAD_OK && g->attention == RADIAL_ATTN_RADIAL) {
@@ -636,6 +680,9 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         if (s == RAD_OK) RAD_DEBUG("DiT activations: %.1f MiB in all", plan.total / 1048576.0);
     }
     phase_begin(c);
+    /* step caching (step_cache.h): one cache per CFG branch, for this generation */
+    rad_step_cache *sc = NULL;
+    if (s == RAD_OK) s = rad_step_cache_new(c->be, g, c->ex[0].cfg.dim, c->cache_trace, c->cache_trace_user, &sc);
     for (int i = 0; i < g->steps && s == RAD_OK; i++) {
         double ts = rad_now();
         rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
@@ -647,8 +694,12 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         s = use_expert(c, k, tm);
         if (s != RAD_OK) break;
         rad_dit *dit = c->ex[k].dit;
-        s = rad_dit_forward(dit, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy, v_c);
-        if (s == RAD_OK && guidance != 1.0f) s = rad_dit_forward(dit, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy, v_u);
+        rad_step_cache_begin(sc, i, k);
+        s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy,
+                                   rad_step_cache_branch(sc, 0), v_c);
+        if (s == RAD_OK && guidance != 1.0f)
+            s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy,
+                                       rad_step_cache_branch(sc, 1), v_u);
         if (s != RAD_OK) break;
         if (guidance != 1.0f)
             for (size_t e = 0; e < n_latent; e++) v_c[e] = v_u[e] + guidance * (v_c[e] - v_u[e]);
@@ -657,6 +708,8 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);
     }
     if (s == RAD_OK) s = check_finite(latent, n_latent, "the denoised latent (DiT and sampler output)");
+    if (s == RAD_OK) rad_step_cache_finish(sc, tm);
+    rad_step_cache_free(sc); /* the residuals, before the VAE decode */
     for (int k = 0; k < c->n_experts; k++) rad_dit_release(c->ex[k].dit); /* the VAE decode needs the room */
     rad_status s_end = phase_end(c, 1, tm);
     if (s == RAD_OK) s = s_end;
@@ -670,6 +723,11 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (s != RAD_OK) return s;
 
     t0 = rad_now();
+    for (int k = 0; s == RAD_OK && c->park_for_vae && k < c->n_experts; k++)
+        if (c->ex[k].dit) s = rad_dit_park(c->ex[k].dit, true);
+    if (s == RAD_OK && c->park_for_vae)
+        RAD_INFO("the DiT's weights wait in host memory during the decode (%.2f s), so the decode does not raise the "
+                 "run's peak", rad_now() - t0);
     RAD_INFO("decoding %d frames (VAE)", 1 + 4 * (T - 1));
     phase_begin(c);
     if (!c->vae) {
@@ -681,7 +739,8 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (s == RAD_OK) s = rad_calloc((void **)&video, (size_t)3 * F * g->height * g->width, sizeof(float), "video");
     if (s == RAD_OK) {
         rad_vae_set_progress(c->vae, g->on_decode, g->user_data);
-        s = rad_vae_decode(c->vae, latent, T, H, W, video);
+        s = rad_vae_set_tiling(c->vae, g->vae_tile);
+        if (s == RAD_OK) s = rad_vae_decode(c->vae, latent, T, H, W, video);
         rad_vae_set_progress(c->vae, NULL, NULL);
     }
     if (s == RAD_OK) s = check_finite(video, (size_t)3 * F * g->height * g->width, "the decoded video (VAE output)");
@@ -702,4 +761,9 @@ int64_t radial_random_seed(void) {
     uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 32);
     x ^= x >> 31;
     return (int64_t)(x & 0x7fffffffffffffffull) % 1000000000000LL; /* short enough to type back */
+}
+
+void rad_pipeline_set_cache_trace(radial_ctx *c, rad_step_cache_trace_fn fn, void *user) {
+    c->cache_trace = fn;
+    c->cache_trace_user = user;
 }

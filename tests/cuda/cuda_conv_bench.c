@@ -23,8 +23,8 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* median seconds of `reps` conv3d calls on backend be (inputs device buffers of be) */
-static double time_conv(rad_backend *be, const layer *l, const float *x, const float *prev, const rad_weight *wt,
+/* median seconds of `reps` conv3d calls on backend be (inputs device buffers of be, x and prev in its conv_dtype) */
+static double time_conv(rad_backend *be, const layer *l, const void *x, const void *prev, const rad_weight *wt,
                         const float *bias, float *y, int reps) {
     double t[64];
     for (int r = -1; r < reps; r++) {
@@ -89,16 +89,21 @@ int main(int argc, char **argv) {
         double ms[2] = {0, 0};
         for (int b = 0; b < 2; b++) {
             rad_backend *g = be[b];
-            float *x = NULL, *prev = NULL, *bias = NULL, *y = NULL;
+            void *x = NULL, *prev = NULL;
+            float *bias = NULL, *y = NULL, *stage = NULL;
             rad_weight *wt = NULL;
             const size_t nx = (size_t)(l->cin * l->t * l->h * l->w), np = (size_t)(l->cin * l->n_prev * l->h * l->w),
-                         ny = (size_t)(l->cout * l->t * l->h * l->w);
-            CHECK_OK(g->alloc(g, nx * sizeof(float), "x", (void **)&x));
-            CHECK_OK(g->alloc(g, (np ? np : 1) * sizeof(float), "prev", (void **)&prev));
+                         ny = (size_t)(l->cout * l->t * l->h * l->w), es = rad_dtype_size(g->conv_dtype);
+            CHECK_OK(g->alloc(g, nx * es, "x", &x));
+            CHECK_OK(g->alloc(g, (np ? np : 1) * es, "prev", &prev));
             CHECK_OK(g->alloc(g, (size_t)l->cout * sizeof(float), "bias", (void **)&bias));
             CHECK_OK(g->alloc(g, ny * sizeof(float), "y", (void **)&y));
-            CHECK_OK(g->upload(g, x, host, nx * sizeof(float)));
-            CHECK_OK(g->upload(g, prev, host, np * sizeof(float)));
+            const size_t ns = nx > np ? nx : np; /* the host buffer holds at least max(x, weights) >= this */
+            CHECK_OK(g->alloc(g, ns * sizeof(float), "fp32 staging", (void **)&stage));
+            CHECK_OK(g->upload(g, stage, host, ns * sizeof(float)));
+            CHECK_OK(g->to_conv_dtype(g, stage, (int64_t)nx, x));
+            CHECK_OK(g->to_conv_dtype(g, stage, (int64_t)np, prev));
+            g->free(g, stage);
             CHECK_OK(g->upload(g, bias, host, (size_t)l->cout * sizeof(float)));
             CHECK_OK(g->weight_new(g, &(rad_weight_src){RAD_DT_F32, host, NULL, 0}, l->cout, K, "w", &wt));
             if (rad_test_failures) TEST_MAIN_END();

@@ -1,6 +1,7 @@
 /* Helpers the CUDA op tests share (one test program includes it once): seeded host data, device copies, a
  * poisoned output buffer (NaN bytes, so an op that writes nothing fails), and the relative-error check that says
- * whether two results are bit-identical. Each program seeds gpu_test_rng itself. */
+ * whether two results are bit-identical, convolution inputs in the backend's conv_dtype. Each program seeds
+ * gpu_test_rng itself. */
 #ifndef RAD_GPU_TEST_UTIL_H
 #define RAD_GPU_TEST_UTIL_H
 #include <stdbool.h>
@@ -24,6 +25,15 @@ static inline float *dev_copy(rad_backend *be, const float *h, size_t n) {
     CHECK_OK(be->alloc(be, (n ? n : 1) * sizeof(float), "test buffer", (void **)&d));
     CHECK_OK(be->upload(be, d, h, n * sizeof(float)));
     return d;
+}
+/* A device copy of a host array as convolution input: n elements of the backend's conv_dtype (backend.h). */
+static inline void *dev_conv_copy(rad_backend *be, const float *h, size_t n) {
+    float *d = dev_copy(be, h, n);
+    void *c = NULL;
+    CHECK_OK(be->alloc(be, (n ? n : 1) * rad_dtype_size(be->conv_dtype), "test conv input", &c));
+    CHECK_OK(be->to_conv_dtype(be, d, (int64_t)n, c));
+    be->free(be, d);
+    return c;
 }
 static inline float *dev_poison(rad_backend *be, size_t n) {
     float *h = malloc((n ? n : 1) * sizeof(float));

@@ -13,6 +13,7 @@
 #include "attn/radial_mask.h"
 #include "backend/backend.h"
 #include "backend/cuda/cuda_attention.h"
+#include "base/half.h"
 #include "base/mem.h"
 #include "dit/dit.h"
 #include "test_util.h"
@@ -50,6 +51,16 @@ static void poison(float *d, size_t n) {
     memset(h, 0xff, (n ? n : 1) * sizeof(float));
     CHECK_OK(gpu->upload(gpu, d, h, n * sizeof(float)));
     free(h);
+}
+
+/* A device copy of a host array as convolution input: n elements of the backend's conv_dtype (bf16). */
+static void *dev_conv(const float *h, size_t n) {
+    float *d = dev_copy(h, n);
+    void *c = NULL;
+    CHECK_OK(gpu->alloc(gpu, (n ? n : 1) * rad_dtype_size(gpu->conv_dtype), "test conv input", &c));
+    CHECK_OK(gpu->to_conv_dtype(gpu, d, (int64_t)n, c));
+    gpu->free(gpu, d);
+    return c;
 }
 
 /* rel error of the device array d against the host reference ref; prints it. */
@@ -255,7 +266,8 @@ static void test_conv(int64_t cin, int64_t t, int64_t h, int64_t w, int64_t n_pr
     rad_weight *wc, *wg;
     CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, cout, K, "conv w", &wc));
     CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, wt, NULL, 0}, cout, K, "conv w", &wg));
-    float *dx = dev_copy(x, nx), *dp = dev_copy(prev, np), *db = dev_copy(b, (size_t)cout), *dy = dev_poison(ny);
+    void *dx = dev_conv(x, nx), *dp = dev_conv(prev, np);
+    float *db = dev_copy(b, (size_t)cout), *dy = dev_poison(ny);
     CHECK_OK(cpu->conv3d(cpu, x, cin, t, h, w, n_prev ? prev : NULL, n_prev, wc, b, cout, kt, kh, kw, ph, pw, ref));
     CHECK_OK(gpu->conv3d(gpu, dx, cin, t, h, w, n_prev ? dp : NULL, n_prev, wg, db, cout, kt, kh, kw, ph, pw, dy));
     char what[128];
@@ -269,6 +281,16 @@ static void test_conv(int64_t cin, int64_t t, int64_t h, int64_t w, int64_t n_pr
     free(x), free(prev), free(wt), free(b), free(ref);
 }
 
+/* n bf16 values of the device as fp32 on the host. */
+static float *download_bf16(const void *d, size_t n) {
+    uint16_t *h = malloc((n ? n : 1) * sizeof *h);
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    CHECK_OK(gpu->download(gpu, h, d, n * sizeof *h));
+    for (size_t i = 0; i < n; i++) f[i] = rad_bf16_to_f32(h[i]);
+    free(h);
+    return f;
+}
+
 static void test_vae_ops(void) {
     const int64_t c = 24, s = 3000, h = 30, w = 100;
     float *x = host_rand((size_t)(c * s), 2.0f), *g = host_rand((size_t)c, 1.0f), *ref = malloc((size_t)(4 * c * s) * sizeof(float));
@@ -276,9 +298,41 @@ static void test_vae_ops(void) {
     CHECK_OK(cpu->rmsnorm_channels(cpu, x, c, s, g, ref));
     CHECK_OK(gpu->rmsnorm_channels(gpu, dx, c, s, dg, dy));
     compare("rmsnorm_channels 24 x 3000", dy, ref, (size_t)(c * s), 1e-6);
+
+    /* to_conv_dtype rounds to nearest even, bit for bit as the host does (ties, signed zeros, inf, NaN, the
+     * largest finite values), at a length that takes the vector path and at an odd one (the scalar path) */
+    CHECK(gpu->conv_dtype == RAD_DT_BF16);
+    const float special[] = {0.0f, -0.0f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, INFINITY, -INFINITY, NAN, -3.4e38f};
+    for (size_t k = 0; k < sizeof special / sizeof *special; k++) x[k * 7] = special[k];
+    const size_t nodd = (size_t)(c * s) - 3;
+    for (int pass = 0; pass < 2; pass++) {
+        const size_t n = pass ? nodd : (size_t)(c * s);
+        void *d16 = dev_conv(x, n);
+        uint16_t *got = malloc(n * sizeof *got);
+        CHECK_OK(gpu->download(gpu, got, d16, n * sizeof *got));
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            const uint16_t want = rad_f32_to_bf16(x[i]);
+            bad += isnan(x[i]) ? (got[i] & 0x7fff) <= 0x7f80 : got[i] != want;
+        }
+        printf("  to_conv_dtype (bf16) of %zu values: %zu differ from the host's rounding\n", n, bad);
+        CHECK(bad == 0);
+        free(got);
+        gpu->free(gpu, d16);
+    }
+
+    /* upsample2x copies bf16 convolution inputs: exact against the CPU's on the rounded values */
+    for (size_t i = 0; i < (size_t)(c * s); i++) x[i] = rad_bf16_to_f32(rad_f32_to_bf16(isfinite(x[i]) ? x[i] : 0.0f));
+    void *d16 = dev_conv(x, (size_t)(c * s)), *u16 = NULL;
+    CHECK_OK(gpu->alloc(gpu, (size_t)(4 * c * s) * sizeof(uint16_t), "upsampled", &u16));
     CHECK_OK(cpu->upsample2x(cpu, x, c, h, w, ref));
-    CHECK_OK(gpu->upsample2x(gpu, dx, c, h, w, dy));
-    compare("upsample2x 24 x 30 x 100", dy, ref, (size_t)(4 * c * s), 0.0);
+    CHECK_OK(gpu->upsample2x(gpu, d16, c, h, w, u16));
+    float *up = download_bf16(u16, (size_t)(4 * c * s));
+    const int same = memcmp(up, ref, (size_t)(4 * c * s) * sizeof *up) == 0;
+    printf("  upsample2x 24 x 30 x 100 (bf16): %s\n", same ? "bit-identical" : "DIFFERS");
+    CHECK(same);
+    free(up);
+    gpu->free(gpu, d16), gpu->free(gpu, u16);
     gpu->free(gpu, dx), gpu->free(gpu, dg), gpu->free(gpu, dy);
     free(x), free(g), free(ref);
 }

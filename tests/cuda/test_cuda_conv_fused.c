@@ -47,8 +47,8 @@ typedef struct {
 /* y of one GPU backend's conv3d (poisoned first), downloaded. */
 static float *gpu_conv(rad_backend *be, const conv_case *c, const float *x, const float *prev, const rad_weight *wg,
                        const float *b, size_t nx, size_t np, size_t ny) {
-    float *dx = dev_copy(be, x, nx), *dp = dev_copy(be, prev, np), *db = dev_copy(be, b, (size_t)c->cout),
-          *dy = dev_poison(be, ny);
+    void *dx = dev_conv_copy(be, x, nx), *dp = dev_conv_copy(be, prev, np);
+    float *db = dev_copy(be, b, (size_t)c->cout), *dy = dev_poison(be, ny);
     CHECK_OK(be->conv3d(be, dx, c->cin, c->t, c->h, c->w, c->n_prev ? dp : NULL, c->n_prev, wg, db, c->cout, c->kt,
                         c->kh, c->kw, c->ph, c->pw, dy));
     float *y = download(be, dy, ny);

@@ -318,8 +318,8 @@ static void test_conv(const kind *k, int64_t cin, int64_t kt, int64_t kh, int64_
         label(k, l, sizeof l);
         for (int path = 0; path < 2; path++) {
             rad_backend *be = path ? gpu_im2col : gpu;
-            float *dx = dev_copy(be, x, nx), *dp = dev_copy(be, prev, np), *db = dev_copy(be, b, (size_t)cout),
-                  *dy = dev_poison(be, ny);
+            void *dx = dev_conv_copy(be, x, nx), *dp = dev_conv_copy(be, prev, np);
+            float *db = dev_copy(be, b, (size_t)cout), *dy = dev_poison(be, ny);
             for (int rep = 0; rep < 2; rep++) /* the second call reuses the implicit GEMM's repacked copy */
                 CHECK_OK(be->conv3d(be, dx, cin, t, h, w, dp, n_prev, path ? wi : wg, db, cout, kt, kh, kw, ph, pw, dy));
             float *y = download(be, dy, ny);

@@ -3,6 +3,7 @@
 #define RAD_BENCH_H
 int bench_attention(int argc, char **argv);
 int bench_dit(int argc, char **argv);
+int bench_gemm(int argc, char **argv);
 int bench_pipeline(int argc, char **argv);
 int bench_vae(int argc, char **argv);
 #endif

@@ -170,7 +170,8 @@ int bench_dit(int argc, char **argv) {
     bench_opts o = {.frames = 3, .height = 30, .width = 52, .reps = 5, .layers = 30, .dense_layers = 1,
                     .decay = 1.0, .run_dense = 1, .size = "1.3b", .backend = "cpu"};
     long long tokens = 0, resident = -1;
-    int threads = 0, size = 0, backend = 0, attention = 0;
+    int threads = 0, size = 0, backend = 0, attention = 0, gemm = 0;
+    static const char *const gemms[] = {"bf16", "fp8", NULL};
     bool forward = false;
     const char *model = NULL, *out = NULL;
     static const char *const sizes[] = {"1.3b", "14b", NULL};
@@ -190,6 +191,8 @@ int bench_dit(int argc, char **argv) {
         {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256, .help = "CPU threads, 0 = all cores"},
         {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
          .help = "auto: the GPU when there is one"},
+        {"--gemm", NULL, CLI_CHOICE, .value = &gemm, .choices = gemms,
+         .help = "GEMM precision (fp8: CUDA, compute capability 8.9+; as generate --gemm)"},
         {"--forward", NULL, CLI_SWITCH, .value = &forward, .help = "forward mode"},
         {"--layers", NULL, CLI_INT64, .value = &o.layers, .min = 1, .max = 64, .arg = "L",
          .help = "forward mode: the model's blocks; the default is the 1.3B depth"},
@@ -234,6 +237,7 @@ int bench_dit(int argc, char **argv) {
     const size_t lat = (size_t)16 * (size_t)o.frames * (size_t)(2 * o.height) * (size_t)(2 * o.width);
     const int L = 32; /* context rows (padded to 512 in the model) */
     rad_status s = rad_backend_open(backend, 0, &sh.inner);
+    if (s == RAD_OK && gemm) s = sh.inner->set_gemm(sh.inner, RAD_GEMM_FP8);
     rad_backend *be = sh.inner;
     if (s == RAD_OK && !o.forward) { /* block mode times through the shim */
         sh.pub = *sh.inner;

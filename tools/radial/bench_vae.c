@@ -1,6 +1,8 @@
 /* radial bench vae: times one Wan-VAE decode of a random latent at a video size and reports the memory it held.
  * Without --model the decoder gets random weights at the Wan 2.1 shapes (--base-dim), written to a temporary
- * safetensors file, so the real cost can be measured without the real checkpoint. Measures; never asserts. */
+ * safetensors file, so the real cost can be measured without the real checkpoint. --vae-tile also decodes in
+ * tiles and prints how far that is from the whole-frame decode; --plan prints the working memory of both
+ * convolution input types without decoding. Measures; never asserts. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,10 @@ static const cli_usage usage = {
     .synopsis = "radial bench vae [--model PATH] [--width W --height H --frames F] [options]",
     .about = "Times one Wan-VAE decode of a random latent at a video size and reports the memory it held. Without "
              "--model the decoder gets random weights at the Wan 2.1 shapes (--base-dim), written to a temporary "
-             "safetensors file, so the real cost can be measured without the real checkpoint.",
+             "safetensors file, so the real cost can be measured without the real checkpoint. With --vae-tile the "
+             "latent is then decoded again in tiles, and the difference between the two videos is printed "
+             "(max and mean |diff|, relative L2). --plan prints the decode's working memory for fp32 (CPU) and bf16 "
+             "(CUDA) convolution inputs, without decoding.",
 };
 
 /* Random decoder weights with the official names and shapes (spec wan21.md §3.3) for base dim `d`. */
@@ -135,29 +140,75 @@ typedef struct {
     rad_backend *be;
     rad_weights *w;
     rad_vae *vae;
-    float *latent, *video;
+    float *latent, *video, *tiled;
     char tmp[256];
 } bench_run;
 
-static rad_status run(bench_run *r, const char *model, int64_t width, int64_t height, int64_t frames,
-                      int64_t base_dim, int backend, const char *json) {
-    if ((frames - 1) % 4 || width % 8 || height % 8)
+typedef struct {
+    const char *model, *json;
+    int64_t width, height, frames, base_dim;
+    int backend, tile, plan;
+} bench_opts;
+
+/* One decode into `video`: seconds, and the line that reports it. */
+static rad_status decode_once(bench_run *r, const bench_opts *o, int tile, float *video, double *seconds) {
+    const int64_t T = (o->frames - 1) / 4 + 1, H = o->height / 8, W = o->width / 8;
+    RAD_TRY(rad_vae_set_tiling(r->vae, tile));
+    const double t0 = rad_now();
+    RAD_TRY(rad_vae_decode(r->vae, r->latent, T, H, W, video));
+    *seconds = rad_now() - t0;
+    const int64_t F = rad_vae_out_frames(r->vae, T), n_vid = 3 * F * o->height * o->width;
+    double sum = 0;
+    for (int64_t i = 0; i < n_vid; i++) sum += fabs(video[i]);
+    const double mib = 1048576.0;
+    const rad_vae_stats vs = rad_vae_last_stats(r->vae);
+    char how[48] = "whole frames";
+    if (tile) snprintf(how, sizeof how, "tiles of %d px", tile);
+    printf("vae decode %lldx%lld, %lld frames (%lld latent), %s, backend %s, %d threads: %.2f s (%.2f s per latent "
+           "frame); convs %.3g FLOP in %.2f s (%.0f GFLOP/s); weights %.1f MiB, activations + caches peak "
+           "%.1f MiB, host peak %.1f MiB; mean |x| %.3f\n",
+           (long long)o->width, (long long)o->height, (long long)F, (long long)T, how, r->be->name, rad_get_threads(),
+           *seconds, *seconds / (double)T, vs.conv_flops, vs.conv_seconds, vs.conv_flops / vs.conv_seconds * 1e-9,
+           vs.weight_bytes / mib, vs.work_peak_bytes / mib, rad_mem_peak() / mib, sum / (double)n_vid);
+    return RAD_OK;
+}
+
+static rad_status run(bench_run *r, const bench_opts *o) {
+    if ((o->frames - 1) % 4 || o->width % 8 || o->height % 8)
         return rad_err(RADIAL_ERR_INVALID_ARG, "frames must be 4n+1 and width, height multiples of 8 (got %lld, "
-                       "%lldx%lld)", (long long)frames, (long long)width, (long long)height);
+                       "%lldx%lld)", (long long)o->frames, (long long)o->width, (long long)o->height);
+    const char *model = o->model;
     if (!model) {
         const char *dir = getenv("TMPDIR");
         snprintf(r->tmp, sizeof r->tmp, "%s/radial_bench_vae_%ld.safetensors", dir ? dir : "/tmp", (long)getpid());
         const double t0 = rad_now();
-        RAD_TRY(synth_write(base_dim, r->tmp));
-        fprintf(stderr, "random VAE weights (base dim %lld) written in %.1f s\n", (long long)base_dim,
+        RAD_TRY(synth_write(o->base_dim, r->tmp));
+        fprintf(stderr, "random VAE weights (base dim %lld) written in %.1f s\n", (long long)o->base_dim,
                 rad_now() - t0);
         model = r->tmp;
     }
-    RAD_TRY(rad_backend_open(backend, 0, &r->be));
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
+    const int64_t T = (o->frames - 1) / 4 + 1, H = o->height / 8, W = o->width / 8, n_lat = 16 * T * H * W;
+    if (o->plan) {
+        size_t f32 = 0, bf16 = 0;
+        RAD_TRY(rad_vae_plan_work(r->w, H, W, RAD_DT_F32, o->tile, &f32));
+        RAD_TRY(rad_vae_plan_work(r->w, H, W, RAD_DT_BF16, o->tile, &bf16));
+        printf("vae decode %lldx%lld%s: working memory (activations + caches) %.1f MiB with fp32 convolution inputs "
+               "(CPU), %.1f MiB with bf16 (CUDA)\n", (long long)o->width, (long long)o->height,
+               o->tile ? ", tiled" : "", f32 / 1048576.0, bf16 / 1048576.0);
+        if (o->json) {
+            FILE *f = fopen(o->json, "w");
+            if (!f) return rad_err(RADIAL_ERR_IO, "--json %s: cannot open for writing", o->json);
+            fprintf(f, "{\"bench\":\"vae_plan\",\"width\":%lld,\"height\":%lld,\"tile\":%d,"
+                       "\"work_bytes_f32\":%zu,\"work_bytes_bf16\":%zu}\n",
+                    (long long)o->width, (long long)o->height, o->tile, f32, bf16);
+            if (fclose(f)) return rad_err(RADIAL_ERR_IO, "--json %s: write failed", o->json);
+        }
+        return RAD_OK;
+    }
+    RAD_TRY(rad_backend_open(o->backend, 0, &r->be));
     RAD_TRY(rad_vae_load(r->be, r->w, &r->vae));
-    const int64_t T = (frames - 1) / 4 + 1, H = height / 8, W = width / 8, n_lat = 16 * T * H * W;
-    const int64_t F = rad_vae_out_frames(r->vae, T), n_vid = 3 * F * height * width;
+    const int64_t F = rad_vae_out_frames(r->vae, T), n_vid = 3 * F * o->height * o->width;
     RAD_TRY(rad_alloc((void **)&r->latent, (size_t)n_lat * sizeof(float), "latent"));
     RAD_TRY(rad_alloc((void **)&r->video, (size_t)n_vid * sizeof(float), "video"));
     uint64_t rng = 7;
@@ -165,65 +216,82 @@ static rad_status run(bench_run *r, const char *model, int64_t width, int64_t he
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         r->latent[i] = (float)(rng >> 40) / (float)(1 << 24) * 3.4641f - 1.7320f; /* unit variance */
     }
-    const double t0 = rad_now();
-    RAD_TRY(rad_vae_decode(r->vae, r->latent, T, H, W, r->video));
-    const double dt = rad_now() - t0;
-    double sum = 0;
-    for (int64_t i = 0; i < n_vid; i++) sum += fabs(r->video[i]);
-    const double mib = 1048576.0;
+    double dt = 0, dt_tiled = 0, max_d = 0, sum_d = 0, num = 0, den = 0;
+    RAD_TRY(decode_once(r, o, 0, r->video, &dt));
     const rad_vae_stats vs = rad_vae_last_stats(r->vae);
-    printf("vae decode %lldx%lld, %lld frames (%lld latent), backend %s, %d threads: %.2f s (%.2f s per latent "
-           "frame); convs %.3g FLOP in %.2f s (%.0f GFLOP/s); weights %.1f MiB, activations + caches peak "
-           "%.1f MiB, host peak %.1f MiB; mean |x| %.3f\n",
-           (long long)width, (long long)height, (long long)F, (long long)T, r->be->name, rad_get_threads(), dt,
-           dt / (double)T, vs.conv_flops, vs.conv_seconds, vs.conv_flops / vs.conv_seconds * 1e-9,
-           vs.weight_bytes / mib, vs.work_peak_bytes / mib,
-           rad_mem_peak() / mib, sum / (double)n_vid);
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f) return rad_err(RADIAL_ERR_IO, "--json %s: cannot open for writing", json);
+    size_t tiled_peak = 0;
+    if (o->tile) {
+        RAD_TRY(rad_alloc((void **)&r->tiled, (size_t)n_vid * sizeof(float), "tiled video"));
+        RAD_TRY(decode_once(r, o, o->tile, r->tiled, &dt_tiled));
+        tiled_peak = rad_vae_last_stats(r->vae).work_peak_bytes;
+        for (int64_t i = 0; i < n_vid; i++) {
+            const double d = (double)r->tiled[i] - r->video[i];
+            max_d = fabs(d) > max_d ? fabs(d) : max_d, sum_d += fabs(d);
+            num += d * d, den += (double)r->video[i] * r->video[i];
+        }
+        printf("tiles of %d px vs whole frames: max |diff| %.4g, mean |diff| %.4g, relative L2 %.4g; working memory "
+               "%.1f -> %.1f MiB, time %.2f -> %.2f s\n", o->tile, max_d, sum_d / (double)n_vid,
+               den > 0 ? sqrt(num / den) : 0.0, vs.work_peak_bytes / 1048576.0, tiled_peak / 1048576.0, dt, dt_tiled);
+    }
+    if (o->json) {
+        FILE *f = fopen(o->json, "w");
+        if (!f) return rad_err(RADIAL_ERR_IO, "--json %s: cannot open for writing", o->json);
         fprintf(f, "{\"bench\":\"vae\",\"width\":%lld,\"height\":%lld,\"frames\":%lld,\"backend\":\"%s\","
                    "\"threads\":%d,\"seconds\":%.4f,\"conv_seconds\":%.4f,\"conv_flops\":%.6g,"
-                   "\"weight_bytes\":%zu,\"work_peak_bytes\":%zu,\"host_peak_bytes\":%zu}\n",
-                (long long)width, (long long)height, (long long)F, r->be->name, rad_get_threads(), dt,
+                   "\"weight_bytes\":%zu,\"work_peak_bytes\":%zu,\"host_peak_bytes\":%zu",
+                (long long)o->width, (long long)o->height, (long long)F, r->be->name, rad_get_threads(), dt,
                 vs.conv_seconds, vs.conv_flops, vs.weight_bytes, vs.work_peak_bytes, rad_mem_peak());
-        if (fclose(f)) return rad_err(RADIAL_ERR_IO, "--json %s: write failed", json);
+        if (o->tile)
+            fprintf(f, ",\"tile\":%d,\"tiled_seconds\":%.4f,\"tiled_work_peak_bytes\":%zu,\"tile_max_abs_diff\":%.6g,"
+                       "\"tile_mean_abs_diff\":%.6g,\"tile_rel_l2\":%.6g",
+                    o->tile, dt_tiled, tiled_peak, max_d, sum_d / (double)n_vid, den > 0 ? sqrt(num / den) : 0.0);
+        fprintf(f, "}\n");
+        if (fclose(f)) return rad_err(RADIAL_ERR_IO, "--json %s: write failed", o->json);
     }
     return RAD_OK;
 }
 
 int bench_vae(int argc, char **argv) {
-    const char *model = NULL, *json = NULL;
-    int64_t width = 832, height = 480, frames = 81, base_dim = 96;
-    int backend = RADIAL_BACKEND_CPU, threads = 0;
+    bench_opts o = {.width = 832, .height = 480, .frames = 81, .base_dim = 96, .backend = RADIAL_BACKEND_CPU};
+    int threads = 0, tile_size = 256;
+    bool tile = false, plan = false;
     const cli_flag flags[] = {
-        {"--model", NULL, CLI_TEXT, .value = &model, .arg = "PATH",
+        {"--model", NULL, CLI_TEXT, .value = &o.model, .arg = "PATH",
          .help = "the VAE to time (a vae/ folder, a diffusers root or the official file) instead of random weights"},
-        {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
+        {"--backend", NULL, CLI_CHOICE, .value = &o.backend, .choices = cli_backend_names,
          .help = "auto: the GPU when there is one"},
-        {"--json", NULL, CLI_TEXT, .value = &json, .arg = "FILE", .help = "write the result as JSON"},
-        {"--width", NULL, CLI_INT64, .value = &width, .min = 8, .max = 8192, .arg = "W",
+        {"--json", NULL, CLI_TEXT, .value = &o.json, .arg = "FILE", .help = "write the result as JSON"},
+        {"--width", NULL, CLI_INT64, .value = &o.width, .min = 8, .max = 8192, .arg = "W",
          .help = "video width, a multiple of 8"},
-        {"--height", NULL, CLI_INT64, .value = &height, .min = 8, .max = 8192, .arg = "H",
+        {"--height", NULL, CLI_INT64, .value = &o.height, .min = 8, .max = 8192, .arg = "H",
          .help = "video height, a multiple of 8"},
-        {"--frames", NULL, CLI_INT64, .value = &frames, .min = 1, .max = 4097, .arg = "F",
+        {"--frames", NULL, CLI_INT64, .value = &o.frames, .min = 1, .max = 4097, .arg = "F",
          .help = "video frames, 4n+1; 81 are 21 latent frames"},
-        {"--base-dim", NULL, CLI_INT64, .value = &base_dim, .min = 2, .max = 1024,
+        {"--base-dim", NULL, CLI_INT64, .value = &o.base_dim, .min = 2, .max = 1024,
          .help = "random weights: the decoder's base dim, even; the default is Wan 2.1's"},
+        {"--vae-tile", NULL, CLI_SWITCH, .value = &tile,
+         .help = "after the whole-frame decode, decode in tiles (as generate --vae-tile) and print the difference"},
+        {"--tile-size", NULL, CLI_INT, .value = &tile_size, .min = 32, .max = 65536, .arg = "PX",
+         .help = "--vae-tile: tile size in pixels, a multiple of 32 (tiles overlap by a quarter)"},
+        {"--plan", NULL, CLI_SWITCH, .value = &plan,
+         .help = "print the working memory of the decode for fp32 and bf16 convolution inputs, without decoding"},
         {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256, .help = "CPU threads, 0 = all cores"},
     };
     const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
     if (rc >= 0) return rc;
-    if (base_dim % 2)
-        return cli_usage_error(CMD, "--base-dim: expected an even number, found %lld", (long long)base_dim);
+    if (o.base_dim % 2)
+        return cli_usage_error(CMD, "--base-dim: expected an even number, found %lld", (long long)o.base_dim);
+    if (tile_size % 32) return cli_usage_error(CMD, "--tile-size: expected a multiple of 32, found %d", tile_size);
+    o.tile = tile ? tile_size : 0, o.plan = plan;
     rad_set_threads(threads);
     bench_run r = {0};
-    rad_status st = run(&r, model, width, height, frames, base_dim, backend, json);
+    rad_status st = run(&r, &o);
     rad_vae_free(r.vae);
     rad_weights_close(r.w);
     if (r.be) r.be->destroy(r.be);
     rad_free(r.latent);
     rad_free(r.video);
+    rad_free(r.tiled);
     if (r.tmp[0]) unlink(r.tmp);
     return st == RAD_OK ? 0 : cli_error(CMD);
 }

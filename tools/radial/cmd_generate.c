@@ -4,7 +4,9 @@
  * before any model work; the output is written atomically with the settings in its metadata; a failure to write
  * after a finished generation keeps the frames in a fallback file whose name is printed; Ctrl-C (SIGINT/SIGTERM)
  * stops at the next step or frame and leaves no partial file. */
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +72,80 @@ static int write_cancel(void *user) {
 
 /* The settings that made the video, as metadata pairs (MP4 tags, PNG text chunks) and for the JSON summary. */
 typedef struct {
-    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], loras[1024], backend[192];
-    const char *kv[32];
+    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], cache[128], loras[1024], backend[192];
+    const char *kv[40];
     int n;
 } provenance;
+
+/* A decimal number >= 0 at *p (digits, '.', an exponent; no sign, hex, inf or nan), *p moved past it. */
+static bool take_number(const char **p, double *out) {
+    const char *s = *p;
+    if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '.')) return false;
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (errno || end == s || s + strspn(s, "0123456789.eE+-") < end || !isfinite(v) || v < 0) return false;
+    *out = v, *p = end;
+    return true;
+}
+
+/* --cache none | teacache:THRESH[:ret] | magcache:THRESH[:K[:RETENTION]] into g; false after saying what is wrong
+ * (exit 2). */
+static bool parse_cache(const char *cmd, const char *text, radial_gen_params *g) {
+    const radial_gen_params d = radial_default_gen_params();
+    g->cache = RADIAL_CACHE_NONE, g->cache_threshold = 0, g->cache_ret_steps = 0;
+    g->cache_k = d.cache_k, g->cache_retention = d.cache_retention;
+    if (!strcmp(text, "none")) return true;
+    const char *p = text;
+    double t, k = 0, r;
+    bool ok = false;
+    if (!strncmp(p, "teacache:", 9)) {
+        p += 9;
+        ok = take_number(&p, &t) && (!*p || !strcmp(p, ":ret"));
+        g->cache = RADIAL_CACHE_TEACACHE, g->cache_ret_steps = *p != '\0';
+    } else if (!strncmp(p, "magcache:", 9)) {
+        p += 9;
+        ok = take_number(&p, &t);
+        if (ok && *p == ':') { /* K, an integer from 1 */
+            p++;
+            ok = take_number(&p, &k) && k >= 1 && k <= 1000 && k == (int)k;
+            g->cache_k = (int)k;
+        }
+        if (ok && *p == ':') { /* the retention ratio in [0, 1] */
+            p++;
+            ok = take_number(&p, &r) && r <= 1;
+            g->cache_retention = r;
+        }
+        ok = ok && !*p;
+        g->cache = RADIAL_CACHE_MAGCACHE;
+    }
+    if (!ok) {
+        cli_usage_error(cmd, "--cache: expected none, teacache:THRESH[:ret] or magcache:THRESH[:K[:RETENTION]] (THRESH a "
+                        "number >= 0, K an integer from 1 to 1000, RETENTION in [0, 1]), found '%s'", text);
+        return false;
+    }
+    g->cache_threshold = t;
+    return true;
+}
+
+/* x in the shortest decimal that reads back as itself. */
+static void shortest(double x, char *buf, size_t size) {
+    snprintf(buf, size, "%.15g", x);
+    if (strtod(buf, NULL) != x) snprintf(buf, size, "%.17g", x);
+}
+
+/* The step cache as --cache takes it (MagCache with its K and retention ratio spelled out). */
+static void describe_cache(const radial_gen_params *g, char *buf, size_t size) {
+    char t[32], r[32];
+    shortest(g->cache_threshold, t, sizeof t);
+    shortest(g->cache_retention, r, sizeof r);
+    if (g->cache == RADIAL_CACHE_TEACACHE)
+        snprintf(buf, size, "teacache:%s%s", t, g->cache_ret_steps ? ":ret" : "");
+    else if (g->cache == RADIAL_CACHE_MAGCACHE)
+        snprintf(buf, size, "magcache:%s:%d:%s", t, g->cache_k, r);
+    else
+        snprintf(buf, size, "none");
+}
 
 static void add_kv(provenance *pv, const char *k, const char *v) {
     pv->kv[2 * pv->n] = k, pv->kv[2 * pv->n + 1] = v ? v : "";
@@ -93,6 +165,7 @@ static void make_provenance(provenance *pv, const radial_gen_params *g, const ra
                  (double)g->decay, g->dense_steps, g->dense_layers);
     else
         snprintf(pv->attention, sizeof pv->attention, "dense");
+    describe_cache(g, pv->cache, sizeof pv->cache);
     size_t k = 0;
     for (int i = 0; i < rp->n_loras && k < sizeof pv->loras; i++)
         k += (size_t)snprintf(pv->loras + k, sizeof pv->loras - k, "%s%s:%g", i ? ";" : "", rp->loras[i].path,
@@ -107,8 +180,11 @@ static void make_provenance(provenance *pv, const radial_gen_params *g, const ra
     add_kv(pv, "shift", pv->shift);
     add_kv(pv, "guidance", pv->guidance);
     add_kv(pv, "attention", pv->attention);
+    add_kv(pv, "cache", pv->cache);
+    add_kv(pv, "gemm", rp->gemm == RADIAL_GEMM_FP8 ? "fp8 (e4m3, per-token and per-channel scales; DiT blocks)" : "bf16");
     add_kv(pv, "model", model ? model : rp->dit);
     if (rp->n_loras) add_kv(pv, "loras", pv->loras);
+    if (g->vae_tile) add_kv(pv, "vae_decode", "tiles of 256 px (--vae-tile)"); /* the pixels differ near seams */
     snprintf(pv->backend, sizeof pv->backend, "%s", backend_info); /* outlives the context */
     add_kv(pv, "backend", pv->backend);
     add_kv(pv, "software", "radial " RADIAL_VERSION);
@@ -141,6 +217,10 @@ static int write_json(const char *path, const provenance *pv, const char *output
     json_object_set_new(root, "dit_resident_blocks", json_pack("{s:i, s:i}", "resident", tm->dit_resident_blocks,
                                                                "blocks", tm->dit_blocks));
     json_object_set_new(root, "lora_modules", json_integer(tm->lora_modules));
+    json_object_set_new(root, "cache",
+                        json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "forwards", "cond", tm->cache_forwards[0], "uncond",
+                                  tm->cache_forwards[1], "skipped", "cond", tm->cache_skipped[0], "uncond",
+                                  tm->cache_skipped[1]));
     const int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(root);
     if (rc) fprintf(stderr, "radial generate: could not write the JSON summary %s\n", path);
@@ -189,8 +269,10 @@ int cmd_generate(int argc, char **argv) {
     radial_write_params wp = radial_default_write_params();
     g.prompt = NULL; /* required */
     int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
-    bool quiet = false, verbose = false, no_overwrite = false, offload = false;
-    const char *timesteps = NULL;
+    int gemm = rp.gemm;
+    static const char *const gemms[] = {"bf16", "fp8", NULL}; /* radial_gemm order */
+    bool quiet = false, verbose = false, no_overwrite = false, offload = false, vae_tile = false;
+    const char *timesteps = NULL, *cache = "none";
     double ts[CLI_MAX_TIMESTEPS];
     static const char *const rngs[] = {"philox", "torch-cpu", "torch-cuda", NULL};  /* radial_rng order */
     static const char *const progresses[] = {"auto", "bar", "lines", "none", NULL}; /* PROGRESS_* order */
@@ -241,8 +323,18 @@ int cmd_generate(int argc, char **argv) {
          .help = "radial: the first N blocks dense"},
         {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3, .arg = "D",
          .help = "radial mask decay factor"},
+        {"--cache", NULL, CLI_TEXT, .value = &cache, .arg = "none|teacache:T[:ret]|magcache:T[:K[:R]]",
+         .help = "step caching: skip a step's transformer blocks and reuse their last residual, per CFG branch. "
+                 "teacache: while the time embedding has changed little (TeaCache's rule and Wan 2.1 coefficients; "
+                 "T 0.05-0.08 for 1.3B, 0.14-0.2 for 14B; :ret is its use_ret_steps). magcache: by MagCache's "
+                 "published magnitude ratios (T 0.12 with K 2-4 for 1.3B, 0.24 with K 6 for 14B; K at most K steps "
+                 "in a row, default 2; R the share of first steps always computed, default 0.2). T 0 skips nothing. "
+                 "The run says which steps it skipped"},
         {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
          .help = "auto: the GPU when there is one"},
+        {"--gemm", NULL, CLI_CHOICE, .value = &gemm, .choices = gemms,
+         .help = "GEMM precision: fp8 runs the DiT blocks' large GEMMs in e4m3 (per-token and per-channel scales; "
+                 "GPUs of compute capability 8.9+), faster at a few percent of error per GEMM; bf16 elsewhere"},
         {"--device", NULL, CLI_INT, .value = &rp.device, .min = 0, .max = 1023, .help = "CUDA device index"},
         {"--offload", NULL, CLI_SWITCH, .value = &offload,
          .help = "keep the DiT blocks in host memory and stream each to the GPU one block ahead of its use (for "
@@ -250,6 +342,9 @@ int cmd_generate(int argc, char **argv) {
         {"--max-vram", NULL, CLI_DOUBLE, .value = &rp.max_vram_gib, .lo = 0.5, .hi = 1e6, .arg = "GiB",
          .help = "keep as many DiT blocks on the GPU as fit in this much device memory (the whole process, as "
                  "nvidia-smi counts it); the rest stream"},
+        {"--vae-tile", NULL, CLI_SWITCH, .value = &vae_tile,
+         .help = "decode the video in overlapping 256-pixel tiles (as diffusers' tiled VAE): far less GPU memory "
+                 "for the decode, pixels slightly different near the seams"},
         {"--threads", NULL, CLI_INT, .value = &rp.n_threads, .min = 0, .max = 256,
          .help = "CPU threads, 0 = all cores"},
         {"--output", "-o", CLI_TEXT, .value = &output, .arg = "PATH",
@@ -276,10 +371,13 @@ int cmd_generate(int argc, char **argv) {
         g.timesteps = ts;
     }
     g.attention = (radial_attention)attention;
+    if (!parse_cache(cmd, cache, &g)) return 2;
     g.rng = (radial_rng)rng;
     rp.backend = (radial_backend)backend;
+    rp.gemm = (radial_gemm)gemm;
     rp.loras = loras.items, rp.n_loras = loras.n;
     rp.offload = offload;
+    g.vae_tile = vae_tile ? 256 : 0;
     wp.no_overwrite = no_overwrite;
     wp.cancel = write_cancel;
 
@@ -352,6 +450,9 @@ int cmd_generate(int argc, char **argv) {
     printf("load: %.2f GB of weights in %.2f s (%.2f GB/s; part of the times above)\n", (double)tm.load_bytes / 1e9,
            tm.load_s, tm.load_s > 0 ? (double)tm.load_bytes / 1e9 / tm.load_s : 0.0);
     if (tm.lora_modules) printf("LoRA: %d modules merged\n", tm.lora_modules);
+    if (g.cache != RADIAL_CACHE_NONE)
+        printf("step cache: %s skipped the blocks of %d of %d DiT forwards\n", pv.cache,
+               tm.cache_skipped[0] + tm.cache_skipped[1], tm.cache_forwards[0] + tm.cache_forwards[1]);
     radial_video_free(&vid);
     return json ? write_json(json, &pv, output, &tm, "ok", NULL) : 0;
 }

@@ -14,10 +14,25 @@ static rad_status cpu_trim(rad_backend *be) {
     (void)be;
     return RAD_OK; /* the CPU backend keeps no buffers between ops */
 }
-/* Host memory is where CPU weights live anyway: a streamed weight is an ordinary one, and staging is a no-op. */
+/* Host memory is where CPU weights live anyway: a streamed weight is an ordinary one, and staging and parking are
+ * no-ops. */
+static rad_status cpu_weight_park(rad_backend *be, rad_weight *w, int park) {
+    (void)be, (void)w, (void)park;
+    return RAD_OK;
+}
 static rad_status cpu_stage(rad_backend *be, rad_weight *const *ws, int n) {
     (void)be, (void)ws;
     return n >= 0 ? RAD_OK : rad_err(RADIAL_ERR_INVALID_ARG, "cpu stage: %d weights", n);
+}
+
+/* The CPU is the fp32 reference: its GEMMs are fp32 in either mode name but fp8 (fp8_emul.h emulates that). */
+static rad_status cpu_set_gemm(rad_backend *be, int mode) {
+    (void)be;
+    if (mode == RAD_GEMM_BF16) return RAD_OK;
+    if (mode == RAD_GEMM_FP8)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "fp8 GEMMs (--gemm fp8) need the CUDA backend on a GPU with fp8 tensor "
+                                               "cores (compute capability 8.9+); the CPU backend computes in fp32");
+    return rad_err(RADIAL_ERR_INVALID_ARG, "cpu set_gemm: unknown GEMM mode %d", mode);
 }
 
 rad_status rad_backend_cpu(rad_backend **out) {
@@ -33,10 +48,12 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .weight_free = rad_cpu_weight_free,
         .weight_new_host = rad_cpu_weight_new,
         .stage = cpu_stage,
+        .weight_park = cpu_weight_park,
         .mem_stats = rad_cpu_mem_stats,
         .trim = cpu_trim,
         .sync = cpu_sync,
         .linear = rad_cpu_linear,
+        .set_gemm = cpu_set_gemm,
         .layernorm = rad_cpu_layernorm,
         .rmsnorm = rad_cpu_rmsnorm,
         .gelu_tanh = rad_cpu_gelu_tanh,
@@ -48,6 +65,8 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .add_norm_modulate = rad_cpu_add_norm_modulate,
         .rmsnorm_rope3d = rad_cpu_rmsnorm_rope3d,
         .attention = rad_cpu_attention,
+        .conv_dtype = RAD_DT_F32, /* the reference convolves in fp32 */
+        .to_conv_dtype = rad_cpu_to_conv_dtype,
         .conv3d = rad_cpu_conv3d,
         .rmsnorm_channels = rad_cpu_rmsnorm_channels,
         .upsample2x = rad_cpu_upsample2x,

@@ -1,4 +1,5 @@
-/* CPU VAE ops: causal 3-D convolution, channel RMS norm, nearest 2x upsample, strided copy.
+/* CPU VAE ops: causal 3-D convolution, channel RMS norm, nearest 2x upsample, strided copy. Convolution inputs
+ * are fp32 here (conv_dtype RAD_DT_F32): to_conv_dtype is a copy.
  *
  * conv3d is an implicit GEMM: y[cout, pixels] = W[cout, K] · X[K, pixels] with K = cin·kt·kh·kw in PyTorch
  * weight order (ci, dt, dy, dx), and X never materialised as a whole. Work items are (output frame, output row,
@@ -180,8 +181,27 @@ static void pack_range(void *vctx, int64_t begin, int64_t end) {
     }
 }
 
-rad_status rad_cpu_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, int64_t h, int64_t w,
-                          const float *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
+typedef struct {
+    const float *x;
+    float *y;
+} copy_f32_ctx;
+
+static void copy_f32_range(void *vctx, int64_t begin, int64_t end) {
+    const copy_f32_ctx *c = vctx;
+    memcpy(c->y + begin, c->x + begin, (size_t)(end - begin) * sizeof(float));
+}
+
+rad_status rad_cpu_to_conv_dtype(rad_backend *be, const float *x, int64_t n, void *y) {
+    (void)be;
+    if (n < 0 || (n > 0 && (!x || !y)))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "to_conv_dtype: bad arguments (%lld elements)", (long long)n);
+    copy_f32_ctx c = {x, y};
+    rad_parallel_for(n, 1 << 18, copy_f32_range, &c);
+    return RAD_OK;
+}
+
+rad_status rad_cpu_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t t, int64_t h, int64_t w,
+                          const void *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
                           int64_t kt, int64_t kh, int64_t kw, int64_t ph, int64_t pw, float *y) {
     (void)be;
     RAD_TRY(rad_conv3d_check("conv3d", cin, t, h, w, prev, n_prev, wt ? wt->rows : -1, wt ? wt->cols : -1, cout, kt,
@@ -278,7 +298,7 @@ static void up_range(void *vctx, int64_t begin, int64_t end) {
     }
 }
 
-rad_status rad_cpu_upsample2x(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y) {
+rad_status rad_cpu_upsample2x(rad_backend *be, const void *x, int64_t c, int64_t h, int64_t w, void *y) {
     (void)be;
     if (c < 0 || h < 0 || w < 0)
         return rad_err(RADIAL_ERR_INVALID_ARG, "upsample2x: bad shape %lld x %lld x %lld", (long long)c,

@@ -1,7 +1,7 @@
 /* The CPU backend's op implementations, one family per file:
  *   cpu_ops.c        memory, weights, linear, norms, elementwise, rope3d, transpose   (DiT area)
  *   cpu_attention.c  attention (dense, bias, block-CSR)                              (attention area)
- *   cpu_conv.c       conv3d, rmsnorm_channels, upsample2x, copy2d                           (VAE area)
+ *   cpu_conv.c       to_conv_dtype, conv3d, rmsnorm_channels, upsample2x, copy2d            (VAE area)
  * cpu_backend.c puts them into the rad_backend table. Signatures are those of src/backend/backend.h. */
 #ifndef RAD_CPU_OPS_H
 #define RAD_CPU_OPS_H
@@ -48,12 +48,13 @@ rad_status rad_cpu_attention(rad_backend *be, const float *q, const float *k, co
                              int64_t lq, int64_t lk, int64_t heads, int64_t head_dim, float scale,
                              const float *bias, const rad_bsr *mask);
 
-rad_status rad_cpu_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, int64_t h, int64_t w,
-                          const float *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
+rad_status rad_cpu_to_conv_dtype(rad_backend *be, const float *x, int64_t n, void *y);
+rad_status rad_cpu_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t t, int64_t h, int64_t w,
+                          const void *prev, int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout,
                           int64_t kt, int64_t kh, int64_t kw, int64_t ph, int64_t pw, float *y);
 rad_status rad_cpu_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                     float *y);
-rad_status rad_cpu_upsample2x(rad_backend *be, const float *x, int64_t c, int64_t h, int64_t w, float *y);
+rad_status rad_cpu_upsample2x(rad_backend *be, const void *x, int64_t c, int64_t h, int64_t w, void *y);
 rad_status rad_cpu_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
                           size_t row_bytes, size_t rows);
 /* Tests: caps the conv3d kernel at 0 portable, 1 AVX2+FMA, 2 AVX-512 (default: the best the CPU has). */

@@ -1,12 +1,12 @@
 /* Conv3d as an implicit GEMM on the tensor cores: no column matrix in memory.
  *
  * Per output frame f, Y^T[pixel, cout] = X_col[pixel, K] · W^T[K, cout] with K walked as (channel block of 32,
- * tap (dt, dy, dx)). The loader builds each X_col tile straight from the fp32 activations: every thread owns one
- * output pixel of the tile (its row and column computed once) and 16 input channels, so a tap costs one
- * bounds check and one address per thread, and a warp's loads are 32 neighbouring pixels of one channel
- * (coalesced). The causal front frames come from `prev` or are skipped (a block's frame is fixed, so taps that
- * would read a zero frame are left out of its K loop), spatial padding and channels past cin load zeros.
- * Values are rounded to bf16 on the way into shared memory (as the im2col path rounds its column matrix).
+ * tap (dt, dy, dx)). The loader builds each X_col tile straight from the bf16 inputs (the backend's conv_dtype,
+ * rounded to nearest even by to_conv_dtype when they were made): every thread owns one output pixel of the tile
+ * (its row and column computed once) and 16 input channels, so a tap costs one bounds check and one address per
+ * thread, and a warp's loads are 32 neighbouring pixels of one channel (coalesced). The causal front frames come
+ * from `prev` or are skipped (a block's frame is fixed, so taps that would read a zero frame are left out of its
+ * K loop), spatial padding and channels past cin load zeros.
  *
  * Weights are read from a repacked copy wp[tap][cout_pad][cin_pad] (rk_conv_pack_weight, made once per
  * weight): rows of 32 channels are 64 contiguous bytes, copied with cp.async; the zero padding of cout and cin
@@ -26,7 +26,7 @@ constexpr int LDS = BK + 8; /* shared row pitch in bf16 elements (80 bytes) */
 constexpr int THREADS = 256;
 
 struct conv_args {
-    const float *x, *prev; /* prev: NULL when no cached frames are used */
+    const bf16 *x, *prev; /* prev: NULL when no cached frames are used */
     const bf16 *wp;
     const float *bias;
     float *y;
@@ -54,9 +54,8 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *(const uint32_t *)&v;
+__device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
+    return (uint32_t)__bfloat16_as_ushort(lo) | (uint32_t)__bfloat16_as_ushort(hi) << 16;
 }
 
 struct kstep { /* one K step: channel block cb at tap (dt, dy, dx) */
@@ -82,17 +81,18 @@ template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kerne
     const int dt0 = max(0, a.kt - 1 - f - n_prev);
     const int steps = (a.cin_pad / BK) * (a.kt - dt0) * a.kh * a.kw;
 
-    auto load_x = [&](const kstep &s, float (&v)[16]) {
+    auto load_x = [&](const kstep &s, bf16 (&v)[16]) {
         const int sf = f + s.dt - (a.kt - 1); /* source frame: >= 0 in x, else in prev (dt >= dt0) */
-        const float *base = sf >= 0 ? a.x + sf * plane : a.prev + (n_prev + sf) * plane;
+        const bf16 *base = sf >= 0 ? a.x + sf * plane : a.prev + (n_prev + sf) * plane;
         const int64_t cs = (sf >= 0 ? (int64_t)a.t : (int64_t)n_prev) * plane; /* channel stride */
         const int yi = lyo + s.dy - a.ph, xi = lxo + s.dx - a.pw, c0 = s.cb * BK + lh * 16;
         const bool ok = lpv && yi >= 0 && yi < a.h && xi >= 0 && xi < a.w;
-        const float *src = base + (ok ? (int64_t)c0 * cs + (int64_t)yi * a.w + xi : 0);
+        const bf16 *src = base + (ok ? (int64_t)c0 * cs + (int64_t)yi * a.w + xi : 0);
+        const bf16 zero = __ushort_as_bfloat16(0);
 #pragma unroll
-        for (int i = 0; i < 16; i++) v[i] = ok && c0 + i < a.cin ? __ldg(src + i * cs) : 0.0f;
+        for (int i = 0; i < 16; i++) v[i] = ok && c0 + i < a.cin ? __ldg(src + i * cs) : zero;
     };
-    auto store_x = [&](bf16 *sa, const float (&v)[16]) {
+    auto store_x = [&](bf16 *sa, const bf16 (&v)[16]) {
         uint4 q0, q1;
         q0.x = pack_bf16(v[0], v[1]), q0.y = pack_bf16(v[2], v[3]), q0.z = pack_bf16(v[4], v[5]);
         q0.w = pack_bf16(v[6], v[7]);
@@ -128,7 +128,7 @@ template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kerne
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
 
     kstep cur = {0, dt0, 0, 0};
-    float v[16];
+    bf16 v[16];
     load_w(cur, sB[0]);
     load_x(cur, v);
     store_x(sA[0], v);

@@ -8,13 +8,15 @@
  * scratch bf16 matrix (dequant.cu: ggml's math in fp32, rounded once to bf16: bit-identical to the host's fp32
  * dequantisation rounded to bf16; weight_bf16 says why and what it costs), so every weight computes as "its
  * fp32 value rounded to bf16", the contract of a bf16 checkpoint. Activations stay fp32. linear feeds bf16
- * operands to cuBLASLt with fp32 accumulation and fp32 output (the bias in the GEMM epilogue); conv3d is an
- * implicit GEMM on the tensor cores (conv_igemm.cu: bf16 operands rounded on load, fp32 accumulation; a
+ * operands to cuBLASLt with fp32 accumulation and fp32 output (the bias in the GEMM epilogue); conv3d takes
+ * its inputs as bf16 arrays (conv_dtype: the caller rounds them once with to_conv_dtype and may keep them so,
+ * half the memory of fp32) and is an implicit GEMM on the tensor cores (conv_igemm.cu: fp32 accumulation; a
  * stored weight is dequantised once, before its repacking), with im2col + cuBLASLt as the fallback for
  * geometries outside its index ranges and as a reference (environment RADIAL_CUDA_CONV=im2col selects it for
  * a whole backend); norms, modulation, residual adds and RoPE run in fp32 (norm statistics and RoPE in
  * double, as the CPU). Attention with head_dim 128 and no bias goes to the bf16 tensor-core kernels of
- * cuda_attention.h (v3 on Hopper, v1 elsewhere), dense self- and cross-attention through full block layouts;
+ * cuda_attention.h (v3 on Hopper, the portable mma.sync kernel on other sm_80+ cards), dense self- and
+ * cross-attention through full block layouts;
  * everything else (bias, other head dims) to the fp32 generic kernel.
  *
  * bf16 shadows: converting a GEMM's fp32 input to bf16 costs a full read of it, so the ops whose output
@@ -22,6 +24,11 @@
  * only what has no copy (and keeps its conversion: q, k, v share one). Each copy records the fp32 range it
  * mirrors; every op invalidates the copies its output range overlaps before it writes, so a copy is used only
  * while its fp32 source is unchanged. A few slots, least recently used evicted.
+ *
+ * fp8 GEMM mode (set_gemm RAD_GEMM_FP8, opt-in; gemm_fp8.cu): linear sends the large GEMMs (fp8_emul.h) to
+ * cuBLASLt's fp8 path with e4m3 operands scaled per token and per output channel; the activations' quantisation
+ * is read from the bf16 shadow when there is one and is cached and invalidated with the shadows; weights are
+ * read as stored (e4m3) or quantised per row (weight_fp8). Everything else is unchanged by the mode.
  *
  * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
  * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
@@ -43,6 +50,7 @@
 
 #include "backend/cuda/cuda_kernels.cuh"
 #include "backend/cuda/dequant.cuh"
+#include "backend/cuda/gemm_fp8.cuh"
 
 extern "C" {
 #include "backend/backend.h"
@@ -68,6 +76,9 @@ struct rad_weight {
     void *host;
     int slot;
     uint64_t gen;
+    /* A parked resident weight (weight_park): its bytes in `parked` (page-locked host, kept once made), data NULL. */
+    void *parked;
+    bool is_parked;
     /* conv3d: the implicit GEMM's repacked copy (rk_conv_pack_weight), made at the first conv3d with this weight
      * for an input of pk_cin channels and pk_taps taps; NULL until then. */
     bf16 *packed;
@@ -154,7 +165,11 @@ struct cuda_be { /* be->state */
     double *rope_cs; /* device RoPE table of the last (f, h, w, head_dim) */
     int64_t rope_key[4];
     bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
+    bool tc_attention; /* the device runs the bf16 tensor-core attention kernels (sm_80 and later) */
     const rad_weight *deq_of; /* the weight whose bf16 matrix scr[SCR_DEQ] holds now (NULL: none) */
+    int device;
+    rk_fp8 *fp8;   /* the fp8 GEMM state (gemm_fp8.cu), made by the first set_gemm RAD_GEMM_FP8 */
+    bool gemm_fp8; /* set_gemm: linear takes the fp8 GEMM where the shape allows (fp8_emul.h) */
 };
 
 cuda_be *S(rad_backend *be) { return (cuda_be *)be->state; }
@@ -244,6 +259,7 @@ rad_status scratch(cuda_be *c, int slot, size_t bytes, void **out) {
 /* ------------------------------------------------------------------------------------------- bf16 shadows */
 
 void shadow_inval(cuda_be *c, const void *p, size_t bytes) {
+    rk_fp8_inval(c->fp8, p, bytes); /* the fp8 quantisations of activations are kept like shadows */
     const char *a = (const char *)p, *b = a + bytes;
     for (int i = 0; i < N_SHADOWS; i++) {
         shadow *s = &c->sh[i];
@@ -537,6 +553,10 @@ void be_weight_free(rad_backend *be, rad_weight *w) {
     } else {
         dev_free(c, w->data);
     }
+    if (w->parked) {
+        cudaFreeHost(w->parked);
+        c->pinned -= w->bytes;
+    }
     rad_free(w);
 }
 
@@ -652,10 +672,33 @@ rad_status be_stage(rad_backend *be, rad_weight *const *ws, int n) {
     return RAD_OK;
 }
 
+rad_status be_weight_park(rad_backend *be, rad_weight *w, int park) {
+    cuda_be *c = S(be);
+    if (!w || w->host || !park == !w->is_parked) return RAD_OK; /* streamed, or already where asked */
+    if (park) {
+        if (!w->parked) {
+            RAD_TRY(pinned_new(c, w->bytes, w->name, &w->parked));
+            CK("weight_park", cudaMemcpy(w->parked, w->data, w->bytes, cudaMemcpyDeviceToHost)); /* waits for its users */
+        } else {
+            CK("weight_park", cudaStreamSynchronize(c->st)); /* queued ops may still read it */
+        }
+        if (c->deq_of == w) c->deq_of = NULL;
+        dev_free(c, w->data);
+        w->data = NULL, w->is_parked = true;
+        return RAD_OK;
+    }
+    RAD_TRY(upload_new(c, w->parked, w->bytes, w->name, "unpark", &w->data));
+    w->is_parked = false;
+    return RAD_OK;
+}
+
 /* w's device bytes for an op queued next: a resident weight's own, or a streamed weight's staged copy, which the
  * compute stream then waits for. */
 rad_status weight_device(cuda_be *c, const rad_weight *w, const char *op, const void **out) {
     *out = w->data;
+    if (w->is_parked)
+        return rad_err(RADIAL_ERR_BACKEND, "cuda %s: weight %s is parked in host memory (weight_park) and was not brought "
+                       "back before use", op, w->name);
     if (!w->host) return RAD_OK;
     if (w->slot < 0 || w->gen != c->slots[w->slot].gen)
         return rad_err(RADIAL_ERR_BACKEND, "cuda %s: weight %s is streamed from host memory and was not staged before "
@@ -672,7 +715,8 @@ rad_status weight_device(cuda_be *c, const rad_weight *w, const char *op, const 
  * Why dequantise to bf16 on the fly: the GEMM stays the one cuBLASLt bf16 GEMM of every weight (one code path,
  * one contract: "the weight's fp32 value rounded to bf16", as for a bf16 checkpoint; the CPU reference computes
  * with the same fp32 values). cuBLASLt's fp8 GEMMs would read e4m3 weights directly, but they need fp8
- * activations too, which changes the numerics: that is a separate opt-in fast mode, not this one. And the time
+ * activations too, which changes the numerics: that is the separate opt-in fp8 mode (weight_fp8, gemm_fp8.cu),
+ * not this one. And the time
  * is small: dequantising a 8960 x 1536 weight reads 14 MB (fp8; 7.7 MB as Q4_0) and writes 27.5 MB, measured
  * 12-17 us on the H200 (dequant.cu), next to ~1 ms for its GEMM over 32k tokens (81 frames at 480 x 832). What
  * it saves is memory: the weights stay at the file's size (fp8: half of bf16; Q4_0: 0.28 of it); only one bf16
@@ -716,6 +760,7 @@ rad_status be_trim(rad_backend *be) {
         c->scr[i] = NULL, c->scr_cap[i] = 0;
     }
     c->deq_of = NULL;
+    rk_fp8_trim(c->fp8);
     for (int i = 0; i < N_SHADOWS; i++) {
         dev_free(c, c->sh[i].buf);
         c->sh[i] = shadow{};
@@ -727,8 +772,118 @@ rad_status be_trim(rad_backend *be) {
     return RAD_OK;
 }
 
+rad_status fp8_alloc(void *owner, size_t bytes, const char *what, void **out) {
+    return dev_alloc((cuda_be *)owner, bytes, what, out);
+}
+void fp8_free(void *owner, void *p) { dev_free((cuda_be *)owner, p); }
+
+/* The GEMM mode of linear (backend.h set_gemm): fp8 needs fp8 tensor cores (rk_fp8_new refuses otherwise). */
+rad_status be_set_gemm(rad_backend *be, int mode) {
+    cuda_be *c = S(be);
+    if (mode == RAD_GEMM_BF16) {
+        c->gemm_fp8 = false;
+        return RAD_OK;
+    }
+    if (mode != RAD_GEMM_FP8)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda set_gemm: unknown GEMM mode %d (%d: bf16, %d: fp8)", mode,
+                       RAD_GEMM_BF16, RAD_GEMM_FP8);
+    if (!c->fp8) RAD_TRY(rk_fp8_new(c->device, c->lt, c->ws, WORKSPACE_BYTES, c->st, fp8_alloc, fp8_free, c, &c->fp8));
+    c->gemm_fp8 = true;
+    return RAD_OK;
+}
+
 rad_status be_sync(rad_backend *be) {
     CK("sync", cudaStreamSynchronize(S(be)->st));
+    return RAD_OK;
+}
+
+/* The e4m3 matrix and per-row scales the fp8 GEMM reads for w (gemm_fp8.cu): a weight stored as e4m3 as it is (a
+ * single file scale, or none, made a per-row vector once); a resident bf16 weight quantised per row at its first
+ * fp8 GEMM and kept so: its bf16 copy is freed and it is an e4m3 weight from then on (half the memory; a bf16 GEMM
+ * on it later dequantises it, as for an fp8 checkpoint); anything else (streamed weights, e5m2, GGUF blocks)
+ * quantised from its bf16 matrix into a scratch buffer at each use. */
+rad_status weight_fp8(cuda_be *c, const rad_weight *cw, rk_fp8_weight *out) {
+    rad_weight *w = (rad_weight *)cw; /* the handle is const to callers; what it keeps is the backend's */
+    const char *op = "linear (fp8)";
+    *out = rk_fp8_weight{NULL, NULL, w->rows, w->cols, RAD_FP8_W_STORED};
+    if (w->dtype == RAD_DT_F8_E4M3) {
+        if (w->n_scale != w->rows) {
+            float *s = NULL;
+            RAD_TRY(dev_alloc(c, (size_t)w->rows * sizeof(float), w->name, (void **)&s));
+            rad_status st = rk_fp8_fill(s, w->rows, w->scale, c->st);
+            if (st != RAD_OK) {
+                dev_free(c, s);
+                return rad_err_prefix(st, "cuda %s, weight %s: ", op, w->name);
+            }
+            dev_free(c, w->scale); /* waits for the fill */
+            w->scale = s, w->n_scale = w->rows;
+        }
+        const void *data;
+        RAD_TRY(weight_device(c, w, op, &data));
+        out->q = (const uint8_t *)data, out->scale = w->scale;
+        return RAD_OK;
+    }
+    if (w->dtype == RAD_DT_BF16 && !w->host) {
+        const void *data;
+        RAD_TRY(weight_device(c, w, op, &data)); /* refuses a parked weight */
+        const size_t n = (size_t)w->rows * (size_t)w->cols;
+        uint8_t *q = NULL;
+        float *s = NULL;
+        rad_status st = dev_alloc(c, n, w->name, (void **)&q);
+        if (st == RAD_OK) st = dev_alloc(c, (size_t)w->rows * sizeof(float), w->name, (void **)&s);
+        if (st == RAD_OK) st = rk_fp8_quant_bf16_rows((const bf16 *)data, w->rows, w->cols, q, s, c->st);
+        if (st != RAD_OK) {
+            dev_free(c, q);
+            dev_free(c, s);
+            return rad_err_prefix(st, "cuda %s, weight %s: ", op, w->name);
+        }
+        dev_free(c, w->data); /* waits for the quantisation */
+        if (w->parked) { /* a host copy kept by weight_park holds the bf16 bytes: stale now */
+            cudaFreeHost(w->parked);
+            c->pinned -= w->bytes;
+            w->parked = NULL;
+        }
+        w->data = q, w->bytes = n, w->dtype = RAD_DT_F8_E4M3, w->scale = s, w->n_scale = w->rows;
+        if (c->deq_of == w) c->deq_of = NULL;
+        out->q = q, out->scale = s, out->source = RAD_FP8_W_CONVERTED;
+        return RAD_OK;
+    }
+    const bf16 *w16;
+    RAD_TRY(weight_bf16(c, w, op, &w16));
+    uint8_t *q;
+    float *s;
+    RAD_TRY(rk_fp8_weight_scratch(c->fp8, w->rows, w->cols, &q, &s));
+    rad_status st = rk_fp8_quant_bf16_rows(w16, w->rows, w->cols, q, s, c->st);
+    if (st != RAD_OK) return rad_err_prefix(st, "cuda %s, weight %s: ", op, w->name);
+    out->q = q, out->scale = s, out->source = RAD_FP8_W_PER_USE;
+    return RAD_OK;
+}
+
+/* linear through the fp8 GEMM (*done) when the mode is on and the call qualifies (fp8_emul.h
+ * rad_fp8_gemm_shape_ok, 16-byte aligned x and y); otherwise it records why not (rad_cuda_fp8_last) and the
+ * caller runs the bf16 GEMM. The activations are quantised from x's bf16 shadow when there is one. */
+rad_status linear_fp8(cuda_be *c, const float *x, int64_t m, int64_t k, const rad_weight *w, const float *bias,
+                      float *y, bool *done) {
+    *done = false;
+    char why[160];
+    why[0] = 0;
+    if (!c->gemm_fp8)
+        snprintf(why, sizeof why, "bf16 GEMM (the backend's GEMM mode is bf16)");
+    else if (!rad_fp8_gemm_shape_ok(m, w->rows, k))
+        snprintf(why, sizeof why, "bf16 GEMM (m %lld n %lld k %lld: fp8 takes >= %d rows and weight dims >= %d, "
+                 "multiples of 16)", (long long)m, (long long)w->rows, (long long)k, RAD_FP8_MIN_ROWS, RAD_FP8_MIN_DIM);
+    else if ((uintptr_t)x % 16 || (uintptr_t)y % 16)
+        snprintf(why, sizeof why, "bf16 GEMM (x or y is not 16-byte aligned)");
+    if (why[0]) {
+        rk_fp8_note_bf16(c->fp8, why);
+        return RAD_OK;
+    }
+    rk_fp8_weight wv;
+    RAD_TRY(weight_fp8(c, w, &wv));
+    const bf16 *x16 = shadow_find(c, x, (size_t)m * (size_t)k);
+    if (x16 && (uintptr_t)x16 % 16) x16 = NULL;
+    RAD_TRY(rk_fp8_linear(c->fp8, x, x16, m, k, &wv, bias, y, w->name));
+    *done = true;
     return RAD_OK;
 }
 
@@ -743,6 +898,11 @@ rad_status be_linear(rad_backend *be, const float *x, int64_t m, int64_t k, cons
     RAD_TRY(count("linear", m, k, &nx));
     RAD_TRY(count("linear", m, w->rows, &ny));
     shadow_inval(c, y, ny * sizeof(float));
+    if (c->fp8) { /* fp8 GEMM mode (set_gemm): the large GEMMs go to gemm_fp8.cu */
+        bool done;
+        RAD_TRY(linear_fp8(c, x, m, k, w, bias, y, &done));
+        if (done) return RAD_OK;
+    }
     bf16 *x16;
     RAD_TRY(bf16_input(c, x, nx, "cuda linear", &x16));
     /* row-major y[m, n] is column-major y^T [n, m] = W [n, k] (column-major k x n, transposed) . x^T (k x m) */
@@ -1020,7 +1180,8 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
     if (mask) RAD_TRY(mask_device(c, mask, &layout));
     shadow_inval(c, out, nq * sizeof(float));
 
-    if (head_dim == RAD_CUDA_ATTN_HEAD_DIM && !bias && heads <= 4096) { /* bf16 tensor-core kernels */
+    /* bf16 tensor-core kernels (sm_80 and later; below, the generic kernel) */
+    if (head_dim == RAD_CUDA_ATTN_HEAD_DIM && !bias && heads <= 4096 && c->tc_attention) {
         if (!layout) RAD_TRY(cross_device(c, lq, lk, &layout));
         bf16 *q16 = attn_shadow(c, q, nq), *k16 = attn_shadow(c, k, nk), *v16 = attn_shadow(c, v, nk), *o16;
         const bf16 *keep[3] = {q16, k16, v16}; /* the output's copy must not evict the inputs' */
@@ -1042,7 +1203,18 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
 
 /* ---- VAE ---- */
 
-rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, int64_t h, int64_t w, const float *prev,
+/* Convolution inputs are bf16 (conv_dtype): the conversion rounds to nearest even, as the convolutions did when
+ * they read fp32 inputs, so the results are those of fp32 inputs bit for bit. */
+rad_status be_to_conv_dtype(rad_backend *be, const float *x, int64_t n, void *y) {
+    cuda_be *c = S(be);
+    size_t bytes = 0;
+    if (n < 0 || count("to_conv_dtype", n, (int64_t)sizeof(bf16), &bytes) != RAD_OK || (n > 0 && (!x || !y)))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda to_conv_dtype: bad arguments (%lld elements)", (long long)n);
+    shadow_inval(c, y, bytes);
+    return rk_f32_to_bf16(x, (bf16 *)y, n, c->st);
+}
+
+rad_status be_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t t, int64_t h, int64_t w, const void *prev,
                      int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout, int64_t kt, int64_t kh,
                      int64_t kw, int64_t ph, int64_t pw, float *y) {
     cuda_be *c = S(be);
@@ -1054,7 +1226,8 @@ rad_status be_conv3d(rad_backend *be, const float *x, int64_t cin, int64_t t, in
     RAD_TRY(count("conv3d", ho, wo, &P));
     RAD_TRY(count("conv3d", t * cout, (int64_t)P, &ny));
     shadow_inval(c, y, ny * sizeof(float));
-    const rk_conv_geom g = {x, kt > 1 ? prev : NULL, cin, t, h, w, kt > 1 ? n_prev : 0, kt, kh, kw, ph, pw, ho, wo};
+    const rk_conv_geom g = {(const bf16 *)x, kt > 1 ? (const bf16 *)prev : NULL, cin, t, h, w, kt > 1 ? n_prev : 0,
+                            kt, kh, kw, ph, pw, ho, wo};
 
     if (!c->conv_im2col && rk_conv_igemm_fits(&g, cout)) {
         /* The weight's repacked copy is a cache of the weight (made once; the handle is const to callers). */
@@ -1107,14 +1280,14 @@ rad_status be_rmsnorm_channels(rad_backend *be, const float *x, int64_t ch, int6
     return rk_rmsnorm_channels(x, ch, s, gamma, y, c->st);
 }
 
-rad_status be_upsample2x(rad_backend *be, const float *x, int64_t ch, int64_t h, int64_t w, float *y) {
+rad_status be_upsample2x(rad_backend *be, const void *x, int64_t ch, int64_t h, int64_t w, void *y) {
     cuda_be *c = S(be);
     size_t n = 0;
     if (ch < 0 || h < 0 || w < 0 || count("upsample2x", ch * 4, h * w, &n) != RAD_OK)
         return rad_err(RADIAL_ERR_INVALID_ARG, "cuda upsample2x: bad shape %lld x %lld x %lld", (long long)ch,
                        (long long)h, (long long)w);
-    shadow_inval(c, y, n * sizeof(float));
-    return rk_upsample2x(x, ch, h, w, y, c->st);
+    shadow_inval(c, y, n * sizeof(bf16));
+    return rk_upsample2x((const bf16 *)x, ch, h, w, (bf16 *)y, c->st);
 }
 
 rad_status be_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch, size_t row_bytes,
@@ -1147,6 +1320,8 @@ void be_destroy(rad_backend *be) {
             }
         for (int i = 0; i < N_CROSS; i++)
             if (c->cross[i].valid) rad_cuda_bsr_free(&c->cross[i].dev);
+        rk_fp8_destroy(c->fp8); /* frees its buffers through dev_free */
+        c->fp8 = NULL;
         if (c->lt) cublasLtDestroy(c->lt);
         for (int i = 0; i < RAD_STAGE_SLOTS; i++)
             if (c->slots[i].copied) cudaEventDestroy(c->slots[i].copied), cudaEventDestroy(c->slots[i].consumed);
@@ -1165,6 +1340,8 @@ static rad_status cuda_weight_arg(rad_backend *be, const rad_weight *w, const ch
         return rad_err(RADIAL_ERR_INVALID_ARG, "%s: needs a CUDA backend and one of its weights", fn);
     return RAD_OK;
 }
+
+rk_fp8 *rk_fp8_of(rad_backend *be) { return be && be->weight_new == be_weight_new ? S(be)->fp8 : NULL; }
 
 extern "C" rad_status rad_cuda_weight_stored(rad_backend *be, const rad_weight *w, rad_dtype *dtype, size_t *bytes) {
     RAD_TRY(cuda_weight_arg(be, w, "rad_cuda_weight_stored"));
@@ -1215,6 +1392,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->weight_free = be_weight_free;
     be->weight_new_host = be_weight_new_host;
     be->stage = be_stage;
+    be->weight_park = be_weight_park;
     be->mem_stats = be_mem_stats;
     be->trim = be_trim;
     be->sync = be_sync;
@@ -1230,13 +1408,17 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->add_norm_modulate = be_add_norm_modulate;
     be->rmsnorm_rope3d = be_rmsnorm_rope3d;
     be->attention = be_attention;
+    be->conv_dtype = RAD_DT_BF16;
+    be->to_conv_dtype = be_to_conv_dtype;
     be->conv3d = be_conv3d;
     be->rmsnorm_channels = be_rmsnorm_channels;
     be->upsample2x = be_upsample2x;
     be->copy2d = be_copy2d;
     be->transpose = be_transpose;
+    be->set_gemm = be_set_gemm;
     be->destroy = be_destroy;
     c->st = 0;
+    c->device = device;
     const char *conv_path = getenv("RADIAL_CUDA_CONV"); /* benchmarks and tests compare the two conv paths */
     c->conv_im2col = conv_path && !strcmp(conv_path, "im2col");
     cublasStatus_t ls = cublasLtCreate(&c->lt);
@@ -1254,6 +1436,9 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     (void)cudaMemGetInfo(&free_b, &total_b);
     snprintf(be->info, sizeof be->info, "CUDA device %d: %.120s, %.1f GiB", device, dev, (double)total_b / 1073741824.0);
     (void)cudaDeviceGetAttribute(&be->sm_count, cudaDevAttrMultiProcessorCount, device);
+    int cc_major = 0;
+    (void)cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, device);
+    c->tc_attention = cc_major >= 8;
     (void)cudaDeviceGetAttribute(&be->sm_threads, cudaDevAttrMaxThreadsPerMultiProcessor, device);
     *out = be;
     return RAD_OK;

@@ -1,7 +1,8 @@
 /* The CUDA backend's memory-bound kernels: conversions, norms, elementwise, RoPE, layout changes and the conv
  * im2col (declared in cuda_kernels.cuh). Each mirrors its CPU op (src/backend/cpu/) formula for formula: norm
  * statistics in double, RoPE in double with the CPU's table and unfused products (bit-identical to the CPU),
- * everything else in fp32. The build's --use_fast_math makes expf and divisions approximate (a few ulp);
+ * everything else in fp32, except im2col and upsample2x, which copy the bf16 convolution inputs (conv_dtype)
+ * as they are. The build's --use_fast_math makes expf and divisions approximate (a few ulp);
  * where the CPU result is cheap to match exactly the _rn intrinsics are used instead.
  *
  * Launch shapes: flat kernels use a grid-stride loop; row kernels one block per row (grid-stride over rows);
@@ -247,9 +248,9 @@ struct ColBiasOp { /* y[r, c] += bias[c] */
     int64_t d;
     __device__ void operator()(int64_t r, int64_t c) const { y[r * d + c] += bias[c]; }
 };
-struct UpsampleOp { /* output row r2 = (ch, yo) of y [c, 2h, 2w] from input row (ch, yo/2) */
-    const float *x;
-    float *y;
+struct UpsampleOp { /* output row r2 = (ch, yo) of y [c, 2h, 2w] from input row (ch, yo/2); bf16 copies */
+    const bf16 *x;
+    bf16 *y;
     int64_t h, w;
     __device__ void operator()(int64_t r2, int64_t xo) const {
         const int64_t ch = r2 / (2 * h), yo = r2 % (2 * h);
@@ -318,14 +319,13 @@ __global__ void im2col_kernel(rk_conv_geom g, int64_t f, int64_t p0, int64_t np,
     for (int64_t k = blockIdx.y; k < K; k += gridDim.y) {
         const int64_t dx = k % g.kw, t1 = k / g.kw, dy = t1 % g.kh, t2 = t1 / g.kh, dt = t2 % g.kt, ci = t2 / g.kt;
         const int64_t s = f + dt - (g.kt - 1), plane = g.h * g.w;
-        const float *src = NULL; /* the frame this tap reads, or NULL for a causal zero frame */
+        const bf16 *src = NULL; /* the frame this tap reads, or NULL for a causal zero frame */
         if (s >= 0) src = g.x + (ci * g.t + s) * plane;
         else if (g.prev && g.n_prev + s >= 0) src = g.prev + (ci * g.n_prev + g.n_prev + s) * plane;
         bf16 *row = cols + k * ld;
         for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < np; j += (int64_t)gridDim.x * blockDim.x) {
             const int64_t p = p0 + j, yo = p / g.wo, xo = p % g.wo, yi = yo + dy - g.ph, xi = xo + dx - g.pw;
-            const float v = (src && yi >= 0 && yi < g.h && xi >= 0 && xi < g.w) ? src[yi * g.w + xi] : 0.0f;
-            row[j] = __float2bfloat16_rn(v);
+            row[j] = (src && yi >= 0 && yi < g.h && xi >= 0 && xi < g.w) ? src[yi * g.w + xi] : __float2bfloat16_rn(0.0f);
         }
     }
 }
@@ -430,7 +430,7 @@ rad_status rk_transpose(const float *x, int64_t rows, int64_t cols, float *y, cu
     return launched("transpose");
 }
 
-rad_status rk_upsample2x(const float *x, int64_t c, int64_t h, int64_t w, float *y, cudaStream_t st) {
+rad_status rk_upsample2x(const bf16 *x, int64_t c, int64_t h, int64_t w, bf16 *y, cudaStream_t st) {
     return launch_rowcol(c * 2 * h, 2 * w, UpsampleOp{x, y, h, w}, "upsample2x", st);
 }
 

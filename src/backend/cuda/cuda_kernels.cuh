@@ -38,14 +38,15 @@ rad_status rk_add_gated(float *x, const float *y, int64_t m, int64_t d, const fl
 rad_status rk_rope3d(float *x, const double *cs, int64_t f, int64_t h, int64_t w, int64_t heads, int64_t hd,
                      int64_t pt, int64_t ph, bf16 *x16, cudaStream_t st);
 rad_status rk_transpose(const float *x, int64_t rows, int64_t cols, float *y, cudaStream_t st);
-rad_status rk_upsample2x(const float *x, int64_t c, int64_t h, int64_t w, float *y, cudaStream_t st);
+rad_status rk_upsample2x(const bf16 *x, int64_t c, int64_t h, int64_t w, bf16 *y, cudaStream_t st);
 rad_status rk_rmsnorm_channels(const float *x, int64_t c, int64_t s, const float *gamma, float *y, cudaStream_t st);
 
-/* Conv3d pieces. im2col writes cols[k][p - p0] (row pitch ld) for k < cin*kt*kh*kw in PyTorch weight order
- * (ci, dt, dy, dx) and output pixels p in [p0, p0 + np) of output frame f, with the causal frame sources of
- * rad_cpu_conv3d (x frames, then `prev` frames, then zeros) and zero spatial padding. */
+/* Conv3d pieces; x and prev are bf16 (the backend's conv_dtype). im2col writes cols[k][p - p0] (row pitch ld) for
+ * k < cin*kt*kh*kw in PyTorch weight order (ci, dt, dy, dx) and output pixels p in [p0, p0 + np) of output frame
+ * f, with the causal frame sources of rad_cpu_conv3d (x frames, then `prev` frames, then zeros) and zero
+ * spatial padding. */
 struct rk_conv_geom {
-    const float *x, *prev;
+    const bf16 *x, *prev;
     int64_t cin, t, h, w, n_prev, kt, kh, kw, ph, pw, ho, wo;
 };
 rad_status rk_im2col(const rk_conv_geom *g, int64_t f, int64_t p0, int64_t np, bf16 *cols, int64_t ld,
