@@ -594,9 +594,12 @@ static rad_status use_expert(radial_ctx *c, int k, radial_timings *tm) {
         c->be->mem_stats(c->be, 0, &m);
         const size_t need = rad_mem_weights_bytes(e->w) + ((size_t)1 << 30); /* + room for the moved activations */
         const bool both = m.device_total && m.device_total - m.device_used >= need;
-        RAD_INFO("%s: %.1f GiB of weights, %.1f GiB free on the device", both ? "both experts stay resident"
-                 : "the other expert is freed (both do not fit) and is loaded again at the next switch",
-                 GIB(need - ((size_t)1 << 30)), GIB(m.device_total - m.device_used));
+        if (!m.device_total)
+            RAD_INFO("the other expert is freed and loaded again at the next switch (the CPU backend keeps fp32 weights)");
+        else
+            RAD_INFO("%s: %.1f GiB of weights, %.1f GiB free on the device", both ? "both experts stay resident"
+                     : "the other expert is freed (both do not fit) and is loaded again at the next switch",
+                     GIB(need - ((size_t)1 << 30)), GIB(m.device_total - m.device_used));
         if (!both) {
             rad_dit_free(other->dit);
             other->dit = NULL;
