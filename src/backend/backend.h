@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "attn/bsr.h"
+#include "backend/group.h"
 #include "base/status.h"
 #include "io/safetensors.h"
 
@@ -194,6 +195,21 @@ struct rad_backend {
                          size_t row_bytes, size_t rows);
     /* y [s, c] = transpose of x [c, s] (layout changes around attention). */
     rad_status (*transpose)(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y);
+
+    /* ---- collectives over a group of ranks (backend/group.h: the group's rank and size, loopback or NCCL) ----
+     * Every rank of the group calls the same op in the same order with the same shape arguments; the op
+     * returns when this rank's dst may be read by its next op (CUDA: queued on the backend's stream). A group
+     * that does not suit the backend (a loopback group on CUDA) is refused, naming both.
+     * all_to_all: the Ulysses exchange around self-attention over [tokens, heads, head_dim] activations, n_tokens
+     * split unevenly over the ranks (rad_split_range: no padding), heads % size == 0 (see rad_a2a_dir):
+     *   RAD_A2A_TOKENS_TO_HEADS: src [n_rank, heads, hd] -> dst [n_tokens, heads/size, hd] (this rank's heads);
+     *   RAD_A2A_HEADS_TO_TOKENS: the inverse. src and dst must not overlap.
+     * all_gather: src is this rank's rows of an [n_rows, row_elems] matrix (rad_split_range(n_rows)), dst the
+     * whole matrix on every rank (the DiT's velocity; the CFG branches). */
+    rad_status (*all_to_all)(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
+                             int64_t heads, int64_t head_dim, int dir);
+    rad_status (*all_gather)(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
+                             int64_t row_elems);
 
     void (*destroy)(rad_backend *be);
 };

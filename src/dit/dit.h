@@ -79,6 +79,25 @@ size_t rad_dit_cache_bytes(const rad_dit_cache *c); /* backend memory the cache 
 rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
                                   int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache, float *v_out);
 
+/* ---- Ulysses sequence parallelism (issue 12; docs/ARCHITECTURE.md "Multi-GPU") ----
+ * `degree` ranks of `group` (degree == group->size; every rank its own rad_dit and backend context, the same
+ * weights) compute one forward together: rank r holds the token range rad_split_range(N, degree, r) (uneven
+ * when degree does not divide N: no padding) for the patch embedding, the norms, the modulation, the linear
+ * layers, cross-attention and the FFN; around self-attention an all-to-all (backend.h all_to_all) gives it all N
+ * tokens for heads [r·H/degree, (r+1)·H/degree), where RoPE runs (global positions by construction: it sees the
+ * whole grid) and attention (the radial block mask is the same for every head); an all-to-all takes the output
+ * back to the token split. The head's output is all-gathered, so every rank returns the whole velocity.
+ * num_heads % degree must be 0 (12 heads: 2, 3, 4, 6; 40: 2, 4, 5, 8); other degrees are refused (no head
+ * padding, no ring attention). NULL or degree 1: the single-rank forward. Every rank calls with the same
+ * arguments; the step cache is not supported with degree > 1. */
+typedef struct rad_dit_parallel {
+    rad_group *group;
+    int degree;
+} rad_dit_parallel;
+rad_status rad_dit_forward_parallel(rad_dit *d, const float *x, int T, int H, int W, float timestep,
+                                    const float *context, int L, const rad_dit_attn_policy *policy,
+                                    const rad_dit_parallel *par, float *v_out);
+
 /* ---- for benchmarks and tests ---- */
 /* A DiT of the given config with seeded random weights (no files). */
 rad_status rad_dit_random(rad_backend *be, const rad_dit_config *c, uint64_t seed, int resident_blocks, rad_dit **out);

@@ -35,6 +35,16 @@ static rad_status cpu_set_gemm(rad_backend *be, int mode) {
     return rad_err(RADIAL_ERR_INVALID_ARG, "cpu set_gemm: unknown GEMM mode %d", mode);
 }
 
+/* Collectives: the CPU backend runs loopback groups (ranks as threads sharing host memory). */
+static rad_status cpu_all_to_all(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
+                                 int64_t heads, int64_t head_dim, int dir) {
+    return rad_group_all_to_all("cpu", g, be, src, dst, n_tokens, heads, head_dim, dir);
+}
+static rad_status cpu_all_gather(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
+                                 int64_t row_elems) {
+    return rad_group_all_gather("cpu", g, be, src, dst, n_rows, row_elems);
+}
+
 rad_status rad_backend_cpu(rad_backend **out) {
     rad_backend *be = calloc(1, sizeof *be);
     if (!be) return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CPU backend");
@@ -72,6 +82,8 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .upsample2x = rad_cpu_upsample2x,
         .copy2d = rad_cpu_copy2d,
         .transpose = rad_cpu_transpose,
+        .all_to_all = cpu_all_to_all,
+        .all_gather = cpu_all_gather,
         .destroy = cpu_destroy,
     };
     snprintf(be->info, sizeof be->info, "CPU, %d threads (fp32 reference)", rad_get_threads());

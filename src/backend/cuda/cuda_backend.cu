@@ -1362,6 +1362,25 @@ extern "C" rad_status rad_cuda_weight_bf16(rad_backend *be, const rad_weight *w,
     return RAD_OK;
 }
 
+/* Collectives (backend.h): the CUDA backend runs NCCL groups (cuda_nccl.cu, RAD_HAVE_NCCL builds); any other
+ * group is refused by the dispatch, naming it. */
+static rad_status be_all_to_all(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
+                                int64_t heads, int64_t head_dim, int dir) {
+    return rad_group_all_to_all("cuda", g, be, src, dst, n_tokens, heads, head_dim, dir);
+}
+static rad_status be_all_gather(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
+                                int64_t row_elems) {
+    return rad_group_all_gather("cuda", g, be, src, dst, n_rows, row_elems);
+}
+
+/* For cuda_nccl.cu: the device and stream of a CUDA backend (-1 / 0 for another backend). */
+extern "C" int rad_cuda_backend_device(rad_backend *be) {
+    return be && be->weight_new == be_weight_new ? S(be)->device : -1;
+}
+extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be) {
+    return be && be->weight_new == be_weight_new ? S(be)->st : (cudaStream_t)0;
+}
+
 extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     *out = NULL;
     int n = 0;
@@ -1416,6 +1435,8 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->copy2d = be_copy2d;
     be->transpose = be_transpose;
     be->set_gemm = be_set_gemm;
+    be->all_to_all = be_all_to_all;
+    be->all_gather = be_all_gather;
     be->destroy = be_destroy;
     c->st = 0;
     c->device = device;

@@ -1,0 +1,175 @@
+/* NCCL groups (backend/group.h) for the CUDA backend: one rank per GPU, the collectives queued on the backend's
+ * stream. Built only when CMake finds NCCL (RADIAL_NCCL, RAD_HAVE_NCCL); otherwise group_loopback.c's stubs refuse.
+ *
+ * - all_to_all (Ulysses): NCCL has no all-to-all primitive; it is one ncclGroupStart/End of ncclSend + ncclRecv
+ *   per peer (the rank itself included). The strided side of the exchange goes through a scratch buffer (backend
+ *   memory, counted by the backend) with cudaMemcpy2DAsync: TOKENS_TO_HEADS packs [n_me, heads, hd] into per-peer
+ *   [n_me, hs, hd] pieces and receives straight into dst rows; HEADS_TO_TOKENS sends dst-contiguous row ranges
+ *   and unpacks the received pieces into dst's head columns.
+ * - all_gather: ncclAllGather when the rows divide evenly, else grouped send/recv of the uneven pieces
+ *   (rad_split_range), received straight into place.
+ * Compile-checked only: no multi-GPU machine has run this file yet (docs/ARCHITECTURE.md, "Multi-GPU"). */
+#include <cuda_runtime.h>
+#include <nccl.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/group.h"
+}
+
+/* The backend's device and stream (cuda_backend.cu); -1 / NULL for a backend that is not CUDA. */
+extern "C" int rad_cuda_backend_device(rad_backend *be);
+extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be);
+
+typedef struct {
+    ncclComm_t comm;
+    rad_backend *be;
+    cudaStream_t st;
+    float *scratch;
+    size_t scratch_bytes;
+} nccl_state;
+
+#define NCK(g, op, call)                                                                                          \
+    do {                                                                                                           \
+        ncclResult_t nck_r_ = (call);                                                                              \
+        if (nck_r_ != ncclSuccess && nck_r_ != ncclInProgress)                                                     \
+            return rad_err(RADIAL_ERR_BACKEND, "nccl %s (rank %d of %d): %s failed: %s", op, (g)->rank, (g)->size, \
+                           #call, ncclGetErrorString(nck_r_));                                                     \
+    } while (0)
+#define CCK(g, op, call)                                                                                          \
+    do {                                                                                                           \
+        cudaError_t cck_e_ = (call);                                                                               \
+        if (cck_e_ != cudaSuccess)                                                                                 \
+            return rad_err(RADIAL_ERR_BACKEND, "nccl %s (rank %d of %d): %s failed: %s", op, (g)->rank, (g)->size, \
+                           #call, cudaGetErrorString(cck_e_));                                                     \
+    } while (0)
+
+static rad_status scratch_fit(rad_group *g, size_t bytes) {
+    nccl_state *x = (nccl_state *)g->state;
+    if (bytes <= x->scratch_bytes) return RAD_OK;
+    if (x->scratch) x->be->free(x->be, x->scratch); /* the backend's free waits for the queued ops that use it */
+    x->scratch = NULL, x->scratch_bytes = 0;
+    RAD_TRY(x->be->alloc(x->be, bytes, "NCCL all_to_all scratch", (void **)&x->scratch));
+    x->scratch_bytes = bytes;
+    return RAD_OK;
+}
+
+static rad_status nccl_all_to_all(rad_group *g, rad_backend *be, const float *src, float *dst, int64_t n_tokens,
+                                  int64_t heads, int64_t head_dim, rad_a2a_dir dir) {
+    RAD_TRY(rad_group_check_a2a("nccl all_to_all", g, src, dst, n_tokens, heads, head_dim, dir));
+    nccl_state *x = (nccl_state *)g->state;
+    if (be != x->be)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "nccl all_to_all: the group was made for another CUDA backend");
+    const int u = g->size, me = g->rank;
+    const int64_t hs = heads / u, piece = hs * head_dim, row = heads * head_dim;
+    const int64_t n_me = rad_split_count(n_tokens, u, me);
+    const size_t fpiece = (size_t)piece * sizeof(float);
+    RAD_TRY(scratch_fit(g, (size_t)u * (size_t)(n_me * piece) * sizeof(float)));
+    float *sc = x->scratch;
+    if (dir == RAD_A2A_TOKENS_TO_HEADS) {
+        if (n_me)
+            for (int p = 0; p < u; p++) /* peer p's heads of my tokens, packed */
+                CCK(g, "all_to_all", cudaMemcpy2DAsync(sc + (size_t)p * n_me * piece, fpiece, src + p * piece,
+                                                       (size_t)row * sizeof(float), fpiece, (size_t)n_me,
+                                                       cudaMemcpyDeviceToDevice, x->st));
+        NCK(g, "all_to_all", ncclGroupStart());
+        for (int p = 0; p < u; p++) {
+            const int64_t np = rad_split_count(n_tokens, u, p), tp = rad_split_start(n_tokens, u, p);
+            NCK(g, "all_to_all", ncclSend(sc + (size_t)p * n_me * piece, (size_t)(n_me * piece), ncclFloat, p, x->comm, x->st));
+            NCK(g, "all_to_all", ncclRecv(dst + tp * piece, (size_t)(np * piece), ncclFloat, p, x->comm, x->st));
+        }
+        NCK(g, "all_to_all", ncclGroupEnd());
+    } else {
+        NCK(g, "all_to_all", ncclGroupStart());
+        for (int p = 0; p < u; p++) {
+            const int64_t np = rad_split_count(n_tokens, u, p), tp = rad_split_start(n_tokens, u, p);
+            NCK(g, "all_to_all", ncclSend(src + tp * piece, (size_t)(np * piece), ncclFloat, p, x->comm, x->st));
+            NCK(g, "all_to_all", ncclRecv(sc + (size_t)p * n_me * piece, (size_t)(n_me * piece), ncclFloat, p, x->comm, x->st));
+        }
+        NCK(g, "all_to_all", ncclGroupEnd());
+        if (n_me)
+            for (int p = 0; p < u; p++) /* peer p's heads of my tokens into their columns */
+                CCK(g, "all_to_all", cudaMemcpy2DAsync(dst + p * piece, (size_t)row * sizeof(float),
+                                                       sc + (size_t)p * n_me * piece, fpiece, fpiece, (size_t)n_me,
+                                                       cudaMemcpyDeviceToDevice, x->st));
+    }
+    return RAD_OK;
+}
+
+static rad_status nccl_all_gather(rad_group *g, rad_backend *be, const float *src, float *dst, int64_t n_rows,
+                                  int64_t row_elems) {
+    RAD_TRY(rad_group_check_gather("nccl all_gather", g, src, dst, n_rows, row_elems));
+    nccl_state *x = (nccl_state *)g->state;
+    if (be != x->be)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "nccl all_gather: the group was made for another CUDA backend");
+    const int u = g->size, me = g->rank;
+    if (!n_rows || !row_elems) return RAD_OK;
+    if (n_rows % u == 0) {
+        NCK(g, "all_gather", ncclAllGather(src, dst, (size_t)(n_rows / u * row_elems), ncclFloat, x->comm, x->st));
+        return RAD_OK;
+    }
+    const int64_t n_me = rad_split_count(n_rows, u, me);
+    NCK(g, "all_gather", ncclGroupStart());
+    for (int p = 0; p < u; p++) {
+        const int64_t np = rad_split_count(n_rows, u, p), rp = rad_split_start(n_rows, u, p);
+        if (n_me) NCK(g, "all_gather", ncclSend(src, (size_t)(n_me * row_elems), ncclFloat, p, x->comm, x->st));
+        if (np) NCK(g, "all_gather", ncclRecv(dst + rp * row_elems, (size_t)(np * row_elems), ncclFloat, p, x->comm, x->st));
+    }
+    NCK(g, "all_gather", ncclGroupEnd());
+    return RAD_OK;
+}
+
+static void nccl_abort(rad_group *g) {
+    nccl_state *x = (nccl_state *)g->state;
+    if (x->comm) ncclCommAbort(x->comm);
+    x->comm = NULL;
+}
+
+static void nccl_destroy(rad_group *g) {
+    nccl_state *x = (nccl_state *)g->state;
+    if (x->comm) ncclCommDestroy(x->comm);
+    if (x->scratch) x->be->free(x->be, x->scratch);
+    free(x);
+    free(g);
+}
+
+static const rad_group_impl nccl_impl = {"nccl", "cuda", nccl_all_to_all, nccl_all_gather, nccl_abort, nccl_destroy};
+
+extern "C" rad_status rad_group_nccl_id(unsigned char id[RAD_NCCL_ID_BYTES]) {
+    static_assert(sizeof(ncclUniqueId) == RAD_NCCL_ID_BYTES, "NCCL unique id size");
+    ncclUniqueId u;
+    ncclResult_t r = ncclGetUniqueId(&u);
+    if (r != ncclSuccess) return rad_err(RADIAL_ERR_BACKEND, "nccl: ncclGetUniqueId failed: %s", ncclGetErrorString(r));
+    memcpy(id, &u, sizeof u);
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_group_nccl_new(rad_backend *be, int rank, int size, const unsigned char id[RAD_NCCL_ID_BYTES],
+                                         rad_group **out) {
+    *out = NULL;
+    const int dev = rad_cuda_backend_device(be);
+    if (dev < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "nccl group: the backend is not the CUDA backend");
+    if (size < 1 || rank < 0 || rank >= size)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "nccl group: rank %d of %d", rank, size);
+    nccl_state *x = (nccl_state *)calloc(1, sizeof *x);
+    rad_group *g = (rad_group *)calloc(1, sizeof *g);
+    if (!x || !g) {
+        free(x), free(g);
+        return rad_err(RADIAL_ERR_NOMEM, "out of memory creating an NCCL group");
+    }
+    x->be = be, x->st = rad_cuda_backend_stream(be);
+    g->rank = rank, g->size = size, g->impl = &nccl_impl, g->state = x;
+    ncclUniqueId u;
+    memcpy(&u, id, sizeof u);
+    cudaError_t e = cudaSetDevice(dev);
+    ncclResult_t r = e == cudaSuccess ? ncclCommInitRank(&x->comm, size, u, rank) : ncclSuccess;
+    if (e != cudaSuccess || r != ncclSuccess) {
+        free(x), free(g);
+        return rad_err(RADIAL_ERR_BACKEND, "nccl group: rank %d of %d on CUDA device %d: %s", rank, size, dev,
+                       e != cudaSuccess ? cudaGetErrorString(e) : ncclGetErrorString(r));
+    }
+    *out = g;
+    return RAD_OK;
+}
