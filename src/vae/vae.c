@@ -125,6 +125,7 @@ struct rad_vae {
     int (*progress)(int done, int total, void *user); /* after each latent frame; nonzero cancels */
     void *progress_user;
     int64_t progress_done, progress_total; /* latent frames decoded and to decode (x tiles) */
+    bool time_convs; /* rad_vae_set_conv_timing: wait for the device around each convolution */
 };
 
 /* ------------------------------------------------------------------------------------------------------
@@ -355,6 +356,8 @@ rad_vae_stats rad_vae_last_stats(const rad_vae *v) { return v->stats; }
 void rad_vae_set_progress(rad_vae *v, int (*fn)(int done, int total, void *user), void *user) {
     v->progress = fn, v->progress_user = user;
 }
+
+void rad_vae_set_conv_timing(rad_vae *v, bool on) { v->time_convs = on; }
 const rad_load_stats *rad_vae_load_stats(const rad_vae *v) { return &v->load; }
 
 rad_status rad_vae_set_tiling(rad_vae *v, int tile) {
@@ -436,12 +439,15 @@ static rad_status cache_push(rad_vae *v, vae_cache *cache, int64_t cin, const vo
 static rad_status conv_run(rad_vae *v, const vae_conv *cv, const void *x, int64_t h, int64_t w, float *y) {
     rad_backend *be = v->be;
     vae_cache *cache = cv->slot >= 0 ? &v->caches[cv->slot] : NULL;
-    RAD_TRY(be->sync(be)); /* conv time only: the queued ops before it finish first (no-op on the CPU) */
+    /* conv time only (rad_vae_set_conv_timing): the queued ops before it finish first (no-op on the CPU) */
+    if (v->time_convs) RAD_TRY(be->sync(be));
     const double t0 = rad_now();
     RAD_TRY(be->conv3d(be, x, cv->cin, 1, h, w, cache ? cache->buf : NULL, cache ? cache->n : 0, cv->w, cv->b,
                        cv->cout, cv->kt, cv->kh, cv->kw, cv->ph, cv->pw, y));
-    RAD_TRY(be->sync(be));
-    v->stats.conv_seconds += rad_now() - t0;
+    if (v->time_convs) {
+        RAD_TRY(be->sync(be));
+        v->stats.conv_seconds += rad_now() - t0;
+    }
     v->stats.conv_flops += 2.0 * (double)(cv->cout * cv->cin * cv->kt * cv->kh * cv->kw) *
                            (double)((h + 2 * cv->ph - cv->kh + 1) * (w + 2 * cv->pw - cv->kw + 1));
     return cache ? cache_push(v, cache, cv->cin, x, h, w) : RAD_OK;

@@ -8,6 +8,7 @@
  * takes (2.14 GiB at 480x832 on CUDA, the caches 1.76 of it) and how the optional spatial tiling works. */
 #ifndef RAD_VAE_H
 #define RAD_VAE_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -47,8 +48,9 @@ rad_status rad_vae_set_tiling(rad_vae *vae, int tile);
 rad_status rad_vae_plan_work(const rad_weights *w, int64_t H, int64_t W, rad_dtype conv_dtype, int tile,
                              size_t *bytes);
 
-/* What the last decode cost. Times are wall clock on the host (each convolution waits for the device with the
- * backend's sync, so conv_seconds is the convolutions' own time on an asynchronous backend too). */
+/* What the last decode cost. Times are wall clock on the host; conv_seconds is measured only with
+ * rad_vae_set_conv_timing on (each convolution then waits for the device with the backend's sync, so it is the
+ * convolutions' own time on an asynchronous backend too), else 0: a decode queues its ops without waiting. */
 typedef struct rad_vae_stats {
     size_t weight_bytes;    /* weights, biases and gammas held on the backend */
     size_t work_peak_bytes; /* peak of the activation buffers + conv caches (the backend's own scratch aside) */
@@ -59,6 +61,8 @@ rad_vae_stats rad_vae_last_stats(const rad_vae *vae);
 /* Called by rad_vae_decode after each latent frame (done of total; tiled: of each tile, total = tiles x frames);
  * a nonzero return cancels the decode. NULL: none. */
 void rad_vae_set_progress(rad_vae *vae, int (*fn)(int done, int total, void *user), void *user);
+/* on: time the convolutions (stats.conv_seconds) at the cost of a device wait around each one (benchmarks). */
+void rad_vae_set_conv_timing(rad_vae *vae, bool on);
 
 /* Video [3, F, H, W] in [-1, 1] (clamped here) to uint8 frames [F][H][W][3] the way the official saving
  * does it (torchvision make_grid with value_range (-1, 1), then `* 255` and a truncating cast):
