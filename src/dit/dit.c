@@ -53,7 +53,18 @@ struct rad_dit {
     dit_block *blocks;
     dit_ws ws;
     int64_t grid[3]; /* token grid (f, h, w) of the last forward, whose state rad_dit_run_block reuses */
+    /* Ulysses (rad_dit_forward_parallel): k and v of this rank's heads over all tokens [tokens, dim/degree] */
+    float *kh, *vh;
+    size_t head_floats;
 };
+
+/* A rank's part of a Ulysses forward (rad_dit_forward_parallel): NULL in a single-rank forward. */
+typedef struct {
+    rad_group *g;
+    int u;            /* degree = g->size */
+    int64_t n_all;    /* every token of the grid */
+    int64_t t0, nl;   /* this rank's token range [t0, t0 + nl) */
+} par_ctx;
 
 const rad_dit_config *rad_dit_config_of(const rad_dit *d) { return &d->c; }
 const rad_load_stats *rad_dit_load_stats(const rad_dit *d) { return &d->load; }
@@ -301,6 +312,13 @@ static void ws_free(rad_backend *be, dit_ws *ws) {
     ws->tokens = 0;
 }
 
+static void par_free(rad_dit *d) {
+    if (d->kh) d->be->free(d->be, d->kh);
+    if (d->vh) d->be->free(d->be, d->vh);
+    d->kh = d->vh = NULL;
+    d->head_floats = 0;
+}
+
 void rad_dit_free(rad_dit *d) {
     if (!d) return;
     rad_backend *be = d->be;
@@ -320,6 +338,7 @@ void rad_dit_free(rad_dit *d) {
     }
     rad_free(d->head_mod);
     ws_free(be, &d->ws);
+    par_free(d);
     rad_free(d);
 }
 
@@ -426,25 +445,57 @@ static rad_status stage_block(rad_dit *d, int i) {
     return d->be->stage(d->be, ws, (int)(sizeof ws / sizeof ws[0]));
 }
 
-/* One transformer block (spec §1.3) on ws->x [n, D] over the (f, h, w) token grid. */
-static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_t w, const rad_bsr *mask) {
+/* Ulysses self-attention of one rank (par_ctx) on its rows of ws->xn [nl, D]; the output goes to ws->xn [nl, D].
+ * The q/k RMSNorm runs over whole rows, so before the exchange; RoPE after it, on all N tokens of this rank's
+ * heads, so that it sees global positions without a row offset (rope3d is per head, the same for every head).
+ * Per element the same operations as the single-rank path (rmsnorm_rope3d is rmsnorm then rope3d bit for bit;
+ * the exchange only copies). Buffers: q -> xn (heads), k -> kh, v -> vh, attention -> q, back -> xn. */
+static rad_status self_attn_ulysses(rad_dit *d, const dit_block *b, int64_t f, int64_t h, int64_t w,
+                                    const rad_bsr *mask, const par_ctx *pc) {
+    rad_backend *be = d->be;
+    dit_ws *ws = &d->ws;
+    const rad_dit_config *c = &d->c;
+    const int64_t nl = pc->nl, N = pc->n_all, D = c->dim, H = c->num_heads, hd = c->head_dim, Hu = H / pc->u;
+    const float eps = c->eps, scale = (float)(1.0 / sqrt((double)hd));
+    RAD_TRY(linear(d, ws->xn, nl, D, &b->sq, ws->q));
+    RAD_TRY(linear(d, ws->xn, nl, D, &b->sk, ws->k));
+    RAD_TRY(linear(d, ws->xn, nl, D, &b->sv, ws->v));
+    RAD_TRY(be->rmsnorm(be, ws->q, nl, D, b->s_nq, eps, ws->q));
+    RAD_TRY(be->rmsnorm(be, ws->k, nl, D, b->s_nk, eps, ws->k));
+    RAD_TRY(be->all_to_all(be, pc->g, ws->q, ws->xn, N, H, hd, RAD_A2A_TOKENS_TO_HEADS));
+    RAD_TRY(be->all_to_all(be, pc->g, ws->k, d->kh, N, H, hd, RAD_A2A_TOKENS_TO_HEADS));
+    RAD_TRY(be->all_to_all(be, pc->g, ws->v, d->vh, N, H, hd, RAD_A2A_TOKENS_TO_HEADS));
+    RAD_TRY(be->rope3d(be, ws->xn, f, h, w, Hu, hd));
+    RAD_TRY(be->rope3d(be, d->kh, f, h, w, Hu, hd));
+    RAD_TRY(be->attention(be, ws->xn, d->kh, d->vh, ws->q, N, N, Hu, hd, scale, NULL, mask));
+    return be->all_to_all(be, pc->g, ws->q, ws->xn, N, H, hd, RAD_A2A_HEADS_TO_TOKENS);
+}
+
+/* One transformer block (spec §1.3) on ws->x [n, D] over the (f, h, w) token grid (pc: this rank's nl rows of
+ * ws->x in a Ulysses forward). */
+static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_t w, const rad_bsr *mask,
+                                const par_ctx *pc) {
     rad_backend *be = d->be;
     dit_ws *ws = &d->ws;
     const dit_block *b = &d->blocks[li];
     const rad_dit_config *c = &d->c;
-    const int64_t n = f * h * w, D = c->dim, TL = c->text_len, H = c->num_heads, hd = c->head_dim;
+    const int64_t n = pc ? pc->nl : f * h * w, D = c->dim, TL = c->text_len, H = c->num_heads, hd = c->head_dim;
     const float eps = c->eps, scale = (float)(1.0 / sqrt((double)hd));
     const float *m = ws->mods + (size_t)li * 6 * D; /* shift_sa, scale_sa, gate_sa, shift_ff, scale_ff, gate_ff */
 
     /* self-attention (the norm + modulation and the q/k norm + RoPE chains are fused backend ops, equal to
      * layernorm, modulate and rmsnorm, rope3d one after the other) */
     RAD_TRY(be->add_norm_modulate(be, ws->x, NULL, NULL, n, D, NULL, NULL, eps, m, m + D, ws->xn));
-    RAD_TRY(linear(d, ws->xn, n, D, &b->sq, ws->q));
-    RAD_TRY(linear(d, ws->xn, n, D, &b->sk, ws->k));
-    RAD_TRY(linear(d, ws->xn, n, D, &b->sv, ws->v));
-    RAD_TRY(be->rmsnorm_rope3d(be, ws->q, b->s_nq, eps, f, h, w, H, hd));
-    RAD_TRY(be->rmsnorm_rope3d(be, ws->k, b->s_nk, eps, f, h, w, H, hd));
-    RAD_TRY(be->attention(be, ws->q, ws->k, ws->v, ws->xn, n, n, H, hd, scale, NULL, mask));
+    if (pc) {
+        RAD_TRY(self_attn_ulysses(d, b, f, h, w, mask, pc));
+    } else {
+        RAD_TRY(linear(d, ws->xn, n, D, &b->sq, ws->q));
+        RAD_TRY(linear(d, ws->xn, n, D, &b->sk, ws->k));
+        RAD_TRY(linear(d, ws->xn, n, D, &b->sv, ws->v));
+        RAD_TRY(be->rmsnorm_rope3d(be, ws->q, b->s_nq, eps, f, h, w, H, hd));
+        RAD_TRY(be->rmsnorm_rope3d(be, ws->k, b->s_nk, eps, f, h, w, H, hd));
+        RAD_TRY(be->attention(be, ws->q, ws->k, ws->v, ws->xn, n, n, H, hd, scale, NULL, mask));
+    }
     RAD_TRY(linear(d, ws->xn, n, D, &b->so, ws->q));
 
     /* cross-attention: the gated residual of self-attention, then norm3 (affine), no modulation, no gate */
@@ -547,8 +598,66 @@ rad_status rad_dit_forward(rad_dit *d, const float *x, int T, int H, int W, floa
     return rad_dit_forward_cached(d, x, T, H, W, timestep, context, L, policy, NULL, v_out);
 }
 
+/* The rank's part of a Ulysses forward (checked), or *pc_out = NULL for a single-rank one. */
+static rad_status par_setup(rad_dit *d, const rad_dit_parallel *par, int64_t n, const rad_dit_cache *cache,
+                            par_ctx *pc, const par_ctx **pc_out) {
+    *pc_out = NULL;
+    if (!par || par->degree == 1) return RAD_OK;
+    const int u = par->degree, H = d->c.num_heads;
+    if (u < 1 || !par->group || par->group->size != u)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT Ulysses forward: degree %d needs a group of that size (got %s%d)", u,
+                       par->group ? "size " : "no group, ", par->group ? par->group->size : 0);
+    if (H % u)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "DiT Ulysses forward: %d heads do not divide over degree %d (Ulysses needs num_heads %% degree "
+                       "== 0; head padding and ring attention are not implemented)",
+                       H, u);
+    if (n < u)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT Ulysses forward: %lld tokens for %d ranks (at least one each)",
+                       (long long)n, u);
+    if (cache)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "DiT Ulysses forward: the step cache is not supported with degree %d", u);
+    const int r = par->group->rank;
+    *pc = (par_ctx){par->group, u, n, rad_split_start(n, u, r), rad_split_count(n, u, r)};
+    const size_t hf = (size_t)n * (size_t)(d->c.dim / u);
+    if (d->head_floats < hf) {
+        par_free(d);
+        rad_status s = d->be->alloc(d->be, hf * sizeof(float), "kh: Ulysses key, this rank's heads [tokens, dim/degree]",
+                                    (void **)&d->kh);
+        if (s == RAD_OK)
+            s = d->be->alloc(d->be, hf * sizeof(float), "vh: Ulysses value, this rank's heads [tokens, dim/degree]",
+                             (void **)&d->vh);
+        if (s != RAD_OK) {
+            par_free(d);
+            return s;
+        }
+        d->head_floats = hf;
+    }
+    *pc_out = pc;
+    return RAD_OK;
+}
+
+static rad_status forward_impl(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
+                               int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache,
+                               const rad_dit_parallel *par, float *v_out);
+
 rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
                                   int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache, float *v_out) {
+    return forward_impl(d, x, T, H, W, timestep, context, L, policy, cache, NULL, v_out);
+}
+
+rad_status rad_dit_forward_parallel(rad_dit *d, const float *x, int T, int H, int W, float timestep,
+                                    const float *context, int L, const rad_dit_attn_policy *policy,
+                                    const rad_dit_parallel *par, float *v_out) {
+    rad_status s = forward_impl(d, x, T, H, W, timestep, context, L, policy, NULL, par, v_out);
+    /* a rank that failed will not reach the next collective: release the others instead of leaving them waiting */
+    if (s != RAD_OK && par && par->degree > 1 && par->group) rad_group_abort(par->group);
+    return s;
+}
+
+static rad_status forward_impl(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
+                               int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache,
+                               const rad_dit_parallel *par, float *v_out) {
     const rad_dit_config *c = &d->c;
     rad_backend *be = d->be;
     const int pt = c->patch_t, ph = c->patch_h, pw = c->patch_w, cin = c->in_dim, cout = c->out_dim;
@@ -574,26 +683,29 @@ rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int 
         return rad_err(RADIAL_ERR_INVALID_ARG, "DiT forward: the attention mask covers %lld tokens, the latent has %lld",
                        (long long)mask->n_tokens, (long long)n);
     d->grid[0] = 0;
+    par_ctx pcs;
+    const par_ctx *pc;
+    RAD_TRY(par_setup(d, par, n, cache, &pcs, &pc));
+    const int64_t t0 = pc ? pc->t0 : 0, nl = pc ? pc->nl : n; /* this rank's token rows */
     if (d->parked) RAD_TRY(rad_dit_park(d, false)); /* back from host memory (the pipeline parks it for the decode) */
-    RAD_TRY(ws_ensure(d, n));
+    RAD_TRY(ws_ensure(d, pc ? rad_split_max(n, pc->u) : n));
     dit_ws *ws = &d->ws;
 
     /* patch embedding as a linear over gathered patches: row (f, i, j), column ((c·pt + a)·ph + q)·pw + r */
     float *host;
     RAD_TRY(rad_alloc((void **)&host, n_tok * (size_t)(cin > cout ? cin : cout) * (size_t)P * sizeof(float), "DiT patches (host)"));
     const int64_t K = (int64_t)cin * P;
-    for (int64_t fi = 0; fi < f; fi++)
-        for (int64_t i = 0; i < h; i++)
-            for (int64_t j = 0; j < w; j++) {
-                float *row = host + ((fi * h + i) * w + j) * K;
-                for (int64_t ch = 0; ch < cin; ch++)
-                    for (int a = 0; a < pt; a++)
-                        for (int q = 0; q < ph; q++)
-                            for (int r = 0; r < pw; r++)
-                                *row++ = x[((ch * T + fi * pt + a) * (int64_t)H + i * ph + q) * W + j * pw + r];
-            }
-    rad_status s = be->upload(be, ws->patch, host, n_tok * (size_t)K * sizeof(float));
-    if (s == RAD_OK) s = linear(d, ws->patch, n, K, &d->patch, ws->x);
+    for (int64_t tok = t0; tok < t0 + nl; tok++) {
+        const int64_t fi = tok / (h * w), i = tok / w % h, j = tok % w;
+        float *row = host + (tok - t0) * K;
+        for (int64_t ch = 0; ch < cin; ch++)
+            for (int a = 0; a < pt; a++)
+                for (int q = 0; q < ph; q++)
+                    for (int r = 0; r < pw; r++)
+                        *row++ = x[((ch * T + fi * pt + a) * (int64_t)H + i * ph + q) * W + j * pw + r];
+    }
+    rad_status s = be->upload(be, ws->patch, host, (size_t)nl * (size_t)K * sizeof(float));
+    if (s == RAD_OK) s = linear(d, ws->patch, nl, K, &d->patch, ws->x);
     if (s == RAD_OK) s = time_embed(d, timestep);
     bool reuse = false; /* step cache: skip the blocks, add the residual they left in an earlier step */
     if (s == RAD_OK && cache) s = cache_decide(d, cache, n, &reuse);
@@ -608,21 +720,29 @@ rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int 
     for (int li = 0; s == RAD_OK && !reuse && li < c->num_layers; li++) {
         const rad_bsr *m = policy && li >= policy->dense_layers ? mask : NULL;
         if (li + 1 < c->num_layers) s = stage_block(d, li + 1); /* uploads while this block computes */
-        if (s == RAD_OK) s = block_forward(d, li, f, h, w, m);
+        if (s == RAD_OK) s = block_forward(d, li, f, h, w, m, pc);
         if (s != RAD_OK) rad_err_prefix(s, "DiT block %d: ", li);
     }
     if (s == RAD_OK && !reuse && cache) {
         s = be->add_gated(be, cache->res, ws->x, n, c->dim, cache->neg1); /* x_before - x_after */
         if (s == RAD_OK) cache->owner = d;
     }
-    if (s == RAD_OK && !reuse) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
+    if (s == RAD_OK && !reuse && !pc) d->grid[0] = f, d->grid[1] = h, d->grid[2] = w;
     /* head: LN(x)·(1 + scale) + shift with (shift, scale) = head.modulation + e, then head.head */
     const int64_t KO = cout * P;
     if (s == RAD_OK)
-        s = be->add_norm_modulate(be, ws->x, NULL, NULL, n, c->dim, NULL, NULL, c->eps, ws->hmod, ws->hmod + c->dim,
+        s = be->add_norm_modulate(be, ws->x, NULL, NULL, nl, c->dim, NULL, NULL, c->eps, ws->hmod, ws->hmod + c->dim,
                                   ws->xn);
-    if (s == RAD_OK) s = linear(d, ws->xn, n, c->dim, &d->head, ws->patch);
-    if (s == RAD_OK) s = be->download(be, host, ws->patch, n_tok * (size_t)KO * sizeof(float));
+    if (s == RAD_OK) s = linear(d, ws->xn, nl, c->dim, &d->head, ws->patch);
+    if (s == RAD_OK && pc) { /* every rank's rows of the head output, on every rank */
+        float *all = NULL;
+        s = be->alloc(be, n_tok * (size_t)KO * sizeof(float), "DiT Ulysses head output [tokens, patch values]", (void **)&all);
+        if (s == RAD_OK) s = be->all_gather(be, pc->g, ws->patch, all, n, KO);
+        if (s == RAD_OK) s = be->download(be, host, all, n_tok * (size_t)KO * sizeof(float));
+        if (all) be->free(be, all);
+    } else if (s == RAD_OK) {
+        s = be->download(be, host, ws->patch, n_tok * (size_t)KO * sizeof(float));
+    }
     if (s == RAD_OK) {
         /* unpatchify: token (f, i, j), channel ((a·ph + q)·pw + r)·cout + ch -> v[ch, f·pt + a, i·ph + q, j·pw + r] */
         for (int64_t fi = 0; fi < f; fi++)
@@ -650,7 +770,7 @@ rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask) {
         return rad_err(RADIAL_ERR_INVALID_ARG, "DiT run_block: the mask covers %lld tokens, the state has %lld",
                        (long long)mask->n_tokens, (long long)n);
     RAD_TRY(stage_block(d, layer));
-    return block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask);
+    return block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask, NULL);
 }
 
 rad_status rad_dit_park(rad_dit *d, bool park) {
@@ -669,7 +789,7 @@ rad_status rad_dit_park(rad_dit *d, bool park) {
 bool rad_dit_parked(const rad_dit *d) { return d->parked; }
 
 void rad_dit_release(rad_dit *d) {
-    if (d) ws_free(d->be, &d->ws);
+    if (d) ws_free(d->be, &d->ws), par_free(d);
 }
 
 int rad_dit_resident_blocks(const rad_dit *d) { return d->resident_blocks; }

@@ -71,7 +71,27 @@ struct radial_ctx {
     rad_step_cache_trace_fn cache_trace; /* tests: what the step cache decided (rad_pipeline_set_cache_trace) */
     void *cache_trace_user;
     rad_vae *vae; /* loaded at the first decode, kept */
+    rad_group *cfg_group; /* CFG-parallel (rad_pipeline_set_cfg_group): rank 0 the conditional branch, 1 the other */
 };
+
+rad_status rad_pipeline_set_cfg_group(radial_ctx *c, rad_group *g) {
+    if (g && g->size != 2)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "CFG-parallel: the group has %d ranks; it takes 2 (one per branch)",
+                       g->size);
+    c->cfg_group = g;
+    return RAD_OK;
+}
+
+/* CFG-parallel: this rank's velocity (mine) to both ranks, as v_c (rank 0's) and v_u (rank 1's), through the
+ * backend's all_gather of [2, n] (dv: backend [n], dall: backend [2, n]). */
+static rad_status cfg_exchange(radial_ctx *c, const float *mine, float *dv, float *dall, float *v_c, float *v_u,
+                               size_t n) {
+    rad_backend *be = c->be;
+    RAD_TRY(be->upload(be, dv, mine, n * sizeof(float)));
+    RAD_TRY(be->all_gather(be, c->cfg_group, dv, dall, 2, (int64_t)n));
+    RAD_TRY(be->download(be, v_c, dall, n * sizeof(float)));
+    return be->download(be, v_u, dall + n, n * sizeof(float));
+}
 
 radial_params radial_default_params(void) { return (radial_params){.backend = RADIAL_BACKEND_AUTO, .n_threads = 0}; }
 
@@ -686,6 +706,15 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     /* step caching (step_cache.h): one cache per CFG branch, for this generation */
     rad_step_cache *sc = NULL;
     if (s == RAD_OK) s = rad_step_cache_new(c->be, g, c->ex[0].cfg.dim, c->cache_trace, c->cache_trace_user, &sc);
+    /* CFG-parallel: each rank computes one branch per step, the two velocities are exchanged, and both ranks
+     * combine and step the same latent (the same bits as one rank computing both) */
+    float *dv = NULL, *dall = NULL;
+    rad_group *cg = any_cfg ? c->cfg_group : NULL;
+    if (s == RAD_OK && cg && g->cache != RADIAL_CACHE_NONE)
+        s = rad_err(RADIAL_ERR_UNSUPPORTED, "CFG-parallel: step caching (--cache) is not supported with it");
+    if (s == RAD_OK && cg) s = c->be->alloc(c->be, n_latent * sizeof(float), "CFG-parallel: this rank's velocity", (void **)&dv);
+    if (s == RAD_OK && cg)
+        s = c->be->alloc(c->be, 2 * n_latent * sizeof(float), "CFG-parallel: both velocities", (void **)&dall);
     for (int i = 0; i < g->steps && s == RAD_OK; i++) {
         double ts = rad_now();
         rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
@@ -698,11 +727,14 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         if (s != RAD_OK) break;
         rad_dit *dit = c->ex[k].dit;
         rad_step_cache_begin(sc, i, k);
-        s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy,
-                                   rad_step_cache_branch(sc, 0), v_c);
-        if (s == RAD_OK && guidance != 1.0f)
+        const bool split = cg && guidance != 1.0f; /* this step's branches on two ranks */
+        if (!split || cg->rank == 0)
+            s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy,
+                                       rad_step_cache_branch(sc, 0), v_c);
+        if (s == RAD_OK && guidance != 1.0f && (!split || cg->rank == 1))
             s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy,
                                        rad_step_cache_branch(sc, 1), v_u);
+        if (s == RAD_OK && split) s = cfg_exchange(c, cg->rank ? v_u : v_c, dv, dall, v_c, v_u, n_latent);
         if (s != RAD_OK) break;
         if (guidance != 1.0f)
             for (size_t e = 0; e < n_latent; e++) v_c[e] = v_u[e] + guidance * (v_c[e] - v_u[e]);
@@ -710,6 +742,9 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         if (s == RAD_OK && g->on_step && g->on_step(i + 1, g->steps, rad_now() - ts, g->user_data))
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);
     }
+    if (s != RAD_OK && cg) rad_group_abort(cg); /* the other rank would wait for this one's velocity */
+    if (dv) c->be->free(c->be, dv);
+    if (dall) c->be->free(c->be, dall);
     if (s == RAD_OK) s = check_finite(latent, n_latent, "the denoised latent (DiT and sampler output)");
     if (s == RAD_OK) rad_step_cache_finish(sc, tm);
     rad_step_cache_free(sc); /* the residuals, before the VAE decode */

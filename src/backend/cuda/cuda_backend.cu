@@ -1366,11 +1366,18 @@ extern "C" rad_status rad_cuda_weight_bf16(rad_backend *be, const rad_weight *w,
  * group is refused by the dispatch, naming it. */
 static rad_status be_all_to_all(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
                                 int64_t heads, int64_t head_dim, int dir) {
-    return rad_group_all_to_all("cuda", g, be, src, dst, n_tokens, heads, head_dim, dir);
+    RAD_TRY(rad_group_all_to_all("cuda", g, be, src, dst, n_tokens, heads, head_dim, dir));
+    /* dst was written behind the ops' backs: drop its bf16 / fp8 shadows (the group checked the shape) */
+    const int64_t rows = dir == RAD_A2A_TOKENS_TO_HEADS ? n_tokens : rad_split_count(n_tokens, g->size, g->rank);
+    const int64_t cols = dir == RAD_A2A_TOKENS_TO_HEADS ? heads / g->size * head_dim : heads * head_dim;
+    shadow_inval(S(be), dst, (size_t)(rows * cols) * sizeof(float));
+    return RAD_OK;
 }
 static rad_status be_all_gather(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
                                 int64_t row_elems) {
-    return rad_group_all_gather("cuda", g, be, src, dst, n_rows, row_elems);
+    RAD_TRY(rad_group_all_gather("cuda", g, be, src, dst, n_rows, row_elems));
+    shadow_inval(S(be), dst, (size_t)(n_rows * row_elems) * sizeof(float));
+    return RAD_OK;
 }
 
 /* For cuda_nccl.cu: the device and stream of a CUDA backend (-1 / 0 for another backend). */

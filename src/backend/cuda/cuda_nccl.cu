@@ -8,9 +8,15 @@
  *   and unpacks the received pieces into dst's head columns.
  * - all_gather: ncclAllGather when the rows divide evenly, else grouped send/recv of the uneven pieces
  *   (rad_split_range), received straight into place.
+ * libnccl is loaded at run time (dlopen of $RADIAL_NCCL_LIB, else libnccl.so.2, else libnccl.so) on the first
+ * NCCL call, not linked: a build that has NCCL still runs on a machine without it (single GPU), and a missing
+ * library is an error naming it when a group is made. nccl.h gives the types and prototypes at compile time.
  * Compile-checked only: no multi-GPU machine has run this file yet (docs/ARCHITECTURE.md, "Multi-GPU"). */
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <nccl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +28,54 @@ extern "C" {
 /* The backend's device and stream (cuda_backend.cu); -1 / NULL for a backend that is not CUDA. */
 extern "C" int rad_cuda_backend_device(rad_backend *be);
 extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be);
+
+/* The NCCL entry points this file uses, from the library loaded at run time. */
+typedef struct {
+    ncclResult_t (*GetUniqueId)(ncclUniqueId *);
+    ncclResult_t (*CommInitRank)(ncclComm_t *, int, ncclUniqueId, int);
+    ncclResult_t (*CommDestroy)(ncclComm_t);
+    ncclResult_t (*CommAbort)(ncclComm_t);
+    ncclResult_t (*Send)(const void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*Recv)(void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*AllGather)(const void *, void *, size_t, ncclDataType_t, ncclComm_t, cudaStream_t);
+    ncclResult_t (*GroupStart)(void);
+    ncclResult_t (*GroupEnd)(void);
+    const char *(*GetErrorString)(ncclResult_t);
+} nccl_api;
+static nccl_api api;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+static char api_error[512] = "not loaded"; /* empty once loaded (api_load runs once) */
+
+template <typename F> static bool sym(void *h, const char *name, F *out) {
+    *out = (F)dlsym(h, name);
+    if (!*out) snprintf(api_error, sizeof api_error, "%s has no %s (NCCL older than 2.7?)", "libnccl", name);
+    return *out != NULL;
+}
+
+static void api_load(void) {
+    const char *env = getenv("RADIAL_NCCL_LIB");
+    const char *names[3] = {env && *env ? env : NULL, "libnccl.so.2", "libnccl.so"};
+    void *h = NULL;
+    for (int i = 0; i < 3 && !h; i++)
+        if (names[i]) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(api_error, sizeof api_error, "NCCL is not installed here: dlopen(%s) failed: %s",
+                 env && *env ? env : "libnccl.so.2", dlerror());
+        return;
+    }
+    if (sym(h, "ncclGetUniqueId", &api.GetUniqueId) && sym(h, "ncclCommInitRank", &api.CommInitRank) &&
+        sym(h, "ncclCommDestroy", &api.CommDestroy) && sym(h, "ncclCommAbort", &api.CommAbort) &&
+        sym(h, "ncclSend", &api.Send) && sym(h, "ncclRecv", &api.Recv) && sym(h, "ncclAllGather", &api.AllGather) &&
+        sym(h, "ncclGroupStart", &api.GroupStart) && sym(h, "ncclGroupEnd", &api.GroupEnd) &&
+        sym(h, "ncclGetErrorString", &api.GetErrorString))
+        api_error[0] = 0;
+}
+
+static rad_status api_ready(const char *who) {
+    pthread_once(&api_once, api_load);
+    return api_error[0] ? rad_err(RADIAL_ERR_UNSUPPORTED, "%s: %s (set RADIAL_NCCL_LIB to libnccl.so.2)", who, api_error)
+                        : RAD_OK;
+}
 
 typedef struct {
     ncclComm_t comm;
@@ -36,7 +90,7 @@ typedef struct {
         ncclResult_t nck_r_ = (call);                                                                              \
         if (nck_r_ != ncclSuccess && nck_r_ != ncclInProgress)                                                     \
             return rad_err(RADIAL_ERR_BACKEND, "nccl %s (rank %d of %d): %s failed: %s", op, (g)->rank, (g)->size, \
-                           #call, ncclGetErrorString(nck_r_));                                                     \
+                           #call, api.GetErrorString(nck_r_));                                                     \
     } while (0)
 #define CCK(g, op, call)                                                                                          \
     do {                                                                                                           \
@@ -74,21 +128,21 @@ static rad_status nccl_all_to_all(rad_group *g, rad_backend *be, const float *sr
                 CCK(g, "all_to_all", cudaMemcpy2DAsync(sc + (size_t)p * n_me * piece, fpiece, src + p * piece,
                                                        (size_t)row * sizeof(float), fpiece, (size_t)n_me,
                                                        cudaMemcpyDeviceToDevice, x->st));
-        NCK(g, "all_to_all", ncclGroupStart());
+        NCK(g, "all_to_all", api.GroupStart());
         for (int p = 0; p < u; p++) {
             const int64_t np = rad_split_count(n_tokens, u, p), tp = rad_split_start(n_tokens, u, p);
-            NCK(g, "all_to_all", ncclSend(sc + (size_t)p * n_me * piece, (size_t)(n_me * piece), ncclFloat, p, x->comm, x->st));
-            NCK(g, "all_to_all", ncclRecv(dst + tp * piece, (size_t)(np * piece), ncclFloat, p, x->comm, x->st));
+            NCK(g, "all_to_all", api.Send(sc + (size_t)p * n_me * piece, (size_t)(n_me * piece), ncclFloat, p, x->comm, x->st));
+            NCK(g, "all_to_all", api.Recv(dst + tp * piece, (size_t)(np * piece), ncclFloat, p, x->comm, x->st));
         }
-        NCK(g, "all_to_all", ncclGroupEnd());
+        NCK(g, "all_to_all", api.GroupEnd());
     } else {
-        NCK(g, "all_to_all", ncclGroupStart());
+        NCK(g, "all_to_all", api.GroupStart());
         for (int p = 0; p < u; p++) {
             const int64_t np = rad_split_count(n_tokens, u, p), tp = rad_split_start(n_tokens, u, p);
-            NCK(g, "all_to_all", ncclSend(src + tp * piece, (size_t)(np * piece), ncclFloat, p, x->comm, x->st));
-            NCK(g, "all_to_all", ncclRecv(sc + (size_t)p * n_me * piece, (size_t)(n_me * piece), ncclFloat, p, x->comm, x->st));
+            NCK(g, "all_to_all", api.Send(src + tp * piece, (size_t)(np * piece), ncclFloat, p, x->comm, x->st));
+            NCK(g, "all_to_all", api.Recv(sc + (size_t)p * n_me * piece, (size_t)(n_me * piece), ncclFloat, p, x->comm, x->st));
         }
-        NCK(g, "all_to_all", ncclGroupEnd());
+        NCK(g, "all_to_all", api.GroupEnd());
         if (n_me)
             for (int p = 0; p < u; p++) /* peer p's heads of my tokens into their columns */
                 CCK(g, "all_to_all", cudaMemcpy2DAsync(dst + p * piece, (size_t)row * sizeof(float),
@@ -107,29 +161,29 @@ static rad_status nccl_all_gather(rad_group *g, rad_backend *be, const float *sr
     const int u = g->size, me = g->rank;
     if (!n_rows || !row_elems) return RAD_OK;
     if (n_rows % u == 0) {
-        NCK(g, "all_gather", ncclAllGather(src, dst, (size_t)(n_rows / u * row_elems), ncclFloat, x->comm, x->st));
+        NCK(g, "all_gather", api.AllGather(src, dst, (size_t)(n_rows / u * row_elems), ncclFloat, x->comm, x->st));
         return RAD_OK;
     }
     const int64_t n_me = rad_split_count(n_rows, u, me);
-    NCK(g, "all_gather", ncclGroupStart());
+    NCK(g, "all_gather", api.GroupStart());
     for (int p = 0; p < u; p++) {
         const int64_t np = rad_split_count(n_rows, u, p), rp = rad_split_start(n_rows, u, p);
-        if (n_me) NCK(g, "all_gather", ncclSend(src, (size_t)(n_me * row_elems), ncclFloat, p, x->comm, x->st));
-        if (np) NCK(g, "all_gather", ncclRecv(dst + rp * row_elems, (size_t)(np * row_elems), ncclFloat, p, x->comm, x->st));
+        if (n_me) NCK(g, "all_gather", api.Send(src, (size_t)(n_me * row_elems), ncclFloat, p, x->comm, x->st));
+        if (np) NCK(g, "all_gather", api.Recv(dst + rp * row_elems, (size_t)(np * row_elems), ncclFloat, p, x->comm, x->st));
     }
-    NCK(g, "all_gather", ncclGroupEnd());
+    NCK(g, "all_gather", api.GroupEnd());
     return RAD_OK;
 }
 
 static void nccl_abort(rad_group *g) {
     nccl_state *x = (nccl_state *)g->state;
-    if (x->comm) ncclCommAbort(x->comm);
+    if (x->comm) api.CommAbort(x->comm);
     x->comm = NULL;
 }
 
 static void nccl_destroy(rad_group *g) {
     nccl_state *x = (nccl_state *)g->state;
-    if (x->comm) ncclCommDestroy(x->comm);
+    if (x->comm) api.CommDestroy(x->comm);
     if (x->scratch) x->be->free(x->be, x->scratch);
     free(x);
     free(g);
@@ -139,9 +193,10 @@ static const rad_group_impl nccl_impl = {"nccl", "cuda", nccl_all_to_all, nccl_a
 
 extern "C" rad_status rad_group_nccl_id(unsigned char id[RAD_NCCL_ID_BYTES]) {
     static_assert(sizeof(ncclUniqueId) == RAD_NCCL_ID_BYTES, "NCCL unique id size");
+    RAD_TRY(api_ready("nccl unique id"));
     ncclUniqueId u;
-    ncclResult_t r = ncclGetUniqueId(&u);
-    if (r != ncclSuccess) return rad_err(RADIAL_ERR_BACKEND, "nccl: ncclGetUniqueId failed: %s", ncclGetErrorString(r));
+    ncclResult_t r = api.GetUniqueId(&u);
+    if (r != ncclSuccess) return rad_err(RADIAL_ERR_BACKEND, "nccl: ncclGetUniqueId failed: %s", api.GetErrorString(r));
     memcpy(id, &u, sizeof u);
     return RAD_OK;
 }
@@ -153,6 +208,7 @@ extern "C" rad_status rad_group_nccl_new(rad_backend *be, int rank, int size, co
     if (dev < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "nccl group: the backend is not the CUDA backend");
     if (size < 1 || rank < 0 || rank >= size)
         return rad_err(RADIAL_ERR_INVALID_ARG, "nccl group: rank %d of %d", rank, size);
+    RAD_TRY(api_ready("nccl group"));
     nccl_state *x = (nccl_state *)calloc(1, sizeof *x);
     rad_group *g = (rad_group *)calloc(1, sizeof *g);
     if (!x || !g) {
@@ -164,11 +220,11 @@ extern "C" rad_status rad_group_nccl_new(rad_backend *be, int rank, int size, co
     ncclUniqueId u;
     memcpy(&u, id, sizeof u);
     cudaError_t e = cudaSetDevice(dev);
-    ncclResult_t r = e == cudaSuccess ? ncclCommInitRank(&x->comm, size, u, rank) : ncclSuccess;
+    ncclResult_t r = e == cudaSuccess ? api.CommInitRank(&x->comm, size, u, rank) : ncclSuccess;
     if (e != cudaSuccess || r != ncclSuccess) {
         free(x), free(g);
         return rad_err(RADIAL_ERR_BACKEND, "nccl group: rank %d of %d on CUDA device %d: %s", rank, size, dev,
-                       e != cudaSuccess ? cudaGetErrorString(e) : ncclGetErrorString(r));
+                       e != cudaSuccess ? cudaGetErrorString(e) : api.GetErrorString(r));
     }
     *out = g;
     return RAD_OK;
