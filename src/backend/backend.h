@@ -34,8 +34,8 @@ typedef enum rad_gemm_mode { RAD_GEMM_BF16 = 0, RAD_GEMM_FP8 = 1 } rad_gemm_mode
  * device_used/device_peak: what the GPU has in use as its driver reports it (cudaMemGetInfo: total - free), so
  * the CUDA context, the libraries' own workspaces and the loaded kernels are included, as nvidia-smi counts
  * them; sampled after every allocation, at every stage() and at every mem_stats call; 0 on the CPU. It is the
- * whole device's figure: another process on the same GPU counts too; device_total: its size. host_pinned: page-locked host memory
- * held for streamed weights. */
+ * whole device's figure: another process on the same GPU counts too; device_total: its size. host_pinned:
+ * page-locked host memory held for streamed and parked weights. */
 typedef struct rad_mem_stats {
     size_t held, peak;
     size_t device_used, device_peak, device_total;
