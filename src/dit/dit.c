@@ -303,7 +303,7 @@ static void ws_layout(const rad_dit_config *c, size_t n, ws_entry e[N_WS]) {
 static void ws_free(rad_backend *be, dit_ws *ws) {
     ws_entry e[N_WS];
     rad_dit_config none = {0};
-    ws_layout(&none, 0, e);
+    ws_layout(&none, 0, e); /* only the fields' offsets are read: they do not depend on the sizes */
     for (int i = 0; i < N_WS; i++) {
         float **f = (float **)((char *)ws + e[i].off);
         if (*f) be->free(be, *f);
@@ -344,6 +344,13 @@ void rad_dit_free(rad_dit *d) {
 
 /* ------------------------------------------------------------------------------------------------- forward */
 
+/* The bytes of one workspace buffer, checked for overflow. */
+static rad_status ws_entry_bytes(const ws_entry *e, size_t *bytes) {
+    if (!rad_mul_size(e->a, e->b, bytes) || !rad_mul_size(*bytes, sizeof(float), bytes))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "DiT buffer %s: %zu x %zu floats overflow a size", e->name, e->a, e->b);
+    return RAD_OK;
+}
+
 rad_status rad_dit_plan_activations(const rad_dit_config *c, int64_t tokens, rad_dit_plan *out) {
     memset(out, 0, sizeof *out);
     if (tokens < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT plan: %lld tokens", (long long)tokens);
@@ -351,10 +358,9 @@ rad_status rad_dit_plan_activations(const rad_dit_config *c, int64_t tokens, rad
     ws_layout(c, (size_t)tokens, e);
     for (int i = 0; i < N_WS; i++) {
         size_t bytes;
-        if (!rad_mul_size(e[i].a, e[i].b, &bytes) || !rad_mul_size(bytes, sizeof(float), &bytes) ||
-            !rad_add_size(out->total, bytes, &out->total))
-            return rad_err(RADIAL_ERR_INVALID_ARG, "DiT buffer %s: %zu x %zu floats overflow a size", e[i].name, e[i].a,
-                           e[i].b);
+        RAD_TRY(ws_entry_bytes(&e[i], &bytes));
+        if (!rad_add_size(out->total, bytes, &out->total))
+            return rad_err(RADIAL_ERR_INVALID_ARG, "DiT plan: %lld tokens overflow a size", (long long)tokens);
         out->buf[out->n++] = (rad_dit_buffer){e[i].name, bytes};
     }
     return RAD_OK;
@@ -365,13 +371,15 @@ static rad_status ws_ensure(rad_dit *d, int64_t tokens) {
     dit_ws *ws = &d->ws;
     if (ws->x && ws->tokens >= tokens) return RAD_OK;
     ws_free(d->be, ws);
-    rad_dit_plan plan;
-    RAD_TRY(rad_dit_plan_activations(&d->c, tokens, &plan));
+    if (tokens < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "DiT workspace: %lld tokens", (long long)tokens);
     ws_entry e[N_WS];
     ws_layout(&d->c, (size_t)tokens, e);
     rad_status s = RAD_OK;
-    for (int i = 0; i < N_WS && s == RAD_OK; i++)
-        s = d->be->alloc(d->be, plan.buf[i].bytes, e[i].name, (void **)((char *)ws + e[i].off));
+    for (int i = 0; i < N_WS && s == RAD_OK; i++) {
+        size_t bytes = 0;
+        s = ws_entry_bytes(&e[i], &bytes);
+        if (s == RAD_OK) s = d->be->alloc(d->be, bytes, e[i].name, (void **)((char *)ws + e[i].off));
+    }
     if (s != RAD_OK) {
         ws_free(d->be, ws);
         return s;

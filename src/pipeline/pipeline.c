@@ -518,6 +518,7 @@ static rad_status phase_end(radial_ctx *c, int phase, radial_timings *tm) {
     c->be->mem_stats(c->be, 0, &m);
     tm->phase_peak_bytes[phase] = m.peak;
     tm->phase_device_peak_bytes[phase] = m.device_peak;
+    if (m.peak > tm->peak_bytes) tm->peak_bytes = m.peak;
     if (m.device_peak > tm->device_peak_bytes) tm->device_peak_bytes = m.device_peak;
     tm->host_pinned_bytes = m.host_pinned;
     return s;
@@ -571,14 +572,8 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     rad_free(latent);
     *frames_out = 1 + 4 * (T - 1);
     tm.total_s = rad_now() - t0;
-    /* CPU: host memory since this call began; CUDA: the backend's device peak (its buffers since radial_init) */
-    if (strcmp(c->be->name, "cpu")) {
-        tm.peak_bytes = 0;
-        for (int i = 0; i < 3; i++)
-            if (tm.phase_peak_bytes[i] > tm.peak_bytes) tm.peak_bytes = tm.phase_peak_bytes[i];
-    } else {
-        tm.peak_bytes = rad_mem_peak();
-    }
+    /* CPU: all host memory since this call began; CUDA: the largest phase peak of the backend's buffers (phase_end) */
+    if (!strcmp(c->be->name, "cpu")) tm.peak_bytes = rad_mem_peak();
     if (tm_out) *tm_out = tm;
     return s;
 }

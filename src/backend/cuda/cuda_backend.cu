@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cublaslt_util.cuh"
 #include "backend/cuda/cuda_kernels.cuh"
 #include "backend/cuda/dequant.cuh"
 #include "backend/cuda/gemm_fp8.cuh"
@@ -333,19 +334,10 @@ rad_status bf16_input(cuda_be *c, const float *x, size_t n, const char *op, bf16
 
 /* --------------------------------------------------------------------------------------------- cuBLASLt */
 
-int align_of(const void *p) {
-    const uintptr_t u = (uintptr_t)p;
-    int a = 256;
-    while (a > 1 && u % (uintptr_t)a) a /= 2;
-    return a;
-}
 
 void plan_destroy(gemm_plan *p) {
     if (!p->valid) return;
-    cublasLtMatrixLayoutDestroy(p->la);
-    cublasLtMatrixLayoutDestroy(p->lb);
-    cublasLtMatrixLayoutDestroy(p->lc);
-    cublasLtMatmulDescDestroy(p->op);
+    rk_lt_plan_destroy(p->op, p->la, p->lb, p->lc);
     p->valid = false;
 }
 
@@ -402,7 +394,7 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
 /* C (m x n, column-major, ldc) = op(A) op(B) [+ bias[m] on every column]; A, B bf16, C fp32. */
 rad_status gemm(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16 *A,
                 int64_t lda, const bf16 *B, int64_t ldb, float *C, int64_t ldc, const float *bias) {
-    const gemm_key key = {ta, tb, bias != NULL, m, n, k, lda, ldb, ldc, align_of(A), align_of(B), align_of(C)};
+    const gemm_key key = {ta, tb, bias != NULL, m, n, k, lda, ldb, ldc, rk_align_of(A), rk_align_of(B), rk_align_of(C)};
     gemm_plan *p = NULL, *lru = &c->plans[0];
     for (int i = 0; i < N_PLANS && !p; i++) {
         gemm_plan *q = &c->plans[i];

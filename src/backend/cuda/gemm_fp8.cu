@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/cuda/cublaslt_util.cuh"
 #include "backend/cuda/gemm_fp8.cuh"
 
 extern "C" {
@@ -236,12 +237,6 @@ struct call_ptrs {
     const void *sw, *sx, *bias;
 };
 
-int align_of(const void *p) {
-    const uintptr_t u = (uintptr_t)p;
-    int a = 256;
-    while (a > 1 && u % (uintptr_t)a) a /= 2;
-    return a;
-}
 } // namespace
 
 struct rk_fp8 {
@@ -280,10 +275,7 @@ rad_status grow(rk_fp8 *f, void **buf, size_t *cap, size_t bytes, const char *wh
 
 void plan_destroy(fp8_plan *p) {
     if (!p->valid) return;
-    cublasLtMatrixLayoutDestroy(p->la);
-    cublasLtMatrixLayoutDestroy(p->lb);
-    cublasLtMatrixLayoutDestroy(p->lc);
-    cublasLtMatmulDescDestroy(p->op);
+    rk_lt_plan_destroy(p->op, p->la, p->lb, p->lc);
     p->valid = false;
 }
 
@@ -540,7 +532,7 @@ rad_status rk_fp8_linear(rk_fp8 *f, const float *x, const bf16 *x16, int64_t m, 
 
     const bool bias_aligned = bias && (uintptr_t)bias % 16 == 0;
     const plan_key key = {m, n, k, !bias ? M_OV : bias_aligned ? M_OV_BIAS32 : M_OV_BIAS16, f->fast_accum,
-                          align_of(w->q), align_of(xq), align_of(y), 0};
+                          rk_align_of(w->q), rk_align_of(xq), rk_align_of(y), 0};
     const call_ptrs cp = {w->scale, sx, bias};
     rad_status s;
     fp8_plan *p = plan_find(f, &key, &cp, wname, &s);
