@@ -7,6 +7,8 @@
 #   attention  radial bench attention at 81,161,241 frames, then the PyTorch peers with the same masks
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
 #   vae        the VAE decode at 480x832x81 (random weights at the real shapes)
+#   base       this build against radial_base (another commit's CLI put in .devcarry/run by hand): one DiT block
+#              per op family and the VAE decode, one after the other on the same card
 #   pipeline   the tiny model end to end, dense and radial
 #   ux         radial generate as a user types it (no --backend: it must take the GPU and say so), --rng torch-cuda
 #   formats    full-size 1.3B DiT files made here (bf16, scaled fp8, GGUF Q4_0; make_formats.py): load time, device
@@ -60,6 +62,16 @@ for s in ${*:-env test}; do
     ;;
   vae)
     timeout 100 "$B/radial" bench vae --backend cuda
+    ;;
+  base)
+    # This build against radial_base (another commit's CLI placed in .devcarry/run by hand, same flags) on the same
+    # card: one DiT block per op family at 32,760 tokens, then the VAE decode at 480x832x81.
+    if [ ! -x "$C/radial_base" ]; then echo "no radial_base carried"; continue; fi
+    for bin in "$B/radial" "$C/radial_base"; do
+      echo "--- $bin"
+      timeout 60 "$bin" bench dit --backend cuda --latent-frames 21 --token-rows 30 --token-cols 52 --reps 5 | grep -E "block|linear|attention|other"
+      timeout 100 "$bin" bench vae --backend cuda | tail -3
+    done
     ;;
   pipeline)
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3

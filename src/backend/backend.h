@@ -120,6 +120,13 @@ struct rad_backend {
      * without fp8 tensor cores). CUDA fp8: a resident bf16 weight that an fp8 GEMM has read is kept as e4m3 from
      * then on (half its memory), so bf16 GEMMs on it later read its e4m3 values. */
     rad_status (*set_gemm)(rad_backend *be, int mode);
+    /* The DiT's feed-forward network: y[m, d] = gelu_tanh(x[m, d] · w1ᵀ + b1) · w2ᵀ + b2 (w1 [F, d], w2 [d, F]),
+     * through `hidden`, a work buffer of hidden_floats floats (at least F) holding the hidden state of as many
+     * rows at a time as fit. The CPU runs linear, gelu_tanh, linear on fp32 row chunks. CUDA keeps the hidden
+     * state in bf16, what the second GEMM reads (so twice the rows fit), and applies the GELU in the first
+     * GEMM's epilogue: the hidden state is written once and read once instead of five passes in fp32. */
+    rad_status (*ffn)(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
+                      const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y);
 
     /* ---- norms (per row of d values; y may equal x) ---- */
     /* LayerNorm: (x - mean) / sqrt(var + eps) [* w + b]; w, b may be NULL (no affine). */
@@ -186,6 +193,10 @@ struct rad_backend {
     /* Channel RMS norm of x [c, s]: x / max(||x[:, j]||, 1e-12) * sqrt(c) * gamma[c]. */
     rad_status (*rmsnorm_channels)(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                    float *y);
+    /* The VAE's norm -> SiLU -> convolution input chain: y [c, s] (conv_dtype) = silu(rmsnorm_channels(x)), equal
+     * bit for bit to rmsnorm_channels, silu and to_conv_dtype in turn; one pass over x instead of three. */
+    rad_status (*rmsnorm_silu_channels)(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
+                                        void *y);
     /* Nearest 2x spatial upsample of a convolution input (conv_dtype): x [c, h, w] -> y [c, 2h, 2w]. */
     rad_status (*upsample2x)(rad_backend *be, const void *x, int64_t c, int64_t h, int64_t w, void *y);
     /* Strided copy within backend memory (like cudaMemcpy2D): `rows` rows of `row_bytes` bytes, row r from
@@ -226,6 +237,12 @@ static inline size_t rad_backend_peak(rad_backend *be) {
 rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, int64_t w, const void *prev,
                             int64_t n_prev, int64_t w_rows, int64_t w_cols, int64_t cout, int64_t kt, int64_t kh,
                             int64_t kw, int64_t ph, int64_t pw);
+
+/* The argument check every backend's ffn runs first (who: "ffn", "cuda ffn"): w1 is w1_rows x w1_cols, w2
+ * w2_rows x w2_cols (-1 for a missing weight); sets *rows to the hidden rows per chunk at `bytes_per` bytes per
+ * hidden value. */
+rad_status rad_ffn_check(const char *who, int64_t m, int64_t d, int64_t w1_rows, int64_t w1_cols, int64_t w2_rows,
+                         int64_t w2_cols, size_t hidden_floats, size_t bytes_per, int64_t *rows);
 
 /* The reference backend: plain C, fp32, threads from base/threads. */
 rad_status rad_backend_cpu(rad_backend **out);

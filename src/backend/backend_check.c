@@ -22,3 +22,19 @@ rad_status rad_conv3d_check(const char *who, int64_t cin, int64_t t, int64_t h, 
                        (long long)w_rows, (long long)w_cols, (long long)cout, (long long)K);
     return RAD_OK;
 }
+
+rad_status rad_ffn_check(const char *who, int64_t m, int64_t d, int64_t w1_rows, int64_t w1_cols, int64_t w2_rows,
+                         int64_t w2_cols, size_t hidden_floats, size_t bytes_per, int64_t *rows) {
+    *rows = 0;
+    if (m < 0 || d < 1 || w1_rows < 1 || w1_cols != d || w2_rows != d || w2_cols != w1_rows)
+        return rad_err(RADIAL_ERR_INVALID_ARG,
+                       "%s: x is [%lld, %lld] but w1 is [%lld, %lld] and w2 [%lld, %lld] (want [F, d] and [d, F])", who,
+                       (long long)m, (long long)d, (long long)w1_rows, (long long)w1_cols, (long long)w2_rows,
+                       (long long)w2_cols);
+    const size_t per_row = (size_t)w1_rows * bytes_per;
+    if (hidden_floats > SIZE_MAX / sizeof(float) || hidden_floats * sizeof(float) < per_row)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: the hidden buffer of %zu floats holds less than one row of %lld",
+                       who, hidden_floats, (long long)w1_rows);
+    *rows = (int64_t)(hidden_floats * sizeof(float) / per_row);
+    return RAD_OK;
+}

@@ -16,7 +16,7 @@
 
 #include "base/mem.h"
 
-/* The FFN runs over at most this many tokens at a time, bounding its [rows, ffn_dim] hidden buffer. */
+/* The FFN's hidden buffer holds this many rows of fp32 (the backend's ffn runs as many rows at a time as fit). */
 #define FFN_CHUNK 8192
 
 typedef struct {
@@ -285,7 +285,7 @@ static void ws_layout(const rad_dit_config *c, size_t n, ws_entry e[N_WS]) {
     WS(q, "q: query; projection outputs [tokens, dim]", n, D);
     WS(k, "k: key [tokens, dim]", n, D);
     WS(v, "v: value [tokens, dim]", n, D);
-    WS(ffh, "ffh: FFN hidden, one row chunk [min(tokens, 8192), ffn_dim]", n < FFN_CHUNK ? n : FFN_CHUNK, (size_t)c->ffn_dim);
+    WS(ffh, "ffh: FFN hidden, row chunks [min(tokens, 8192), ffn_dim] (CUDA: twice the rows in bf16)", n < FFN_CHUNK ? n : FFN_CHUNK, (size_t)c->ffn_dim);
     WS(patch, "patch: patch embedding in / head out [tokens, patch values]", n, pw);
     WS(ctx_in, "ctx_in: padded text context [text_len, text_dim]", TL, (size_t)c->text_dim);
     WS(ctx, "ctx: embedded text [text_len, dim]", TL, D);
@@ -518,12 +518,8 @@ static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_
 
     /* FFN: the plain residual of cross-attention, norm2 (no affine) with modulation; then row chunks */
     RAD_TRY(be->add_norm_modulate(be, ws->x, ws->q, NULL, n, D, NULL, NULL, eps, m + 3 * D, m + 4 * D, ws->xn));
-    for (int64_t r = 0; r < n; r += FFN_CHUNK) {
-        const int64_t rows = n - r < FFN_CHUNK ? n - r : FFN_CHUNK;
-        RAD_TRY(linear(d, ws->xn + r * D, rows, D, &b->f1, ws->ffh));
-        RAD_TRY(be->gelu_tanh(be, ws->ffh, rows * c->ffn_dim));
-        RAD_TRY(linear(d, ws->ffh, rows, c->ffn_dim, &b->f2, ws->q + r * D));
-    }
+    const size_t ffh_floats = (size_t)(ws->tokens < FFN_CHUNK ? ws->tokens : FFN_CHUNK) * (size_t)c->ffn_dim;
+    RAD_TRY(be->ffn(be, ws->xn, n, D, b->f1.w, b->f1.b, b->f2.w, b->f2.b, ws->ffh, ffh_floats, ws->q));
     return be->add_gated(be, ws->x, ws->q, n, D, m + 5 * D);
 }
 

@@ -317,7 +317,8 @@ rad_status rad_vae_load(rad_backend *be, const rad_weights *w, rad_vae **out) {
     if (!v) return rad_err(RADIAL_ERR_NOMEM, "out of memory loading the VAE");
     v->be = be;
     v->esz = rad_dtype_size(be->conv_dtype);
-    rad_status st = v->esz && be->to_conv_dtype && be->conv3d && be->rmsnorm_channels && be->upsample2x && be->copy2d
+    rad_status st = v->esz && be->to_conv_dtype && be->conv3d && be->rmsnorm_channels && be->rmsnorm_silu_channels &&
+                            be->upsample2x && be->copy2d
                         ? rad_vae_config_detect(w, &v->cfg) /* z_dim 16, latents_std > 0 */
                         : rad_err(RADIAL_ERR_UNSUPPORTED, "backend '%s' lacks the VAE ops", be->name);
     const rad_vae_config *c = &v->cfg;
@@ -453,11 +454,11 @@ static rad_status conv_run(rad_vae *v, const vae_conv *cv, const void *x, int64_
     return cache ? cache_push(v, cache, cv->cin, x, h, w) : RAD_OK;
 }
 
-/* y = conv(silu(x)) with x [cin, s] fp32 (overwritten), through c. */
-static rad_status silu_conv(rad_vae *v, const vae_conv *cv, float *x, int64_t h, int64_t w, float *y) {
-    const int64_t n = cv->cin * h * w;
-    RAD_TRY(v->be->silu(v->be, x, n));
-    RAD_TRY(to_conv(v, x, n, &v->c, "VAE conv input"));
+/* y = conv(silu(norm(x))) with x [cin, h, w] fp32 and norm the channel RMS norm with gamma, through c. */
+static rad_status norm_silu_conv(rad_vae *v, const vae_conv *cv, const float *x, const float *gamma, int64_t h,
+                                 int64_t w, float *y) {
+    RAD_TRY(ensure(v, &v->c, cv->cin * h * w, v->esz, "VAE conv input"));
+    RAD_TRY(v->be->rmsnorm_silu_channels(v->be, x, cv->cin, h * w, gamma, v->c.p));
     return conv_run(v, cv, v->c.p, h, w, y);
 }
 
@@ -470,21 +471,17 @@ static rad_status res_run(rad_vae *v, const vae_res *r, int64_t h, int64_t w) {
         RAD_TRY(to_conv(v, f32_of(&v->x), r->cin * s, &v->c, "VAE conv input"));
         RAD_TRY(ensure(v, &v->s, r->cout * s, sizeof(float), "VAE scratch"));
         RAD_TRY(conv_run(v, &r->shortcut, v->c.p, h, w, f32_of(&v->s)));
-        RAD_TRY(be->rmsnorm_channels(be, f32_of(&v->x), r->cin, s, r->gamma1, f32_of(&v->x)));
-        RAD_TRY(be->silu(be, f32_of(&v->x), r->cin * s));
-        RAD_TRY(to_conv(v, f32_of(&v->x), r->cin * s, &v->c, "VAE conv input"));
+        RAD_TRY(ensure(v, &v->c, r->cin * s, v->esz, "VAE conv input"));
+        RAD_TRY(be->rmsnorm_silu_channels(be, f32_of(&v->x), r->cin, s, r->gamma1, v->c.p));
         RAD_TRY(ensure(v, &v->x, r->cout * s, sizeof(float), "VAE activation"));
         RAD_TRY(conv_run(v, &r->conv1, v->c.p, h, w, f32_of(&v->x)));
-        RAD_TRY(be->rmsnorm_channels(be, f32_of(&v->x), r->cout, s, r->gamma2, f32_of(&v->x)));
-        RAD_TRY(silu_conv(v, &r->conv2, f32_of(&v->x), h, w, f32_of(&v->x)));
+        RAD_TRY(norm_silu_conv(v, &r->conv2, f32_of(&v->x), r->gamma2, h, w, f32_of(&v->x)));
         return be->add_gated(be, f32_of(&v->x), f32_of(&v->s), 1, r->cout * s, NULL);
     }
     RAD_TRY(ensure(v, &v->s, r->cout * s, sizeof(float), "VAE scratch"));
     float *x = f32_of(&v->x), *a = f32_of(&v->s);
-    RAD_TRY(be->rmsnorm_channels(be, x, r->cin, s, r->gamma1, a));
-    RAD_TRY(silu_conv(v, &r->conv1, a, h, w, a));
-    RAD_TRY(be->rmsnorm_channels(be, a, r->cout, s, r->gamma2, a));
-    RAD_TRY(silu_conv(v, &r->conv2, a, h, w, a));
+    RAD_TRY(norm_silu_conv(v, &r->conv1, x, r->gamma1, h, w, a));
+    RAD_TRY(norm_silu_conv(v, &r->conv2, a, r->gamma2, h, w, a));
     return be->add_gated(be, x, a, 1, r->cout * s, NULL); /* out = residual + x */
 }
 
@@ -546,8 +543,7 @@ static rad_status head_run(rad_vae *v, int64_t h, int64_t w) {
                        "%lldx%lld", (long long)h, (long long)w, (long long)v->f_next, (long long)v->F,
                        (long long)v->OH, (long long)v->OW);
     RAD_TRY(ensure(v, &v->s, C * s, sizeof(float), "VAE scratch"));
-    RAD_TRY(be->rmsnorm_channels(be, f32_of(&v->x), C, s, v->head_gamma, f32_of(&v->s)));
-    RAD_TRY(silu_conv(v, &v->head, f32_of(&v->s), h, w, f32_of(&v->s)));
+    RAD_TRY(norm_silu_conv(v, &v->head, f32_of(&v->x), v->head_gamma, h, w, f32_of(&v->s)));
     for (int64_t c = 0; c < 3; c++)
         RAD_TRY(be->download(be, v->video + (c * v->F + v->f_next) * s, f32_of(&v->s) + c * s,
                              (size_t)s * sizeof(float)));

@@ -50,10 +50,6 @@ static rad_status p_sync(rad_backend *be) {
     (void)be;
     return RAD_OK;
 }
-static rad_status p_silu(rad_backend *be, float *x, int64_t n) {
-    (void)be, (void)x, (void)n;
-    return RAD_OK;
-}
 static rad_status p_add_gated(rad_backend *be, float *x, const float *y, int64_t m, int64_t d, const float *gate) {
     (void)be, (void)x, (void)y, (void)m, (void)d, (void)gate;
     return RAD_OK;
@@ -78,6 +74,11 @@ static rad_status p_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t 
 }
 static rad_status p_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                      float *y) {
+    (void)be, (void)x, (void)c, (void)s, (void)gamma, (void)y;
+    return RAD_OK;
+}
+static rad_status p_rmsnorm_silu_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
+                                          void *y) {
     (void)be, (void)x, (void)c, (void)s, (void)gamma, (void)y;
     return RAD_OK;
 }
@@ -112,13 +113,13 @@ rad_status rad_vae_plan_work(const rad_weights *w, int64_t H, int64_t W, rad_dty
         .weight_new = p_weight_new,
         .weight_free = p_weight_free,
         .sync = p_sync,
-        .silu = p_silu,
         .add_gated = p_add_gated,
         .attention = p_attention,
         .conv_dtype = conv_dtype,
         .to_conv_dtype = p_to_conv_dtype,
         .conv3d = p_conv3d,
         .rmsnorm_channels = p_rmsnorm_channels,
+        .rmsnorm_silu_channels = p_rmsnorm_silu_channels,
         .upsample2x = p_upsample2x,
         .copy2d = p_copy2d,
         .transpose = p_transpose,

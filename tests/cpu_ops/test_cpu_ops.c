@@ -49,6 +49,36 @@ static void test_linear(rad_backend *be, int64_t m, int64_t k, int64_t n, int wi
     free(x), free(w), free(b), free(y1), free(y2);
 }
 
+/* ffn against its definition in double (gelu_tanh(x·w1ᵀ + b1)·w2ᵀ + b2) with a hidden buffer of 7 rows, so that
+ * 20 rows take three chunks, the last one partial; and its argument errors. */
+static void test_ffn(rad_backend *be) {
+    const int64_t m = 20, d = 24, F = 40, chunk = 7;
+    float *x = rnd((size_t)(m * d)), *w1 = rnd((size_t)(F * d)), *w2 = rnd((size_t)(d * F)), *b1 = rnd((size_t)F);
+    float *b2 = rnd((size_t)d), *h = malloc((size_t)(chunk * F) * sizeof *h), *y = malloc((size_t)(m * d) * sizeof *y);
+    for (int64_t i = 0; i < F * d; i++) w1[i] *= 2.0f; /* pre-activations over about [-8, 8] */
+    rad_weight *a, *b;
+    CHECK_OK(be->weight_new(be, &(rad_weight_src){RAD_DT_F32, w1, NULL, 0}, F, d, "test.w1", &a));
+    CHECK_OK(be->weight_new(be, &(rad_weight_src){RAD_DT_F32, w2, NULL, 0}, d, F, "test.w2", &b));
+    CHECK_OK(be->ffn(be, x, m, d, a, b1, b, b2, h, (size_t)(chunk * F), y));
+    double worst = 0;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t c = 0; c < d; c++) {
+            double s = b2[c], sa = fabs(b2[c]);
+            for (int64_t j = 0; j < F; j++) {
+                double u = b1[j];
+                for (int64_t p = 0; p < d; p++) u += (double)x[r * d + p] * w1[j * d + p];
+                const double g = 0.5 * u * (1 + tanh(sqrt(2 / M_PI) * (u + 0.044715 * u * u * u)));
+                s += g * w2[c * F + j], sa += fabs(g * w2[c * F + j]);
+            }
+            worst = fmax(worst, fabs(y[r * d + c] - s) / (sa + 1e-6));
+        }
+    CHECK(worst < 1e-5);
+    CHECK_FAILS(be->ffn(be, x, m, d, a, b1, b, b2, h, (size_t)F - 1, y)); /* less than one hidden row */
+    CHECK_FAILS(be->ffn(be, x, m, d, b, b2, a, b1, h, (size_t)(chunk * F), y)); /* w1, w2 swapped */
+    be->weight_free(be, a), be->weight_free(be, b);
+    free(x), free(w1), free(w2), free(b1), free(b2), free(h), free(y);
+}
+
 static void test_norms(rad_backend *be) {
     const int64_t m = 37, d = 301;
     float *x = rnd((size_t)(m * d)), *w = rnd((size_t)d), *b = rnd((size_t)d), *y = malloc(m * d * sizeof *y);
@@ -185,6 +215,7 @@ int main(void) {
     rad_cpu_gemm_max_isa(2);
     test_norms(be);
     test_elementwise(be);
+    test_ffn(be);
     test_rope(be, 3, 4, 6, 2, 24);  /* tiny model: 8/8/8 */
     test_rope(be, 2, 3, 5, 1, 128); /* Wan: 44/42/42 */
     test_rope(be, 1, 1, 7, 3, 64);

@@ -1,5 +1,5 @@
 /* Every op of the CUDA backend against the CPU backend (the fp32 reference) on fresh random inputs, outputs
- * poisoned with NaN before each call. Tolerances (relative L2): bf16-operand ops (linear, conv3d, attention
+ * poisoned with NaN before each call. Tolerances (relative L2): bf16-operand ops (linear, ffn, conv3d, attention
  * with head_dim 128) < 1e-2; fp32 ops < 1e-5 or exact. Also: the bf16-copy bookkeeping across a sequence of
  * ops that rewrites a GEMM input, cross-attention, block-CSR layouts, the T5 bias, and argument errors.
  * Exits 77 (skipped) without a CUDA device. */
@@ -291,6 +291,55 @@ static float *download_bf16(const void *d, size_t n) {
     return f;
 }
 
+/* ffn against the CPU's linear, gelu_tanh, linear, with hidden pre-activations spread over about [-8, 8] so that
+ * the GELU's form shows: at -3 the tanh form gives -0.00363 and the erf form -0.00405 (11 % apart). The hidden
+ * buffer holds `chunk` fp32 rows: CUDA's fused path runs 2·chunk rows at a time in bf16, so with m = 3·chunk its
+ * last chunk (rows 2·chunk..m) is the CPU's last chunk too, and the two hidden states are compared value by
+ * value (bf16 against fp32: within 2^-7 relative, 2^-12 absolute). b1_offset 1 misaligns the bias: the
+ * unfused ops then run (compared on y only). */
+static void test_ffn(int64_t chunk, int64_t d, int64_t F, int b1_offset) {
+    const int64_t m = 3 * chunk;
+    const size_t hf = (size_t)(chunk * F);
+    float *x = host_rand((size_t)(m * d), 1.0f), *w1 = host_rand((size_t)(F * d), 7.5f / sqrtf((float)d));
+    float *w2 = host_rand((size_t)(d * F), 0.1f), *b1 = host_rand((size_t)F + 1, 0.5f), *b2 = host_rand((size_t)d, 0.5f);
+    float *ref = malloc((size_t)(m * d) * sizeof(float)), *hid = malloc(hf * sizeof(float));
+    rad_weight *w1c, *w2c, *w1g, *w2g;
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, w1, NULL, 0}, F, d, "w1", &w1c));
+    CHECK_OK(cpu->weight_new(cpu, &(rad_weight_src){RAD_DT_F32, w2, NULL, 0}, d, F, "w2", &w2c));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w1, NULL, 0}, F, d, "w1", &w1g));
+    CHECK_OK(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w2, NULL, 0}, d, F, "w2", &w2g));
+    float *dx = dev_copy(x, (size_t)(m * d)), *db1 = dev_copy(b1, (size_t)F + 1), *db2 = dev_copy(b2, (size_t)d);
+    float *dh = dev_poison(hf), *dy = dev_poison((size_t)(m * d));
+    CHECK_OK(cpu->ffn(cpu, x, m, d, w1c, b1 + b1_offset, w2c, b2, hid, hf, ref));
+    CHECK_OK(gpu->ffn(gpu, dx, m, d, w1g, db1 + b1_offset, w2g, db2, dh, hf, dy));
+    char what[96];
+    snprintf(what, sizeof what, "ffn %lld rows, %lld -> %lld -> %lld%s", (long long)m, (long long)d, (long long)F,
+             (long long)d, b1_offset ? " (unaligned b1: unfused)" : "");
+    compare(what, dy, ref, (size_t)(m * d), 1e-2);
+    if (!b1_offset) {
+        const size_t n_last = (size_t)((m - 2 * chunk) * F);
+        float *g = download_bf16(dh, n_last);
+        size_t bad = 0, worst = 0;
+        double worst_e = 0;
+        for (size_t i = 0; i < n_last; i++) {
+            const double e = fabs((double)g[i] - (double)hid[i]), lim = fmax(fabs((double)hid[i]) / 128.0, 1.0 / 4096.0);
+            if (e > lim) bad++;
+            if (e / lim > worst_e) worst_e = e / lim, worst = i;
+        }
+        printf("  ffn hidden state (bf16, GELU in the GEMM epilogue): %zu of %zu values off; worst %.3g of its limit "
+               "(%g vs %g)\n", bad, n_last, worst_e, (double)g[worst], (double)hid[worst]);
+        if (bad) {
+            fprintf(stderr, "ffn: %zu hidden values off the CPU's gelu_tanh (the epilogue's GELU is not the tanh form?)\n", bad);
+            rad_test_failures++;
+        }
+        free(g);
+    }
+    cpu->weight_free(cpu, w1c), cpu->weight_free(cpu, w2c);
+    gpu->weight_free(gpu, w1g), gpu->weight_free(gpu, w2g);
+    gpu->free(gpu, dx), gpu->free(gpu, db1), gpu->free(gpu, db2), gpu->free(gpu, dh), gpu->free(gpu, dy);
+    free(x), free(w1), free(w2), free(b1), free(b2), free(ref), free(hid);
+}
+
 static void test_vae_ops(void) {
     const int64_t c = 24, s = 3000, h = 30, w = 100;
     float *x = host_rand((size_t)(c * s), 2.0f), *g = host_rand((size_t)c, 1.0f), *ref = malloc((size_t)(4 * c * s) * sizeof(float));
@@ -298,6 +347,30 @@ static void test_vae_ops(void) {
     CHECK_OK(cpu->rmsnorm_channels(cpu, x, c, s, g, ref));
     CHECK_OK(gpu->rmsnorm_channels(gpu, dx, c, s, dg, dy));
     compare("rmsnorm_channels 24 x 3000", dy, ref, (size_t)(c * s), 1e-6);
+
+    /* rmsnorm_silu_channels: bit for bit rmsnorm_channels, silu, to_conv_dtype on this GPU; near the CPU's */
+    {
+        void *fused = NULL, *chain = NULL;
+        CHECK_OK(gpu->alloc(gpu, (size_t)(c * s) * sizeof(uint16_t), "fused", &fused));
+        CHECK_OK(gpu->alloc(gpu, (size_t)(c * s) * sizeof(uint16_t), "chain", &chain));
+        CHECK_OK(gpu->rmsnorm_silu_channels(gpu, dx, c, s, dg, fused));
+        CHECK_OK(gpu->rmsnorm_channels(gpu, dx, c, s, dg, dy));
+        CHECK_OK(gpu->silu(gpu, dy, c * s));
+        CHECK_OK(gpu->to_conv_dtype(gpu, dy, c * s, chain));
+        uint16_t *a = malloc((size_t)(c * s) * sizeof *a), *b = malloc((size_t)(c * s) * sizeof *b);
+        CHECK_OK(gpu->download(gpu, a, fused, (size_t)(c * s) * sizeof *a));
+        CHECK_OK(gpu->download(gpu, b, chain, (size_t)(c * s) * sizeof *b));
+        const int same = memcmp(a, b, (size_t)(c * s) * sizeof *a) == 0;
+        printf("  rmsnorm_silu_channels 24 x 3000 vs the three ops: %s\n", same ? "bit-identical" : "DIFFERS");
+        CHECK(same);
+        CHECK_OK(cpu->rmsnorm_silu_channels(cpu, x, c, s, g, ref));
+        float *f = download_bf16(fused, (size_t)(c * s));
+        const double e = rad_rel_err(f, ref, (size_t)(c * s));
+        printf("  rmsnorm_silu_channels (bf16) vs the CPU (fp32): rel %.3g (tol 4e-3)\n", e);
+        CHECK(e < 4e-3);
+        free(a), free(b), free(f);
+        gpu->free(gpu, fused), gpu->free(gpu, chain);
+    }
 
     /* to_conv_dtype rounds to nearest even, bit for bit as the host does (ties, signed zeros, inf, NaN, the
      * largest finite values), at a length that takes the vector path and at an odd one (the scalar path) */
@@ -408,6 +481,8 @@ int main(void) {
     test_linear(300, 512, 384, 0);
     test_linear(129, 1536, 1536, 1);
     test_shadow_sequence();
+    test_ffn(100, 256, 1024, 0);
+    test_ffn(37, 192, 512, 1);
     test_norms_elementwise();
     test_rope(3, 4, 5, 2, 24);
     test_rope(2, 6, 10, 3, 128);

@@ -281,6 +281,13 @@ rad_status rad_cpu_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, 
     return RAD_OK;
 }
 
+/* rmsnorm_channels then silu (backend.h; conv_dtype is fp32 here, so y is the fp32 result). */
+rad_status rad_cpu_rmsnorm_silu_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
+                                         void *y) {
+    RAD_TRY(rad_cpu_rmsnorm_channels(be, x, c, s, gamma, (float *)y));
+    return rad_cpu_silu(be, (float *)y, c * s);
+}
+
 typedef struct {
     const float *x;
     float *y;

@@ -288,6 +288,21 @@ rad_status rad_cpu_linear(rad_backend *be, const float *x, int64_t m, int64_t k,
     return RAD_OK;
 }
 
+/* ffn (backend.h): linear, gelu_tanh, linear per row chunk of fp32 hidden state. */
+rad_status rad_cpu_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
+                       const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
+    int64_t chunk = 0;
+    RAD_TRY(rad_ffn_check("cpu ffn", m, d, w1 ? w1->rows : -1, w1 ? w1->cols : -1, w2 ? w2->rows : -1,
+                          w2 ? w2->cols : -1, hidden_floats, sizeof(float), &chunk));
+    for (int64_t r = 0; r < m; r += chunk) {
+        const int64_t rows = m - r < chunk ? m - r : chunk;
+        RAD_TRY(rad_cpu_linear(be, x + r * d, rows, d, w1, b1, hidden));
+        RAD_TRY(rad_cpu_gelu_tanh(be, hidden, rows * w1->rows));
+        RAD_TRY(rad_cpu_linear(be, hidden, rows, w1->rows, w2, b2, y + r * d));
+    }
+    return RAD_OK;
+}
+
 /* ------------------------------------------------------------------------------------------------------
  * Norms: statistics in double (two passes for the variance), output in float. */
 typedef struct {

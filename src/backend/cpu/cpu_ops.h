@@ -1,7 +1,7 @@
 /* The CPU backend's op implementations, one family per file:
  *   cpu_ops.c        memory, weights, linear, norms, elementwise, rope3d, transpose   (DiT area)
  *   cpu_attention.c  attention (dense, bias, block-CSR)                              (attention area)
- *   cpu_conv.c       to_conv_dtype, conv3d, rmsnorm_channels, upsample2x, copy2d            (VAE area)
+ *   cpu_conv.c       to_conv_dtype, conv3d, rmsnorm_channels(_silu), upsample2x, copy2d           (VAE area)
  * cpu_backend.c puts them into the rad_backend table. Signatures are those of src/backend/backend.h. */
 #ifndef RAD_CPU_OPS_H
 #define RAD_CPU_OPS_H
@@ -23,6 +23,8 @@ void rad_cpu_mem_stats(rad_backend *be, int reset, rad_mem_stats *out);
 
 rad_status rad_cpu_linear(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
                           const float *bias, float *y);
+rad_status rad_cpu_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
+                       const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y);
 /* Tests: limit the linear micro-kernel to baseline x86-64 (0), AVX2+FMA (1) or the best the CPU has (2). */
 void rad_cpu_gemm_max_isa(int level);
 rad_status rad_cpu_layernorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w,
@@ -54,6 +56,8 @@ rad_status rad_cpu_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t t
                           int64_t kt, int64_t kh, int64_t kw, int64_t ph, int64_t pw, float *y);
 rad_status rad_cpu_rmsnorm_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
                                     float *y);
+rad_status rad_cpu_rmsnorm_silu_channels(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma,
+                                         void *y);
 rad_status rad_cpu_upsample2x(rad_backend *be, const void *x, int64_t c, int64_t h, int64_t w, void *y);
 rad_status rad_cpu_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
                           size_t row_bytes, size_t rows);

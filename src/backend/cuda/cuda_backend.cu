@@ -105,8 +105,12 @@ struct shadow {
     uint64_t used;
 };
 
+/* The epilogue of a bf16 GEMM: none, + bias, or gelu_tanh(· + bias) (cuBLASLt's GELU is the tanh form, as Wan's
+ * FFN; the GPU test of ffn tells the two apart). */
+enum gemm_epi { EPI_NONE, EPI_BIAS, EPI_GELU_BIAS };
+
 struct gemm_key {
-    int ta, tb, bias;
+    int ta, tb, epi, out16; /* out16: C is bf16 (else fp32) */
     int64_t m, n, k, lda, ldb, ldc;
     int align_a, align_b, align_c;
 };
@@ -167,6 +171,7 @@ struct cuda_be { /* be->state */
     int64_t rope_key[4];
     bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
     bool tc_attention; /* the device runs the bf16 tensor-core attention kernels (sm_80 and later) */
+    bool ffn_unfused;  /* cuBLASLt refused ffn's GELU epilogue with bf16 output once: ffn runs the unfused ops */
     const rad_weight *deq_of; /* the weight whose bf16 matrix scr[SCR_DEQ] holds now (NULL: none) */
     int device;
     rk_fp8 *fp8;   /* the fp8 GEMM state (gemm_fp8.cu), made by the first set_gemm RAD_GEMM_FP8 */
@@ -349,16 +354,20 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
     rad_status s = RAD_OK;
     cublasStatus_t e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
-    if (e == CUBLAS_STATUS_SUCCESS && k->bias) {
-        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    if (e == CUBLAS_STATUS_SUCCESS && k->epi != EPI_NONE) {
+        const cublasLtEpilogue_t epi = k->epi == EPI_GELU_BIAS ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
         e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+        const cudaDataType_t bias_type = CUDA_R_32F; /* fp32 biases also when C is bf16 (the default would be C's type) */
+        if (e == CUBLAS_STATUS_SUCCESS)
+            e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type);
     }
     /* op(A) is m x k, op(B) k x n, C m x n, all column-major */
     const uint64_t ar = k->ta ? k->k : k->m, ac = k->ta ? k->m : k->k, br = k->tb ? k->n : k->k, bc = k->tb ? k->k : k->n;
     bool la = false, lb = false, lc = false;
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ar, ac, k->lda), la = e == CUBLAS_STATUS_SUCCESS;
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k->ldb), lb = e == CUBLAS_STATUS_SUCCESS;
-    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_32F, k->m, k->n, k->ldc), lc = e == CUBLAS_STATUS_SUCCESS;
+    if (e == CUBLAS_STATUS_SUCCESS)
+        e = cublasLtMatrixLayoutCreate(&p->lc, k->out16 ? CUDA_R_16BF : CUDA_R_32F, k->m, k->n, k->ldc), lc = e == CUBLAS_STATUS_SUCCESS;
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
@@ -376,9 +385,11 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (e != CUBLAS_STATUS_SUCCESS || found < 1)
         s = rad_err(RADIAL_ERR_BACKEND,
-                    "cuda %s: cuBLASLt has no bf16 GEMM for m %lld n %lld k %lld (lda %lld ldb %lld ldc %lld): status %d",
+                    "cuda %s: cuBLASLt has no bf16 GEMM for m %lld n %lld k %lld (lda %lld ldb %lld ldc %lld, %s output%s): "
+                    "status %d",
                     opname, (long long)k->m, (long long)k->n, (long long)k->k, (long long)k->lda, (long long)k->ldb,
-                    (long long)k->ldc, (int)e);
+                    (long long)k->ldc, k->out16 ? "bf16" : "fp32",
+                    k->epi == EPI_GELU_BIAS ? ", GELU + bias epilogue" : k->epi == EPI_BIAS ? ", bias epilogue" : "", (int)e);
     if (s != RAD_OK) {
         if (lc) cublasLtMatrixLayoutDestroy(p->lc);
         if (lb) cublasLtMatrixLayoutDestroy(p->lb);
@@ -391,10 +402,12 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
     return RAD_OK;
 }
 
-/* C (m x n, column-major, ldc) = op(A) op(B) [+ bias[m] on every column]; A, B bf16, C fp32. */
-rad_status gemm(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16 *A,
-                int64_t lda, const bf16 *B, int64_t ldb, float *C, int64_t ldc, const float *bias) {
-    const gemm_key key = {ta, tb, bias != NULL, m, n, k, lda, ldb, ldc, rk_align_of(A), rk_align_of(B), rk_align_of(C)};
+/* C (m x n, column-major, ldc) = epi(op(A) op(B)) with the epilogue's bias[m] on every column; A, B bf16, C fp32
+ * or (out16) bf16. bias: NULL for EPI_NONE, else 16-byte aligned. */
+rad_status gemm_ex(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16 *A,
+                    int64_t lda, const bf16 *B, int64_t ldb, void *C, bool out16, int64_t ldc, gemm_epi epi,
+                    const float *bias) {
+    const gemm_key key = {ta, tb, epi, out16, m, n, k, lda, ldb, ldc, rk_align_of(A), rk_align_of(B), rk_align_of(C)};
     gemm_plan *p = NULL, *lru = &c->plans[0];
     for (int i = 0; i < N_PLANS && !p; i++) {
         gemm_plan *q = &c->plans[i];
@@ -407,11 +420,18 @@ rad_status gemm(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int
         p = lru;
     }
     p->used = ++c->tick;
-    if (bias) LT(opname, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    if (epi != EPI_NONE)
+        LT(opname, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     const float one = 1.0f, zero = 0.0f;
     LT(opname, cublasLtMatmul(c->lt, p->op, &one, A, p->la, B, p->lb, &zero, C, p->lc, C, p->lc, &p->algo, c->ws,
                               WORKSPACE_BYTES, c->st));
     return RAD_OK;
+}
+
+/* C (m x n, column-major, ldc, fp32) = op(A) op(B) [+ bias[m] on every column, 16-byte aligned]; A, B bf16. */
+rad_status gemm(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16 *A,
+                int64_t lda, const bf16 *B, int64_t ldb, float *C, int64_t ldc, const float *bias) {
+    return gemm_ex(c, opname, ta, tb, m, n, k, A, lda, B, ldb, C, false, ldc, bias ? EPI_BIAS : EPI_NONE, bias);
 }
 
 /* ----------------------------------------------------------------------------------------------- the ops */
@@ -951,6 +971,55 @@ rad_status be_gelu_tanh(rad_backend *be, float *x, int64_t n) {
     return rk_gelu_tanh(x, n, x16, c->st);
 }
 
+/* ffn as linear, gelu_tanh, linear on fp32 row chunks of `hidden` (the fp8 GEMM mode, an unaligned bias, or a
+ * cuBLASLt without the fused epilogue). */
+rad_status ffn_unfused(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
+                       const rad_weight *w2, const float *b2, float *hidden, int64_t chunk, float *y) {
+    for (int64_t r = 0; r < m; r += chunk) {
+        const int64_t rows = m - r < chunk ? m - r : chunk;
+        RAD_TRY(be_linear(be, x + r * d, rows, d, w1, b1, hidden));
+        RAD_TRY(be_gelu_tanh(be, hidden, rows * w1->rows));
+        RAD_TRY(be_linear(be, hidden, rows, w1->rows, w2, b2, y + r * d));
+    }
+    return RAD_OK;
+}
+
+/* ffn (backend.h): per chunk one GEMM with the GELU + bias epilogue writing the bf16 hidden state into `hidden`
+ * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it. */
+rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
+                  const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
+    cuda_be *c = S(be);
+    int64_t chunk = 0;
+    RAD_TRY(rad_ffn_check("cuda ffn", m, d, w1 ? w1->rows : -1, w1 ? w1->cols : -1, w2 ? w2->rows : -1,
+                          w2 ? w2->cols : -1, hidden_floats, sizeof(float), &chunk));
+    if (m == 0) return RAD_OK;
+    const int64_t F = w1->rows, chunk16 = (int64_t)(hidden_floats * sizeof(float) / ((size_t)F * sizeof(bf16)));
+    size_t n = 0;
+    RAD_TRY(count("ffn", m, d, &n));
+    shadow_inval(c, hidden, hidden_floats * sizeof(float));
+    const bool fused = !c->gemm_fp8 && !c->ffn_unfused && b1 && (uintptr_t)b1 % 16 == 0 && (uintptr_t)hidden % 16 == 0;
+    if (!fused) return ffn_unfused(be, x, m, d, w1, b1, w2, b2, hidden, chunk, y);
+    shadow_inval(c, y, n * sizeof(float));
+    bf16 *x16, *h16 = (bf16 *)hidden;
+    RAD_TRY(bf16_input(c, x, n, "cuda ffn", &x16));
+    const bool b2_epilogue = b2 && (uintptr_t)b2 % 16 == 0;
+    for (int64_t r = 0; r < m; r += chunk16) {
+        const int64_t rows = m - r < chunk16 ? m - r : chunk16;
+        const bf16 *w16;
+        RAD_TRY(weight_bf16(c, w1, "ffn", &w16)); /* per chunk: a dequantised matrix shares one scratch buffer */
+        rad_status s = gemm_ex(c, "ffn", true, false, F, rows, d, w16, d, x16 + r * d, d, h16, true, F, EPI_GELU_BIAS, b1);
+        if (s != RAD_OK && r == 0) { /* nothing written yet: remember and take the unfused ops */
+            c->ffn_unfused = true;
+            return ffn_unfused(be, x, m, d, w1, b1, w2, b2, hidden, chunk, y);
+        }
+        RAD_TRY(s);
+        RAD_TRY(weight_bf16(c, w2, "ffn", &w16));
+        RAD_TRY(gemm(c, "ffn", true, false, d, rows, F, w16, F, h16, F, y + r * d, d, b2_epilogue ? b2 : NULL));
+        if (b2 && !b2_epilogue) RAD_TRY(rk_add_col_bias(y + r * d, rows, d, b2, c->st));
+    }
+    return RAD_OK;
+}
+
 rad_status be_silu(rad_backend *be, float *x, int64_t n) {
     cuda_be *c = S(be);
     if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda silu: %lld elements", (long long)n);
@@ -1272,6 +1341,16 @@ rad_status be_rmsnorm_channels(rad_backend *be, const float *x, int64_t ch, int6
     return rk_rmsnorm_channels(x, ch, s, gamma, y, c->st);
 }
 
+rad_status be_rmsnorm_silu_channels(rad_backend *be, const float *x, int64_t ch, int64_t s, const float *gamma, void *y) {
+    cuda_be *c = S(be);
+    size_t n = 0;
+    if (ch < 1 || s < 0 || count("rmsnorm_silu_channels", ch, s, &n) != RAD_OK)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda rmsnorm_silu_channels: bad shape %lld x %lld", (long long)ch,
+                       (long long)s);
+    shadow_inval(c, y, n * sizeof(bf16));
+    return rk_rmsnorm_silu_channels(x, ch, s, gamma, (bf16 *)y, c->st);
+}
+
 rad_status be_upsample2x(rad_backend *be, const void *x, int64_t ch, int64_t h, int64_t w, void *y) {
     cuda_be *c = S(be);
     size_t n = 0;
@@ -1418,6 +1497,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->layernorm = be_layernorm;
     be->rmsnorm = be_rmsnorm;
     be->gelu_tanh = be_gelu_tanh;
+    be->ffn = be_ffn;
     be->silu = be_silu;
     be->mul_gelu = be_mul_gelu;
     be->modulate = be_modulate;
@@ -1430,6 +1510,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->to_conv_dtype = be_to_conv_dtype;
     be->conv3d = be_conv3d;
     be->rmsnorm_channels = be_rmsnorm_channels;
+    be->rmsnorm_silu_channels = be_rmsnorm_silu_channels;
     be->upsample2x = be_upsample2x;
     be->copy2d = be_copy2d;
     be->transpose = be_transpose;

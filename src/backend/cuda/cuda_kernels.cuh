@@ -40,6 +40,7 @@ rad_status rk_rope3d(float *x, const double *cs, int64_t f, int64_t h, int64_t w
 rad_status rk_transpose(const float *x, int64_t rows, int64_t cols, float *y, cudaStream_t st);
 rad_status rk_upsample2x(const bf16 *x, int64_t c, int64_t h, int64_t w, bf16 *y, cudaStream_t st);
 rad_status rk_rmsnorm_channels(const float *x, int64_t c, int64_t s, const float *gamma, float *y, cudaStream_t st);
+rad_status rk_rmsnorm_silu_channels(const float *x, int64_t c, int64_t s, const float *gamma, bf16 *y, cudaStream_t st);
 
 /* Conv3d pieces; x and prev are bf16 (the backend's conv_dtype). im2col writes cols[k][p - p0] (row pitch ld) for
  * k < cin*kt*kh*kw in PyTorch weight order (ci, dt, dy, dx) and output pixels p in [p0, p0 + np) of output frame
