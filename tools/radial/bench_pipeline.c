@@ -1,13 +1,21 @@
 /* radial bench pipeline: whole generations with a model folder (default: the tiny test model), median timings
- * of each stage over repetitions after one warm-up run (which also loads and converts the DiT and VAE). */
+ * of each stage over repetitions after one warm-up run (which also loads and converts the DiT and VAE).
+ * --profile adds one more run with a profile attached to the backend (backend/profile.h): where its time went
+ * per stage and op family, printed, recorded and in the JSON record. It is a run of its own because its
+ * timestamps cost (a CUDA event pair per op), so the medians stay those of unprofiled runs. */
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "backend/profile.h"
+#include "base/mem.h"
 #include "base/threads.h"
 #include "bench.h"
 #include "bench_record.h"
 #include "cli_args.h"
+#include "pipeline/pipeline.h"
 #include "radial.h"
 
 #ifndef RAD_SOURCE_DIR /* set by the build to the source tree */
@@ -15,15 +23,65 @@
 #endif
 
 static const cli_usage usage = {
-    .synopsis = "radial bench pipeline [--model DIR] [options] [--record FILE.md]",
+    .synopsis = "radial bench pipeline [--model DIR] [options] [--profile] [--record FILE.md] [--json FILE]",
     .about = "Times whole generations with a model folder: the median of each stage over repetitions after one "
-             "warm-up run (which also loads and converts the DiT and VAE).",
+             "warm-up run (which also loads and converts the DiT and VAE). --profile: one more run with a profile "
+             "attached, and a table of where its time went per stage and op family.",
 };
+
+/* One generation with a profile attached to the context's backend: its table (*table, rad_alloc'ed), its JSON
+ * (*json, when asked) and its total time. */
+static rad_status profiled_run(radial_ctx *ctx, const radial_gen_params *g, char **table, json_t **json,
+                               double *total_s) {
+    rad_profile *p = NULL;
+    RAD_TRY(rad_profile_new(0, &p));
+    rad_status s = rad_profile_attach(p, rad_pipeline_backend(ctx));
+    if (s == RAD_OK) {
+        radial_video vid;
+        radial_timings tm;
+        const rad_status sg = radial_generate(ctx, g, &vid, &tm);
+        radial_video_free(&vid);
+        s = rad_profile_detach(p);
+        if (sg != RAD_OK) s = sg; /* the generation's failure first (detach succeeds without touching its message) */
+        *total_s = tm.total_s;
+    }
+    if (s == RAD_OK) s = rad_profile_table(p, table);
+    if (s == RAD_OK && json) s = rad_profile_json(p, (void **)json);
+    rad_profile_free(p);
+    return s;
+}
+
+/* The record as JSON (one object; the profile's, when there is one, under "profile"). */
+static int write_json(const char *path, const bench_env *e, const char *device, const char *model,
+                      const radial_gen_params *g, int reps, const double med[4], size_t peak, const size_t phase[3],
+                      const size_t dev_phase[3], json_t *profile, double profile_total_s) {
+    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i}, s:i, s:s, s:i, "
+                             "s:{s:f, s:f, s:f, s:f}, s:I, s:[I, I, I], s:[I, I, I]}",
+                             "bench", "pipeline", "date", e->date, "commit", e->commit, "command", e->command,
+                             "device", device, "model", model, "size", "width", g->width, "height", g->height,
+                             "frames", g->frames, "steps", g->steps, "attention", cli_attention_names[g->attention],
+                             "reps", reps, "medians_s", "text_encoder", med[0], "per_step", med[1], "vae", med[2],
+                             "total", med[3], "peak_bytes", (json_int_t)peak, "phase_peak_bytes", (json_int_t)phase[0],
+                             (json_int_t)phase[1], (json_int_t)phase[2], "phase_device_peak_bytes",
+                             (json_int_t)dev_phase[0], (json_int_t)dev_phase[1], (json_int_t)dev_phase[2]);
+    if (root && profile) {
+        json_object_set_new(root, "profile_run_total_s", json_real(profile_total_s));
+        json_object_set(root, "profile", profile);
+    }
+    if (!root || json_dump_file(root, path, JSON_INDENT(2) | JSON_ENSURE_ASCII)) {
+        fprintf(stderr, "radial bench pipeline: --json %s: cannot write the record there\n", path);
+        json_decref(root);
+        return 1;
+    }
+    json_decref(root);
+    return 0;
+}
 
 int bench_pipeline(int argc, char **argv) {
     enum { MAXR = 1000 };
     /* the tiny test model of this source tree, found from any working directory */
-    const char *cmd = "bench pipeline", *model = RAD_SOURCE_DIR "/tests/data/tiny-wan", *record = NULL;
+    const char *cmd = "bench pipeline", *model = RAD_SOURCE_DIR "/tests/data/tiny-wan", *record = NULL, *json = NULL;
+    bool profile = false;
     radial_params rp = radial_default_params();
     radial_gen_params g = radial_default_gen_params();
     g.prompt = "A cat walks on the grass, realistic";
@@ -34,6 +92,12 @@ int bench_pipeline(int argc, char **argv) {
          .help = "Wan 2.1 T2V model folder; the default is this source tree's tiny test model"},
         {"--record", NULL, CLI_TEXT, .value = &record, .arg = "FILE.md",
          .help = "append the result, with the machine, date and commit, to this Markdown file (bench/RESULTS.md)"},
+        {"--json", NULL, CLI_TEXT, .value = &json, .arg = "FILE", .help = "write the result as a JSON record"},
+        {"--profile", NULL, CLI_SWITCH, .value = &profile,
+         .help = "after the timed runs, one more with a profile attached: where its time went per stage (text "
+                 "encoder, steps, DiT forwards and blocks, VAE stages) and op family (GEMM, attention dense / radial "
+                 "/ cross, norms, RoPE, elementwise, conv, transfers), as device time from CUDA events on the GPU "
+                 "and from the host clock on the CPU; printed, and in --record and --json"},
         {"--backend", NULL, CLI_CHOICE, .value = &backend, .choices = cli_backend_names,
          .help = "auto: the GPU when there is one"},
         {"--attention", NULL, CLI_CHOICE, .value = &attention, .choices = cli_attention_names,
@@ -48,8 +112,8 @@ int bench_pipeline(int argc, char **argv) {
         {"--decay", NULL, CLI_FLOAT, .value = &g.decay, .lo = 1e-3, .hi = 1e3, .arg = "D",
          .help = "radial mask decay factor"},
     };
-    const int rc = cli_parse(cmd, &usage, flags, CLI_N(flags), argc, argv);
-    if (rc >= 0) return rc;
+    const int parsed = cli_parse(cmd, &usage, flags, CLI_N(flags), argc, argv);
+    if (parsed >= 0) return parsed;
     rp.backend = (radial_backend)backend;
     g.attention = (radial_attention)attention;
     radial_ctx *ctx;
@@ -76,6 +140,14 @@ int bench_pipeline(int argc, char **argv) {
             if (tm.phase_device_peak_bytes[i] > dev_phase[i]) dev_phase[i] = tm.phase_device_peak_bytes[i];
         }
     }
+    char *table = NULL;
+    json_t *prof_json = NULL;
+    double prof_total = 0;
+    if (profile && profiled_run(ctx, &g, &table, json ? &prof_json : NULL, &prof_total) != RAD_OK) {
+        cli_error(cmd);
+        radial_free(ctx);
+        return 1;
+    }
     radial_free(ctx);
     char body[2048];
     const double mib = 1 << 20;
@@ -92,13 +164,35 @@ int bench_pipeline(int argc, char **argv) {
                  "| device (driver: CUDA context included) | %.1f | %.1f | %.1f |\n| engine buffers | %.1f | %.1f | %.1f |\n",
                  dev_phase[0] / mib, dev_phase[1] / mib, dev_phase[2] / mib, phase[0] / mib, phase[1] / mib, phase[2] / mib);
     printf("%s(medians of %d runs after a warm-up)\n", body, reps);
-    if (record) {
+    /* the profile's run follows the table of medians, in the output and in the record */
+    char *full = NULL;
+    int rc = 0;
+    if (table) {
+        const size_t n = strlen(body) + strlen(table) + 256;
+        full = malloc(n);
+        if (!full) {
+            fprintf(stderr, "radial %s: out of memory\n", cmd);
+            rc = 1;
+        } else {
+            snprintf(full, n, "%s\nProfile of one more run (%.3f s in all, with the profile's timestamps):\n\n%s", body,
+                     prof_total, table);
+            printf("%s", full + strlen(body));
+        }
+    }
+    if (!rc && (record || json)) {
         bench_env e;
         bench_env_get(&e, argc, argv);
         char device[512];
         snprintf(device, sizeof device, "%s (host CPU %s, %d threads)", backend_info, e.cpu, rad_get_threads());
-        if (bench_record(record, on_gpu ? "pipeline (CUDA)" : "pipeline (CPU)", &e, device, body))
-            return 1;
+        if (record && bench_record(record, on_gpu ? "pipeline (CUDA)" : "pipeline (CPU)", &e, device, full ? full : body))
+            rc = 1;
+        const double med[4] = {bench_median(te, reps), bench_median(step, reps), bench_median(vae, reps),
+                               bench_median(total, reps)};
+        if (!rc && json && write_json(json, &e, device, model, &g, reps, med, peak, phase, dev_phase, prof_json, prof_total))
+            rc = 1;
     }
-    return 0;
+    free(full);
+    rad_free(table);
+    json_decref(prof_json);
+    return rc;
 }
