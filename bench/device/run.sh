@@ -22,6 +22,9 @@
 #              nsys their parts say so and are skipped
 #   profilefull  the built-in profile table of full-size generations (/tmp/wan13: run memory first) at 480x832, 81
 #              frames dense and radial and 241 frames radial
+#   preset     radial bench pipeline --preset standard|long (PRESET=, default standard) on /tmp/wan13 (run memory
+#              first), dense and radial, then diffusers' WanPipeline on the same folder; JSON records and the
+#              RESULTS.md section in $OUT (see the section for ATTN=, WARMUP=, PEER=, PROFILE=)
 set -u
 OUT=${OUT:-./out}
 mkdir -p "$OUT"
@@ -242,6 +245,28 @@ PY
       show "$OUT/profile_${f}_$a.md" $? \
         "^(\| (/|all|· (generate|· (text_encoder|denoise|decode))|op family|gemm|attention|norm|rope|elementwise|conv|transfer|other)|self-attention)"
     done
+    ;;
+  preset)
+    # The seed project's two measurements as commands (issue 9): 480x832, 81 (standard) or 241 (long) frames, 50
+    # steps, CFG 5, dense and radial (radial: the first 12 steps and the first block dense), from the bench's own
+    # warm-up (its total is the "first run (loads)" column), then diffusers' WanPipeline, dense, on the same files.
+    # ATTN=dense|radial|dense,radial (dense,radial), WARMUP=0|1 (1; 0: the first timed run loads the models),
+    # PEER=0 skips diffusers, PROFILE=1 adds the profiled run. Expected at 81 frames ~4 min (2 x 68 s dense, 2 x 55 s
+    # radial) + ~1.5 min diffusers; at 241 frames one dense generation alone is ~6 min: PRESET=long ATTN=radial
+    # WARMUP=0 (~3.5 min) and the dense one in another call.
+    M=/tmp/wan13 P=${PRESET:-standard}
+    if [ ! -f "$M/model_index.json" ]; then echo "no $M: run the memory section first"; continue; fi
+    case $P in standard) F=81 ;; long) F=241 ;; *) echo "PRESET=$P: expected standard or long"; continue ;; esac
+    timeout 560 "$B/radial" bench pipeline --model "$M" --backend cuda --preset "$P" --attention "${ATTN:-dense,radial}" \
+      --warmup "${WARMUP:-1}" ${PROFILE:+--profile} --record "$OUT/RESULTS-$P.md" --json "$OUT/preset_$P.json" \
+      > "$OUT/preset_$P.log" 2>&1
+    show "$OUT/preset_$P.log" $? "^(\| (model|/)|radial.s speed-up|\(medians)"
+    if [ "${PEER:-1}" != 0 ]; then
+      echo "--- diffusers WanPipeline 480x832x$F, 50 steps"
+      PYTHONUNBUFFERED=1 timeout 400 python3 "$C/peer_pipeline.py" "$M" --width 832 --height 480 --frames $F --steps 50 \
+        --seed 42 --prompt "A cat walks on the grass, realistic" --json "$OUT/peer_$P.json" > "$OUT/peer_$P.log" 2>&1
+      show "$OUT/peer_$P.log" $? "^peer"
+    fi
     ;;
   *) echo "unknown section $s" ;;
   esac
