@@ -173,25 +173,28 @@ for s in ${*:-env test}; do
         timeout 240 "$NCU" --nvtx --nvtx-include "attention $m/" --metrics $MET --csv --page raw --log-file "$L.csv" \
           "$B/radial" bench attention --frames 241 --mode $m --warmup 1 --reps 1 --seed 1 > "$L.out" 2>&1
         rc=$?
-        if ! grep -q '^"ID"' "$L.csv" 2>/dev/null; then
+        if ! grep -q '^"ID"' "$L.csv" "$L.out" 2>/dev/null; then
           echo "ncu $m: no kernel in the NVTX range 'attention $m' (exit $rc); picking it by kernel name"
           timeout 240 "$NCU" -k regex:attn_ --launch-skip 1 --launch-count 1 --metrics $MET --csv --page raw \
             --log-file "$L.csv" "$B/radial" bench attention --frames 241 --mode $m --warmup 1 --reps 1 --seed 1 \
             > "$L.out" 2>&1
           rc=$?
         fi
-        grep -q '^"ID"' "$L.csv" 2>/dev/null || { echo "ncu $m: nothing measured (exit $rc):"; tail -5 "$L.csv" "$L.out"; }
+        grep -q '^"ID"' "$L.csv" "$L.out" 2>/dev/null || { echo "ncu $m: nothing measured (exit $rc):"; tail -5 "$L.csv" "$L.out"; }
         grep -E "^ +241 " "$L.out"
       done
-      # the two rows side by side, and $OUT/ncu_attention.json for the record
+      # the two rows side by side, and $OUT/ncu_attention.json for the record (the CSV is in the log file, or on
+      # stdout with the benchmark's own lines for an ncu that prints it there)
       python3 - "$OUT" <<'PY'
 import csv, json, sys
 out, res = sys.argv[1], {}
 for mode in ("dense", "radial"):
-    try:
-        lines = open(f"{out}/ncu_attention_{mode}.csv", errors="replace").read().splitlines()
-    except OSError:
-        continue
+    lines = []
+    for ext in ("csv", "out"):
+        try:
+            lines += open(f"{out}/ncu_attention_{mode}.{ext}", errors="replace").read().splitlines()
+        except OSError:
+            pass
     start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
     if start is None:
         continue
