@@ -18,6 +18,15 @@
 #              peak device memory per phase
 #   memory14   the 14B DiT beside it (/tmp/wan14, the rest linked from /tmp/wan13: run memory first), radial generate
 #              at 1280x720x81 resident and --offload, and diffusers' WanPipeline there
+#   profile    bench/PROFILE.md: Nsight Compute SM cycles of one dense and one radial self-attention call at 241 frames
+#              (the seed's measurement), an Nsight Systems capture of the tiny model's pipeline (stages and op
+#              families by name), and the built-in profile table (radial bench pipeline --profile); without ncu or
+#              nsys their parts say so and are skipped
+#   profilefull  the built-in profile table of full-size generations (/tmp/wan13: run memory first) at 480x832, 81
+#              frames dense and radial and 241 frames radial
+#   preset     radial bench pipeline --preset standard|long (PRESET=, default standard) on /tmp/wan13 (run memory
+#              first), dense and radial, then diffusers' WanPipeline on the same folder; JSON records and the
+#              RESULTS.md section in $OUT (see the section for ATTN=, WARMUP=, PEER=, PROFILE=)
 set -u
 OUT=${OUT:-./out}
 mkdir -p "$OUT"
@@ -33,6 +42,13 @@ export PYTHONPATH=$R/.devcarry/py${PYTHONPATH:+:$PYTHONPATH}
 PROMPT="a red panda drinking tea in a bamboo forest"
 # show LOG RC PATTERN: the lines of LOG that match PATTERN; after a failure also the exit status and the log's end
 show() { grep -E "$3" "$1"; [ "$2" = 0 ] || { echo "exit $2"; tail -6 "$1"; }; }
+# find_tool NAME: the path of an Nsight tool (PATH, the CUDA toolkit, the standalone installs), or nothing
+find_tool() {
+  command -v "$1" 2>/dev/null && return
+  for f in /usr/local/cuda/bin/$1 /opt/nvidia/nsight-compute/*/$1 /opt/nvidia/nsight-systems/*/bin/$1; do
+    [ -x "$f" ] && { echo "$f"; return; }
+  done
+}
 echo "commit $(cat "$C/commit")"
 for s in ${*:-env test}; do
   echo "=== $s ($(date -u +%H:%M:%S))"
@@ -151,6 +167,121 @@ for s in ${*:-env test}; do
     show "$OUT/d14.log" $? "^peer"
     rm -rf "$d"
     nvidia-smi --query-gpu=memory.used --format=csv
+    ;;
+  profile)
+    # Expected about 2 min. Nsight Compute: each mode in its own process (radial bench attention, one warm-up launch
+    # outside any range, then one launch inside the NVTX range "attention dense" or "attention radial"); the range
+    # picks that launch, and when no kernel matches it (an ncu whose NVTX filter differs) the kernel name does
+    # (regex attn_, the second launch). The counters need profiling permission (root, or the driver's
+    # NVreg_RestrictProfilingToAdminUsers=0): ncu says ERR_NVGPUCTRPERM otherwise, shown below.
+    NCU=$(find_tool ncu) NSYS=$(find_tool nsys)
+    MET=sm__cycles_elapsed.max,sm__cycles_elapsed.avg,sm__cycles_active.avg,gpu__time_duration.sum,launch__grid_size
+    if [ -z "$NCU" ]; then
+      echo "ncu: not found (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute/*): the SM-cycle measurement is skipped"
+    else
+      echo "ncu: $NCU ($("$NCU" --version 2>&1 | tail -1))"
+      for m in dense radial; do
+        L=$OUT/ncu_attention_$m
+        timeout 240 "$NCU" --nvtx --nvtx-include "attention $m/" --metrics $MET --csv --page raw --log-file "$L.csv" \
+          "$B/radial" bench attention --frames 241 --mode $m --warmup 1 --reps 1 --seed 1 > "$L.out" 2>&1
+        rc=$?
+        if ! grep -q '^"ID"' "$L.csv" "$L.out" 2>/dev/null; then
+          echo "ncu $m: no kernel in the NVTX range 'attention $m' (exit $rc); picking it by kernel name"
+          timeout 240 "$NCU" -k regex:attn_ --launch-skip 1 --launch-count 1 --metrics $MET --csv --page raw \
+            --log-file "$L.csv" "$B/radial" bench attention --frames 241 --mode $m --warmup 1 --reps 1 --seed 1 \
+            > "$L.out" 2>&1
+          rc=$?
+        fi
+        grep -q '^"ID"' "$L.csv" "$L.out" 2>/dev/null || { echo "ncu $m: nothing measured (exit $rc):"; tail -5 "$L.csv" "$L.out"; }
+        grep -E "^ +241 " "$L.out"
+      done
+      # the two rows side by side, and $OUT/ncu_attention.json for the record (the CSV is in the log file, or on
+      # stdout with the benchmark's own lines for an ncu that prints it there)
+      python3 - "$OUT" <<'PY'
+import csv, json, sys
+out, res = sys.argv[1], {}
+for mode in ("dense", "radial"):
+    lines = []
+    for ext in ("csv", "out"):
+        try:
+            lines += open(f"{out}/ncu_attention_{mode}.{ext}", errors="replace").read().splitlines()
+        except OSError:
+            pass
+    start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+    if start is None:
+        continue
+    rows = list(csv.reader(lines[start:]))
+    head, data = rows[0], [r for r in rows[2:] if len(r) == len(rows[0])]  # rows[1]: the units
+    if not data:
+        continue
+    r = dict(zip(head, data[0]))
+    num = lambda k: float(r[k].replace(",", "")) if r.get(k, "").replace(",", "").replace(".", "").isdigit() else None
+    res[mode] = {"kernel": r.get("Kernel Name", "?"), **{k: num(k) for k in head if k.startswith(("sm__", "gpu__", "launch__"))}}
+    m = res[mode]
+    print(f"ncu {mode:6s}: sm__cycles_elapsed.max {m.get('sm__cycles_elapsed.max')}, sm__cycles_active.avg "
+          f"{m.get('sm__cycles_active.avg')}, {m.get('gpu__time_duration.sum')} ns ({m['kernel'][:60]})")
+if len(res) == 2 and res["dense"].get("sm__cycles_elapsed.max") and res["radial"].get("sm__cycles_elapsed.max"):
+    d, q = res["dense"]["sm__cycles_elapsed.max"], res["radial"]["sm__cycles_elapsed.max"]
+    res["radial_over_dense_cycles"] = q / d
+    print(f"ncu radial / dense SM cycles (elapsed.max): {q / d:.3f} ({q / 1e6:.1f}M vs {d / 1e6:.1f}M; the seed: ~9M vs ~30M)")
+json.dump(res, open(f"{out}/ncu_attention.json", "w"), indent=2)
+PY
+    fi
+    # Nsight Systems: the tiny model's pipeline on the GPU (4 steps; the bench's warm-up, timed and profiled runs),
+    # NVTX ranges of every stage and op family on the timeline; the summaries by range and by kernel
+    if [ -z "$NSYS" ]; then
+      echo "nsys: not found (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-systems/*/bin): the timeline capture is skipped"
+    else
+      echo "nsys: $NSYS ($("$NSYS" --version 2>&1 | tail -1))"
+      timeout 180 "$NSYS" profile --trace=cuda,nvtx --sample=none --cpuctxsw=none --force-overwrite=true \
+        -o "$OUT/nsys_pipeline" "$B/radial" bench pipeline --backend cuda --reps 1 --steps 4 > "$OUT/nsys_pipeline.log" 2>&1
+      show "$OUT/nsys_pipeline.log" $? "^\| (model|/)"
+      { "$NSYS" stats --report nvtx_sum --report cuda_gpu_kern_sum "$OUT/nsys_pipeline.nsys-rep" ||
+        "$NSYS" stats --report nvtxsum --report gpukernsum "$OUT/nsys_pipeline.nsys-rep"; } > "$OUT/nsys_stats.txt" 2>&1
+      grep -E "dit\.block|dit\.forward|vae\.decode|text_encoder|attention (dense|radial|cross)|gemm" "$OUT/nsys_stats.txt" | head -12
+      rm -f "$OUT/nsys_pipeline.sqlite"
+    fi
+    # the built-in table (no tool needed): CUDA events around every op, tiny model, dense and radial
+    timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3 --profile --json "$OUT/profile_tiny_dense.json"
+    timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3 --attention radial --profile \
+      --json "$OUT/profile_tiny_radial.json" | grep -E "^\| (attention|op family|other)|self-attention per call"
+    ;;
+  profilefull)
+    # Expected about 4 min: radial bench pipeline --profile on the full-size 1.3B folder of the memory section, 4 steps
+    # (radial: the first step dense, the first block of every step dense), one warm-up, one timed and one
+    # profiled run each; the tables and JSON records go to $OUT.
+    M=/tmp/wan13
+    if [ ! -f "$M/model_index.json" ]; then echo "no $M: run the memory section first"; continue; fi
+    for run in 81:dense 81:radial 241:radial; do
+      f=${run%:*} a=${run#*:}
+      echo "--- 480x832x$f $a"
+      timeout 200 "$B/radial" bench pipeline --model "$M" --backend cuda --width 832 --height 480 --frames $f --steps 4 --reps 1 \
+        --attention $a --profile --json "$OUT/profile_${f}_$a.json" > "$OUT/profile_${f}_$a.md" 2>&1
+      show "$OUT/profile_${f}_$a.md" $? \
+        "^(\| (/|all|· (generate|· (text_encoder|denoise|decode))|op family|gemm|attention|norm|rope|elementwise|conv|transfer|other)|self-attention)"
+    done
+    ;;
+  preset)
+    # The seed project's two measurements as commands (issue 9): 480x832, 81 (standard) or 241 (long) frames, 50
+    # steps, CFG 5, dense and radial (radial: the first 12 steps and the first block dense), from the bench's own
+    # warm-up (its total is the "first run (loads)" column), then diffusers' WanPipeline, dense, on the same files.
+    # ATTN=dense|radial|dense,radial (dense,radial), WARMUP=0|1 (1; 0: the first timed run loads the models),
+    # PEER=0 skips diffusers, PROFILE=1 adds the profiled run. Expected at 81 frames ~4 min (2 x 68 s dense, 2 x 55 s
+    # radial) + ~1.5 min diffusers; at 241 frames one dense generation alone is ~6 min: PRESET=long ATTN=radial
+    # WARMUP=0 (~3.5 min) and the dense one in another call.
+    M=/tmp/wan13 P=${PRESET:-standard}
+    if [ ! -f "$M/model_index.json" ]; then echo "no $M: run the memory section first"; continue; fi
+    case $P in standard) F=81 ;; long) F=241 ;; *) echo "PRESET=$P: expected standard or long"; continue ;; esac
+    timeout 560 "$B/radial" bench pipeline --model "$M" --backend cuda --preset "$P" --attention "${ATTN:-dense,radial}" \
+      --warmup "${WARMUP:-1}" ${PROFILE:+--profile} --record "$OUT/RESULTS-$P.md" --json "$OUT/preset_$P.json" \
+      > "$OUT/preset_$P.log" 2>&1
+    show "$OUT/preset_$P.log" $? "^(\| (model|/)|radial.s speed-up|\(medians)"
+    if [ "${PEER:-1}" != 0 ]; then
+      echo "--- diffusers WanPipeline 480x832x$F, 50 steps"
+      PYTHONUNBUFFERED=1 timeout 400 python3 "$C/peer_pipeline.py" "$M" --width 832 --height 480 --frames $F --steps 50 \
+        --seed 42 --prompt "A cat walks on the grass, realistic" --json "$OUT/peer_$P.json" > "$OUT/peer_$P.log" 2>&1
+      show "$OUT/peer_$P.log" $? "^peer"
+    fi
     ;;
   *) echo "unknown section $s" ;;
   esac

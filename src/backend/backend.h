@@ -29,6 +29,9 @@ typedef enum rad_gemm_mode { RAD_GEMM_BF16 = 0, RAD_GEMM_FP8 = 1 } rad_gemm_mode
 /* Staging buffers of streamed weights (weight_new_host, stage): two, for double buffering. */
 #define RAD_STAGE_SLOTS 2
 
+/* Timestamp slots of prof_mark (backend/profile.h): a profile waits for the device once per this many. */
+#define RAD_PROF_SLOTS 8192
+
 /* Memory a backend reports (mem_stats). held/peak: the backend's own allocations (CPU: host memory; CUDA: every
  * device buffer it holds: activations, weights, scratch, shadows, staging buffers, the cuBLASLt workspace).
  * device_used/device_peak: what the GPU has in use as its driver reports it (cudaMemGetInfo: total - free), so
@@ -222,8 +225,37 @@ struct rad_backend {
     rad_status (*all_gather)(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
                              int64_t row_elems);
 
+    /* ---- profiling (backend/profile.h) ----
+     * range_push / range_pop: a named range around a stage of the work (the text encoder, a denoising step, a DiT
+     * forward or block, the VAE decode and its stages); ranges nest, and every push has its pop on every path,
+     * errors included. CUDA: NVTX ranges, which Nsight Systems shows and Nsight Compute filters by (NVTX3 is
+     * header-only and costs a few nanoseconds a call while no tool is attached); CPU: nothing. A profile attached
+     * to the backend times them as its stages. `name` must stay valid until the pop. Models call them through
+     * rad_range_push / rad_range_pop below, which a table without them (a planning stand-in) also serves. */
+    void (*range_push)(rad_backend *be, const char *name);
+    void (*range_pop)(rad_backend *be);
+    /* Timestamps in queue order for a profile, on a backend that queues its ops (NULL on the CPU, whose ops have
+     * finished when they return: the profile reads the host clock there). prof_mark records one into slot
+     * (0 <= slot < RAD_PROF_SLOTS), taken when the ops queued before it have run (CUDA: an event, so events cost
+     * only while a profile is attached); prof_elapsed sets *seconds from slot a's timestamp to slot b's, waiting
+     * for b. */
+    rad_status (*prof_mark)(rad_backend *be, int slot);
+    rad_status (*prof_elapsed)(rad_backend *be, int a, int b, double *seconds);
+    /* The profile attached (rad_profile_attach); NULL: none. While one is attached every op is timed on its own
+     * (and a batch of timestamps may wait for the device), so a backend that records its ops for replay (a CUDA
+     * graph) runs them unrecorded then. */
+    struct rad_profile *profile;
+
     void (*destroy)(rad_backend *be);
 };
+
+/* The stage ranges of backend.h range_push / range_pop, for the models: a table without them does nothing. */
+static inline void rad_range_push(rad_backend *be, const char *name) {
+    if (be->range_push) be->range_push(be, name);
+}
+static inline void rad_range_pop(rad_backend *be) {
+    if (be->range_pop) be->range_pop(be);
+}
 
 /* The backend's own peak allocation since its last mem_stats reset (tests and benchmarks). */
 static inline size_t rad_backend_peak(rad_backend *be) {

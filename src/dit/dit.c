@@ -647,13 +647,18 @@ static rad_status forward_impl(rad_dit *d, const float *x, int T, int H, int W, 
 
 rad_status rad_dit_forward_cached(rad_dit *d, const float *x, int T, int H, int W, float timestep, const float *context,
                                   int L, const rad_dit_attn_policy *policy, rad_dit_cache *cache, float *v_out) {
-    return forward_impl(d, x, T, H, W, timestep, context, L, policy, cache, NULL, v_out);
+    rad_range_push(d->be, "dit.forward");
+    const rad_status s = forward_impl(d, x, T, H, W, timestep, context, L, policy, cache, NULL, v_out);
+    rad_range_pop(d->be);
+    return s;
 }
 
 rad_status rad_dit_forward_parallel(rad_dit *d, const float *x, int T, int H, int W, float timestep,
                                     const float *context, int L, const rad_dit_attn_policy *policy,
                                     const rad_dit_parallel *par, float *v_out) {
+    rad_range_push(d->be, "dit.forward");
     rad_status s = forward_impl(d, x, T, H, W, timestep, context, L, policy, NULL, par, v_out);
+    rad_range_pop(d->be);
     /* a rank that failed will not reach the next collective: release the others instead of leaving them waiting */
     if (s != RAD_OK && par && par->degree > 1 && par->group) rad_group_abort(par->group);
     return s;
@@ -710,11 +715,19 @@ static rad_status forward_impl(rad_dit *d, const float *x, int T, int H, int W, 
     }
     rad_status s = be->upload(be, ws->patch, host, (size_t)nl * (size_t)K * sizeof(float));
     if (s == RAD_OK) s = linear(d, ws->patch, nl, K, &d->patch, ws->x);
-    if (s == RAD_OK) s = time_embed(d, timestep);
+    if (s == RAD_OK) {
+        rad_range_push(be, "dit.time_embed");
+        s = time_embed(d, timestep);
+        rad_range_pop(be);
+    }
     bool reuse = false; /* step cache: skip the blocks, add the residual they left in an earlier step */
     if (s == RAD_OK && cache) s = cache_decide(d, cache, n, &reuse);
     if (s == RAD_OK && reuse) s = be->add_gated(be, ws->x, cache->res, n, c->dim, cache->neg1);
-    if (s == RAD_OK && !reuse) s = text_embed(d, context, L);
+    if (s == RAD_OK && !reuse) {
+        rad_range_push(be, "dit.text_embed");
+        s = text_embed(d, context, L);
+        rad_range_pop(be);
+    }
     if (s == RAD_OK && !reuse && cache) {
         cache->owner = NULL; /* until the blocks have run */
         s = be->copy2d(be, cache->res, (size_t)c->dim * sizeof(float), ws->x, (size_t)c->dim * sizeof(float),
@@ -724,7 +737,11 @@ static rad_status forward_impl(rad_dit *d, const float *x, int T, int H, int W, 
     for (int li = 0; s == RAD_OK && !reuse && li < c->num_layers; li++) {
         const rad_bsr *m = policy && li >= policy->dense_layers ? mask : NULL;
         if (li + 1 < c->num_layers) s = stage_block(d, li + 1); /* uploads while this block computes */
-        if (s == RAD_OK) s = block_forward(d, li, f, h, w, m, pc);
+        if (s == RAD_OK) {
+            rad_range_push(be, "dit.block");
+            s = block_forward(d, li, f, h, w, m, pc);
+            rad_range_pop(be);
+        }
         if (s != RAD_OK) rad_err_prefix(s, "DiT block %d: ", li);
     }
     if (s == RAD_OK && !reuse && cache) {
@@ -774,7 +791,10 @@ rad_status rad_dit_run_block(rad_dit *d, int layer, const rad_bsr *mask) {
         return rad_err(RADIAL_ERR_INVALID_ARG, "DiT run_block: the mask covers %lld tokens, the state has %lld",
                        (long long)mask->n_tokens, (long long)n);
     RAD_TRY(stage_block(d, layer));
-    return block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask, NULL);
+    rad_range_push(d->be, "dit.block");
+    const rad_status s = block_forward(d, layer, d->grid[0], d->grid[1], d->grid[2], mask, NULL);
+    rad_range_pop(d->be);
+    return s;
 }
 
 rad_status rad_dit_park(rad_dit *d, bool park) {

@@ -524,12 +524,11 @@ static rad_status phase_end(radial_ctx *c, int phase, radial_timings *tm) {
     return s;
 }
 
-rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, float **video_out, int *frames_out,
-                                 radial_timings *tm_out) {
+static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **video_out, int *frames_out,
+                           radial_timings *tm_out) {
     radial_timings tm = {0};
     double t0 = rad_now();
     *video_out = NULL;
-    if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
     radial_gen_params g = *gp;
     if (!g.prompt) g.prompt = "";
     if (g.timesteps) { /* an explicit few-step schedule sets the steps, and is an Euler schedule */
@@ -548,9 +547,11 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     int len_c = 0, len_u = 0;
     RAD_TRY(check_memory(c, &g));
     RAD_INFO("encoding the prompts (umT5)");
+    rad_range_push(c->be, "text_encoder");
     phase_begin(c);
     rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->ex[0].cfg.text_dim, &tm);
     rad_status s_end = phase_end(c, 0, &tm);
+    rad_range_pop(c->be);
     if (s == RAD_OK) s = s_end;
     tm.text_encoder_s = rad_now() - t0;
 
@@ -577,6 +578,18 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     if (tm_out) *tm_out = tm;
     return s;
 }
+
+rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, float **video_out, int *frames_out,
+                                 radial_timings *tm_out) {
+    *video_out = NULL;
+    if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
+    rad_range_push(c->be, "generate");
+    const rad_status s = generate(c, gp, video_out, frames_out, tm_out);
+    rad_range_pop(c->be);
+    return s;
+}
+
+rad_backend *rad_pipeline_backend(radial_ctx *c) { return c->be; }
 
 radial_status radial_generate(radial_ctx *c, const radial_gen_params *g, radial_video *out, radial_timings *tm) {
     float *video = NULL;
@@ -697,6 +710,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
                       (double)plan.buf[i].bytes / ((double)T * (H / 2) * (W / 2)));
         if (s == RAD_OK) RAD_DEBUG("DiT activations: %.1f MiB in all", plan.total / 1048576.0);
     }
+    rad_range_push(c->be, "denoise");
     phase_begin(c);
     /* step caching (step_cache.h): one cache per CFG branch, for this generation */
     rad_step_cache *sc = NULL;
@@ -712,6 +726,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         s = c->be->alloc(c->be, 2 * n_latent * sizeof(float), "CFG-parallel: both velocities", (void **)&dall);
     for (int i = 0; i < g->steps && s == RAD_OK; i++) {
         double ts = rad_now();
+        rad_range_push(c->be, "step"); /* popped at the end of the body and before each break */
         rad_dit_attn_policy policy = {.mask = NULL, .dense_layers = 0};
         if (mask && i >= g->dense_steps) policy = (rad_dit_attn_policy){.mask = mask, .dense_layers = g->dense_layers};
         const double t = rad_sched_timestep(sched, i);
@@ -719,7 +734,10 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         const int k = c->n_experts == 2 && t < c->boundary_ratio * 1000.0 ? 1 : 0;
         const float guidance = k ? guidance_2 : g->guidance;
         s = use_expert(c, k, tm);
-        if (s != RAD_OK) break;
+        if (s != RAD_OK) {
+            rad_range_pop(c->be);
+            break;
+        }
         rad_dit *dit = c->ex[k].dit;
         rad_step_cache_begin(sc, i, k);
         const bool split = cg && guidance != 1.0f; /* this step's branches on two ranks */
@@ -730,10 +748,14 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
             s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy,
                                        rad_step_cache_branch(sc, 1), v_u);
         if (s == RAD_OK && split) s = cfg_exchange(c, cg->rank ? v_u : v_c, dv, dall, v_c, v_u, n_latent);
-        if (s != RAD_OK) break;
+        if (s != RAD_OK) {
+            rad_range_pop(c->be);
+            break;
+        }
         if (guidance != 1.0f)
             for (size_t e = 0; e < n_latent; e++) v_c[e] = v_u[e] + guidance * (v_c[e] - v_u[e]);
         s = rad_sched_step(sched, i, v_c, latent);
+        rad_range_pop(c->be);
         if (s == RAD_OK && g->on_step && g->on_step(i + 1, g->steps, rad_now() - ts, g->user_data))
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);
     }
@@ -745,6 +767,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     rad_step_cache_free(sc); /* the residuals, before the VAE decode */
     for (int k = 0; k < c->n_experts; k++) rad_dit_release(c->ex[k].dit); /* the VAE decode needs the room */
     rad_status s_end = phase_end(c, 1, tm);
+    rad_range_pop(c->be);
     if (s == RAD_OK) s = s_end;
     tm->dit_blocks = c->ex[0].cfg.num_layers;
     tm->dit_resident_blocks = c->ex[0].dit ? rad_dit_resident_blocks(c->ex[0].dit) : 0;
@@ -756,6 +779,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (s != RAD_OK) return s;
 
     t0 = rad_now();
+    rad_range_push(c->be, "decode");
     for (int k = 0; s == RAD_OK && c->park_for_vae && k < c->n_experts; k++)
         if (c->ex[k].dit) s = rad_dit_park(c->ex[k].dit, true);
     if (s == RAD_OK && c->park_for_vae)
@@ -778,6 +802,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     }
     if (s == RAD_OK) s = check_finite(video, (size_t)3 * F * g->height * g->width, "the decoded video (VAE output)");
     s_end = phase_end(c, 2, tm);
+    rad_range_pop(c->be);
     if (s == RAD_OK) s = s_end;
     tm->vae_s = rad_now() - t0;
     if (s != RAD_OK) {

@@ -22,4 +22,7 @@ void rad_pipeline_set_cache_trace(radial_ctx *c, rad_step_cache_trace_fn fn, voi
  * stays the caller's; a failing rank aborts it. */
 rad_status rad_pipeline_set_cfg_group(radial_ctx *c, rad_group *g);
 
+/* The context's backend, to attach a profile to (backend/profile.h: radial bench pipeline --profile, tests). */
+struct rad_backend *rad_pipeline_backend(radial_ctx *c);
+
 #endif

@@ -236,17 +236,27 @@ static rad_status ffn_half(rad_t5 *t5, const t5_bufs *b, int i, float *x, int n)
     return be->add_gated(be, x, b->h, m, d, NULL);
 }
 
+/* Layer i for every prompt, staging layer i + 1 meanwhile. */
+static rad_status encode_layer(rad_t5 *t5, const t5_bufs *b, int count, uint16_t *const *bucket, float *bias_host,
+                               const int *n, int i) {
+    const int layers = t5->cfg.num_layers;
+    for (int p = 0; p < count; p++) RAD_TRY(attention_half(t5, b, i, b->x[p], bucket[p], bias_host, n[p]));
+    if (i + 1 < layers) RAD_TRY(stage_attention(t5, i + 1));
+    for (int p = 0; p < count; p++) RAD_TRY(ffn_half(t5, b, i, b->x[p], n[p]));
+    if (i + 1 < layers) RAD_TRY(stage_ffn(t5, i + 1));
+    return RAD_OK;
+}
+
 /* Every layer for every prompt, layer by layer, so the weights stream once for all prompts. */
 static rad_status encode_layers(rad_t5 *t5, const t5_bufs *b, int count, uint16_t *const *bucket, float *bias_host,
                                 const int *n) {
-    const int layers = t5->cfg.num_layers;
     RAD_TRY(stage_attention(t5, 0));
     RAD_TRY(stage_ffn(t5, 0));
-    for (int i = 0; i < layers; i++) {
-        for (int p = 0; p < count; p++) RAD_TRY(attention_half(t5, b, i, b->x[p], bucket[p], bias_host, n[p]));
-        if (i + 1 < layers) RAD_TRY(stage_attention(t5, i + 1));
-        for (int p = 0; p < count; p++) RAD_TRY(ffn_half(t5, b, i, b->x[p], n[p]));
-        if (i + 1 < layers) RAD_TRY(stage_ffn(t5, i + 1));
+    for (int i = 0; i < t5->cfg.num_layers; i++) {
+        rad_range_push(t5->be, "t5.layer");
+        const rad_status s = encode_layer(t5, b, count, bucket, bias_host, n, i);
+        rad_range_pop(t5->be);
+        RAD_TRY(s);
     }
     return RAD_OK;
 }
@@ -293,6 +303,7 @@ rad_status rad_t5_encode_many(rad_t5 *t5, int count, const int32_t *const *ids, 
         {&b.a, nff, "T5 ffn fc1"}, {&b.g, nff, "T5 ffn gate"}, {&b.bias, nbias, "T5 position bias"},
     };
     const size_t n_allocs = sizeof allocs / sizeof allocs[0];
+    rad_range_push(be, "t5.encode");
     for (size_t i = 0; i < n_allocs && s == RAD_OK; i++)
         s = be->alloc(be, allocs[i].bytes, allocs[i].what, (void **)allocs[i].p);
     if (s == RAD_OK) s = rad_alloc((void **)&bias_host, nbias, "T5 position bias (host)");
@@ -314,6 +325,7 @@ rad_status rad_t5_encode_many(rad_t5 *t5, int count, const int32_t *const *ids, 
         s = be->rmsnorm(be, b.x[p], n[p], c->d_model, t5->norm, c->eps, b.h);
         if (s == RAD_OK) s = be->download(be, hidden_out[p], b.h, bytes);
     }
+    rad_range_pop(be);
 
     rad_free(emb);
     rad_free(bias_host);

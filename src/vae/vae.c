@@ -89,7 +89,8 @@ typedef enum { L_RES, L_ATTN, L_UP } layer_kind;
 
 typedef struct {
     layer_kind kind;
-    char name[64]; /* official prefix, for messages */
+    char name[64];     /* official prefix, for messages */
+    const char *range; /* the decoder stage it belongs to, as a backend range (vae.middle, vae.up0 ... vae.up3) */
     union {
         vae_res res;
         vae_attn attn;
@@ -188,10 +189,15 @@ static rad_status load_res(rad_vae *v, rad_loader *w, const char *prefix, int64_
     return RAD_OK;
 }
 
-static rad_status add_layer(rad_vae *v, layer_kind kind, const char *name, vae_layer **out) {
+/* The decoder's stages by resolution, as ranges (backend.h range_push): the middle, then each upsampling stage
+ * (its residual blocks and the resample that ends it). */
+static const char *const stage_ranges[1 + N_STAGES] = {"vae.middle", "vae.up0", "vae.up1", "vae.up2", "vae.up3"};
+
+static rad_status add_layer(rad_vae *v, layer_kind kind, const char *name, int stage, vae_layer **out) {
     vae_layer *l = &v->layers[v->n_layers++];
     memset(l, 0, sizeof *l);
     l->kind = kind;
+    l->range = stage_ranges[stage];
     snprintf(l->name, sizeof l->name, "%s", name);
     *out = l;
     return RAD_OK;
@@ -259,9 +265,9 @@ static rad_status load_all(rad_vae *v, rad_loader *w) {
     v->layers = calloc((size_t)(3 + N_STAGES * (nrb + 2)), sizeof *v->layers);
     if (!v->layers) return rad_err(RADIAL_ERR_NOMEM, "out of memory for the VAE layer list");
     vae_layer *l;
-    RAD_TRY(add_layer(v, L_RES, "decoder.middle.0", &l));
+    RAD_TRY(add_layer(v, L_RES, "decoder.middle.0", 0, &l));
     RAD_TRY(load_res(v, w, l->name, dims[0], dims[0], &l->u.res));
-    RAD_TRY(add_layer(v, L_ATTN, "decoder.middle.1", &l));
+    RAD_TRY(add_layer(v, L_ATTN, "decoder.middle.1", 0, &l));
     {
         vae_attn *a = &l->u.attn;
         a->c = dims[0];
@@ -269,7 +275,7 @@ static rad_status load_all(rad_vae *v, rad_loader *w) {
         RAD_TRY(load_conv(v, w, "decoder.middle.1.to_qkv", 4, a->c, 3 * a->c, 1, 1, 0, 0, &a->qkv));
         RAD_TRY(load_conv(v, w, "decoder.middle.1.proj", 4, a->c, a->c, 1, 1, 0, 0, &a->proj));
     }
-    RAD_TRY(add_layer(v, L_RES, "decoder.middle.2", &l));
+    RAD_TRY(add_layer(v, L_RES, "decoder.middle.2", 0, &l));
     RAD_TRY(load_res(v, w, l->name, dims[0], dims[0], &l->u.res));
 
     int idx = 0;
@@ -279,13 +285,13 @@ static rad_status load_all(rad_vae *v, rad_loader *w) {
         const int64_t out = dims[i + 1];
         for (int64_t j = 0; j < nrb + 1; j++, idx++) {
             snprintf(name, sizeof name, "decoder.upsamples.%d", idx);
-            RAD_TRY(add_layer(v, L_RES, name, &l));
+            RAD_TRY(add_layer(v, L_RES, name, 1 + i, &l));
             RAD_TRY(load_res(v, w, name, in, out, &l->u.res));
             in = out;
         }
         if (i == N_STAGES - 1) break;
         snprintf(name, sizeof name, "decoder.upsamples.%d", idx++);
-        RAD_TRY(add_layer(v, L_UP, name, &l));
+        RAD_TRY(add_layer(v, L_UP, name, 1 + i, &l));
         vae_up *u = &l->u.up;
         u->c = out;
         u->temporal = c->temporal_upsample[i];
@@ -556,19 +562,26 @@ static rad_status run_from(rad_vae *v, int i, int64_t h, int64_t w) {
     for (; i < v->n_layers; i++) {
         vae_layer *l = &v->layers[i];
         int two = 0;
+        rad_range_push(v->be, l->range);
         rad_status st = l->kind == L_RES    ? res_run(v, &l->u.res, h, w)
                         : l->kind == L_ATTN ? attn_run(v, &l->u.attn, h, w)
                                             : up_run(v, &l->u.up, h, w, &two);
+        rad_range_pop(v->be);
         if (st != RAD_OK) return rad_err_prefix(st, "%s: ", l->name);
         if (l->kind != L_UP) continue;
         h *= 2, w *= 2;
         if (!two) continue;
         RAD_TRY(run_from(v, i + 1, h, w));
+        rad_range_push(v->be, l->range); /* the held second frame's resample, after the first went through */
         st = resample_run(v, &l->u.up, l->u.up.held.p, h / 2, w / 2);
+        rad_range_pop(v->be);
         if (st != RAD_OK) return rad_err_prefix(st, "%s: ", l->name);
         return run_from(v, i + 1, h, w);
     }
-    return head_run(v, h, w);
+    rad_range_push(v->be, "vae.head");
+    const rad_status st = head_run(v, h, w);
+    rad_range_pop(v->be);
+    return st;
 }
 
 /* The whole-frame decode of latent [z, T, H, W] (normalised) into video [3, F, sf·H, sf·W]. */
@@ -591,6 +604,7 @@ static rad_status decode_frames(rad_vae *v, const float *latent, int64_t T, int6
             for (int64_t p = 0; p < hw; p++)
                 zc[c * hw + p] = latent[(c * T + i) * hw + p] / inv_std[c] + v->cfg.latents_mean[c];
         /* x = conv1(conv2(z)), one latent frame, then the rest of the decoder. */
+        rad_range_push(be, "vae.chunk");
         st = ensure(v, &v->s, z * hw, sizeof(float), "VAE scratch");
         if (st == RAD_OK) st = be->upload(be, v->s.p, zc, (size_t)(z * hw) * sizeof(float));
         if (st == RAD_OK) st = to_conv(v, f32_of(&v->s), z * hw, &v->c, "VAE conv input");
@@ -600,6 +614,7 @@ static rad_status decode_frames(rad_vae *v, const float *latent, int64_t T, int6
         if (st == RAD_OK) st = ensure(v, &v->x, v->conv_in.cout * hw, sizeof(float), "VAE activation");
         if (st == RAD_OK) st = conv_run(v, &v->conv_in, v->c.p, H, W, f32_of(&v->x));
         if (st == RAD_OK) st = run_from(v, 0, H, W);
+        rad_range_pop(be);
         if (st != RAD_OK) st = rad_err_prefix(st, "VAE decode, latent frame %lld: ", (long long)i);
         v->progress_done++;
         if (st == RAD_OK && v->progress &&
@@ -696,7 +711,9 @@ static rad_status decode_tiled(rad_vae *v, const float *latent, int64_t T, int64
             for (int64_t c = 0; c < z * T; c++)
                 for (int64_t y = 0; y < th; y++)
                     memcpy(&t.crop[(c * th + y) * tw], &latent[(c * H + i0 + y) * W + j0], (size_t)tw * sizeof(float));
+            rad_range_push(v->be, "vae.tile");
             st = decode_frames(v, t.crop, T, th, tw, t.tile);
+            rad_range_pop(v->be);
             if (st != RAD_OK) {
                 st = rad_err_prefix(st, "tile (%lld, %lld) at latent (%lld, %lld): ", (long long)ti, (long long)tj,
                                     (long long)i0, (long long)j0);
@@ -726,8 +743,10 @@ rad_status rad_vae_decode(rad_vae *v, const float *latent, int64_t T, int64_t H,
     v->stats.work_peak_bytes = 0;
     v->stats.conv_flops = v->stats.conv_seconds = 0;
     v->progress_done = 0, v->progress_total = T;
+    rad_range_push(v->be, "vae.decode");
     rad_status st = v->tile && (H > tl || W > tl) ? decode_tiled(v, latent, T, H, W, video)
                                                   : decode_frames(v, latent, T, H, W, video);
+    rad_range_pop(v->be);
     v->stats.total_seconds = rad_now() - t_start;
     return st;
 }

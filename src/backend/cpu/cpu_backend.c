@@ -35,6 +35,11 @@ static rad_status cpu_set_gemm(rad_backend *be, int mode) {
     return rad_err(RADIAL_ERR_INVALID_ARG, "cpu set_gemm: unknown GEMM mode %d", mode);
 }
 
+/* Ranges mark stages for tools that watch a device (NVTX on CUDA); on the CPU there is none, and a profile times
+ * them itself (backend/profile.h, with the host clock: prof_mark stays NULL). */
+static void cpu_range_push(rad_backend *be, const char *name) { (void)be, (void)name; }
+static void cpu_range_pop(rad_backend *be) { (void)be; }
+
 /* Collectives: the CPU backend runs loopback groups (ranks as threads sharing host memory). */
 static rad_status cpu_all_to_all(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
                                  int64_t heads, int64_t head_dim, int dir) {
@@ -86,6 +91,8 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .transpose = rad_cpu_transpose,
         .all_to_all = cpu_all_to_all,
         .all_gather = cpu_all_gather,
+        .range_push = cpu_range_push,
+        .range_pop = cpu_range_pop,
         .destroy = cpu_destroy,
     };
     snprintf(be->info, sizeof be->info, "CPU, %d threads (fp32 reference)", rad_get_threads());

@@ -42,8 +42,15 @@
  * non-blocking copy stream, after an event that marks the compute queued so far (which may still read the
  * slot's previous group), and records a second event the compute stream waits on before the first op that
  * reads the group. Each weight remembers its slot and the slot's generation, so a use after the slot was
- * reused is an error, not a read of another layer's bytes. */
+ * reused is an error, not a read of another layer's bytes.
+ *
+ * Profiling (backend/profile.h): every op runs inside an NVTX range named by its op family ("gemm", "attention
+ * radial", ...; op_range below) and range_push/range_pop are NVTX ranges, so Nsight Systems shows the stages and
+ * op families on its timeline and Nsight Compute can pick kernels by them; NVTX3 is header-only (no library to
+ * link) and costs a few nanoseconds a call while no tool is attached. prof_mark records CUDA events (one per
+ * slot, made at first use) on the compute stream, only while a profile is attached. */
 #include <cublasLt.h>
+#include <nvtx3/nvToolsExt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +63,7 @@
 extern "C" {
 #include "backend/backend.h"
 #include "backend/cuda/cuda_attention.h"
+#include "backend/profile.h"
 #include "backend/cuda/cuda_weight.h"
 #include "base/half.h"
 #include "base/mem.h"
@@ -176,6 +184,15 @@ struct cuda_be { /* be->state */
     int device;
     rk_fp8 *fp8;   /* the fp8 GEMM state (gemm_fp8.cu), made by the first set_gemm RAD_GEMM_FP8 */
     bool gemm_fp8; /* set_gemm: linear takes the fp8 GEMM where the shape allows (fp8_emul.h) */
+    cudaEvent_t prof_ev[RAD_PROF_SLOTS]; /* prof_mark's timestamps (NULL until a slot is first used) */
+};
+
+/* An op's NVTX range, named by its family (profile.h), for as long as the op's entry runs (every return path). */
+struct op_range {
+    explicit op_range(rad_op_family f) { nvtxRangePushA(rad_op_family_name(f)); }
+    ~op_range() { nvtxRangePop(); }
+    op_range(const op_range &) = delete;
+    op_range &operator=(const op_range &) = delete;
 };
 
 cuda_be *S(rad_backend *be) { return (cuda_be *)be->state; }
@@ -443,6 +460,7 @@ rad_status be_alloc(rad_backend *be, size_t bytes, const char *what, void **out)
 void be_free(rad_backend *be, void *p) { dev_free(S(be), p); }
 
 rad_status be_upload(rad_backend *be, void *dst, const void *src_host, size_t bytes) {
+    const op_range family_range(RAD_OPF_TRANSFER);
     if (!bytes) return RAD_OK;
     if (!dst || !src_host) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda upload: NULL buffer");
     shadow_inval(S(be), dst, bytes);
@@ -451,6 +469,7 @@ rad_status be_upload(rad_backend *be, void *dst, const void *src_host, size_t by
 }
 
 rad_status be_download(rad_backend *be, void *dst_host, const void *src, size_t bytes) {
+    const op_range family_range(RAD_OPF_TRANSFER);
     (void)be;
     if (!bytes) return RAD_OK;
     if (!dst_host || !src) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda download: NULL buffer");
@@ -642,6 +661,7 @@ rad_status be_weight_new_host(rad_backend *be, const rad_weight_src *src, int64_
 /* Streamed weights: a group is uploaded into the next staging slot in turn, on the copy stream, after the compute
  * queued so far (which may still read the slot's previous group) has passed the slot's `consumed` event. */
 rad_status be_stage(rad_backend *be, rad_weight *const *ws, int n) {
+    const op_range family_range(RAD_OPF_TRANSFER);
     cuda_be *c = S(be);
     if (n < 0 || (n && !ws)) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda stage: %d weights", n);
     size_t total = 0;
@@ -901,6 +921,7 @@ rad_status linear_fp8(cuda_be *c, const float *x, int64_t m, int64_t k, const ra
 
 rad_status be_linear(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w, const float *bias,
                      float *y) {
+    const op_range family_range(RAD_OPF_GEMM);
     cuda_be *c = S(be);
     if (!w || m < 0 || k != w->cols)
         return rad_err(RADIAL_ERR_INVALID_ARG, "cuda linear: x is [%lld, %lld] but the weight is [%lld, %lld]",
@@ -928,6 +949,7 @@ rad_status be_linear(rad_backend *be, const float *x, int64_t m, int64_t k, cons
 
 rad_status be_layernorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, const float *b,
                         float eps, float *y) {
+    const op_range family_range(RAD_OPF_NORM);
     cuda_be *c = S(be);
     size_t n = 0;
     if (m < 0 || d <= 0 || count("layernorm", m, d, &n) != RAD_OK)
@@ -938,6 +960,7 @@ rad_status be_layernorm(rad_backend *be, const float *x, int64_t m, int64_t d, c
 }
 
 rad_status be_rmsnorm(rad_backend *be, const float *x, int64_t m, int64_t d, const float *w, float eps, float *y) {
+    const op_range family_range(RAD_OPF_NORM);
     cuda_be *c = S(be);
     size_t n = 0;
     if (m < 0 || d <= 0 || count("rmsnorm", m, d, &n) != RAD_OK)
@@ -950,6 +973,7 @@ rad_status be_rmsnorm(rad_backend *be, const float *x, int64_t m, int64_t d, con
 rad_status be_add_norm_modulate(rad_backend *be, float *x, const float *r, const float *gate, int64_t m, int64_t d,
                                 const float *w, const float *b, float eps, const float *shift, const float *scale,
                                 float *y) {
+    const op_range family_range(RAD_OPF_NORM);
     cuda_be *c = S(be);
     size_t n = 0;
     if (m < 0 || d <= 0 || count("add_norm_modulate", m, d, &n) != RAD_OK)
@@ -964,6 +988,7 @@ rad_status be_add_norm_modulate(rad_backend *be, float *x, const float *r, const
 }
 
 rad_status be_gelu_tanh(rad_backend *be, float *x, int64_t n) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda gelu_tanh: %lld elements", (long long)n);
     bf16 *x16;
@@ -988,6 +1013,7 @@ rad_status ffn_unfused(rad_backend *be, const float *x, int64_t m, int64_t d, co
  * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it. */
 rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
                   const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
+    const op_range family_range(RAD_OPF_GEMM);
     cuda_be *c = S(be);
     int64_t chunk = 0;
     RAD_TRY(rad_ffn_check("cuda ffn", m, d, w1 ? w1->rows : -1, w1 ? w1->cols : -1, w2 ? w2->rows : -1,
@@ -1021,6 +1047,7 @@ rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const r
 }
 
 rad_status be_silu(rad_backend *be, float *x, int64_t n) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda silu: %lld elements", (long long)n);
     shadow_inval(c, x, (size_t)n * sizeof(float));
@@ -1028,6 +1055,7 @@ rad_status be_silu(rad_backend *be, float *x, int64_t n) {
 }
 
 rad_status be_mul_gelu(rad_backend *be, float *a, const float *g, int64_t n) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     if (n < 0) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda mul_gelu: %lld elements", (long long)n);
     bf16 *a16;
@@ -1037,6 +1065,7 @@ rad_status be_mul_gelu(rad_backend *be, float *a, const float *g, int64_t n) {
 
 rad_status be_modulate(rad_backend *be, const float *x, int64_t m, int64_t d, const float *shift, const float *scale,
                        float *y) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     size_t n = 0;
     if (m < 0 || d <= 0 || count("modulate", m, d, &n) != RAD_OK)
@@ -1047,6 +1076,7 @@ rad_status be_modulate(rad_backend *be, const float *x, int64_t m, int64_t d, co
 }
 
 rad_status be_add_gated(rad_backend *be, float *x, const float *y, int64_t m, int64_t d, const float *gate) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     size_t n = 0;
     if (m < 0 || d <= 0 || count("add_gated", m, d, &n) != RAD_OK)
@@ -1103,6 +1133,7 @@ rad_status rope_table(cuda_be *c, int64_t f, int64_t h, int64_t w, int64_t hd, c
 }
 
 rad_status be_rope3d(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w, int64_t heads, int64_t head_dim) {
+    const op_range family_range(RAD_OPF_ROPE);
     cuda_be *c = S(be);
     size_t tok = 0, n = 0;
     if (f <= 0 || h <= 0 || w <= 0 || heads <= 0 || head_dim < 6 || head_dim % 2 || heads * head_dim > (1 << 20) ||
@@ -1120,6 +1151,7 @@ rad_status be_rope3d(rad_backend *be, float *x, int64_t f, int64_t h, int64_t w,
 
 rad_status be_rmsnorm_rope3d(rad_backend *be, float *x, const float *nw, float eps, int64_t f, int64_t h, int64_t w,
                              int64_t heads, int64_t head_dim) {
+    const op_range family_range(RAD_OPF_ROPE);
     cuda_be *c = S(be);
     size_t tok = 0, n = 0;
     if (f <= 0 || h <= 0 || w <= 0 || heads <= 0 || head_dim < 6 || head_dim % 2 || heads * head_dim > (1 << 20) ||
@@ -1137,6 +1169,7 @@ rad_status be_rmsnorm_rope3d(rad_backend *be, float *x, const float *nw, float e
 }
 
 rad_status be_transpose(rad_backend *be, const float *x, int64_t rows, int64_t cols, float *y) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     size_t n = 0;
     if (rows < 0 || cols < 0 || count("transpose", rows, cols, &n) != RAD_OK)
@@ -1224,6 +1257,7 @@ rad_status attn_convert(cuda_be *c, const float *x, size_t n, int slot, bf16 **h
 rad_status be_attention(rad_backend *be, const float *q, const float *k, const float *v, float *out, int64_t lq,
                         int64_t lk, int64_t heads, int64_t head_dim, float scale, const float *bias,
                         const rad_bsr *mask) {
+    const op_range family_range(rad_attention_family(lq, lk, mask));
     cuda_be *c = S(be);
     size_t row = 0, nq = 0, nk = 0;
     if (lq < 0 || lk <= 0 || heads <= 0 || head_dim <= 0 || count("attention", heads, head_dim, &row) != RAD_OK ||
@@ -1267,6 +1301,7 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
 /* Convolution inputs are bf16 (conv_dtype): the conversion rounds to nearest even, as the convolutions did when
  * they read fp32 inputs, so the results are those of fp32 inputs bit for bit. */
 rad_status be_to_conv_dtype(rad_backend *be, const float *x, int64_t n, void *y) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     size_t bytes = 0;
     if (n < 0 || count("to_conv_dtype", n, (int64_t)sizeof(bf16), &bytes) != RAD_OK || (n > 0 && (!x || !y)))
@@ -1278,6 +1313,7 @@ rad_status be_to_conv_dtype(rad_backend *be, const float *x, int64_t n, void *y)
 rad_status be_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t t, int64_t h, int64_t w, const void *prev,
                      int64_t n_prev, const rad_weight *wt, const float *bias, int64_t cout, int64_t kt, int64_t kh,
                      int64_t kw, int64_t ph, int64_t pw, float *y) {
+    const op_range family_range(RAD_OPF_CONV);
     cuda_be *c = S(be);
     RAD_TRY(rad_conv3d_check("cuda conv3d", cin, t, h, w, prev, n_prev, wt ? wt->rows : -1, wt ? wt->cols : -1, cout,
                              kt, kh, kw, ph, pw));
@@ -1333,6 +1369,7 @@ rad_status be_conv3d(rad_backend *be, const void *x, int64_t cin, int64_t t, int
 }
 
 rad_status be_rmsnorm_channels(rad_backend *be, const float *x, int64_t ch, int64_t s, const float *gamma, float *y) {
+    const op_range family_range(RAD_OPF_NORM);
     cuda_be *c = S(be);
     size_t n = 0;
     if (ch < 1 || s < 0 || count("rmsnorm_channels", ch, s, &n) != RAD_OK)
@@ -1342,6 +1379,7 @@ rad_status be_rmsnorm_channels(rad_backend *be, const float *x, int64_t ch, int6
 }
 
 rad_status be_rmsnorm_silu_channels(rad_backend *be, const float *x, int64_t ch, int64_t s, const float *gamma, void *y) {
+    const op_range family_range(RAD_OPF_NORM);
     cuda_be *c = S(be);
     size_t n = 0;
     if (ch < 1 || s < 0 || count("rmsnorm_silu_channels", ch, s, &n) != RAD_OK)
@@ -1352,6 +1390,7 @@ rad_status be_rmsnorm_silu_channels(rad_backend *be, const float *x, int64_t ch,
 }
 
 rad_status be_upsample2x(rad_backend *be, const void *x, int64_t ch, int64_t h, int64_t w, void *y) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     size_t n = 0;
     if (ch < 0 || h < 0 || w < 0 || count("upsample2x", ch * 4, h * w, &n) != RAD_OK)
@@ -1363,6 +1402,7 @@ rad_status be_upsample2x(rad_backend *be, const void *x, int64_t ch, int64_t h, 
 
 rad_status be_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch, size_t row_bytes,
                      size_t rows) {
+    const op_range family_range(RAD_OPF_ELEMENTWISE);
     cuda_be *c = S(be);
     if (!rows || !row_bytes) return RAD_OK;
     size_t span;
@@ -1376,6 +1416,39 @@ rad_status be_copy2d(rad_backend *be, void *dst, size_t dst_pitch, const void *s
     return RAD_OK;
 }
 
+/* ---- profiling ---- */
+
+void be_range_push(rad_backend *be, const char *name) {
+    (void)be;
+    nvtxRangePushA(name);
+}
+
+void be_range_pop(rad_backend *be) {
+    (void)be;
+    nvtxRangePop();
+}
+
+rad_status be_prof_mark(rad_backend *be, int slot) {
+    cuda_be *c = S(be);
+    if (slot < 0 || slot >= RAD_PROF_SLOTS)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda prof_mark: slot %d out of [0, %d)", slot, RAD_PROF_SLOTS);
+    if (!c->prof_ev[slot]) CK("prof_mark", cudaEventCreate(&c->prof_ev[slot]));
+    CK("prof_mark", cudaEventRecord(c->prof_ev[slot], c->st));
+    return RAD_OK;
+}
+
+rad_status be_prof_elapsed(rad_backend *be, int a, int b, double *seconds) {
+    cuda_be *c = S(be);
+    *seconds = 0;
+    if (a < 0 || b < 0 || a >= RAD_PROF_SLOTS || b >= RAD_PROF_SLOTS || !c->prof_ev[a] || !c->prof_ev[b])
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda prof_elapsed: slots %d and %d are not both recorded", a, b);
+    float ms = 0;
+    CK("prof_elapsed", cudaEventSynchronize(c->prof_ev[b]));
+    CK("prof_elapsed", cudaEventElapsedTime(&ms, c->prof_ev[a], c->prof_ev[b]));
+    *seconds = 1e-3 * (double)ms;
+    return RAD_OK;
+}
+
 /* ---- lifetime ---- */
 
 void be_destroy(rad_backend *be) {
@@ -1383,6 +1456,8 @@ void be_destroy(rad_backend *be) {
     cuda_be *c = S(be);
     if (c) {
         cudaDeviceSynchronize();
+        for (int i = 0; i < RAD_PROF_SLOTS; i++)
+            if (c->prof_ev[i]) cudaEventDestroy(c->prof_ev[i]);
         for (int i = 0; i < N_PLANS; i++) plan_destroy(&c->plans[i]);
         for (int i = 0; i < N_MASKS; i++)
             if (c->masks[i].valid) {
@@ -1437,6 +1512,7 @@ extern "C" rad_status rad_cuda_weight_bf16(rad_backend *be, const rad_weight *w,
  * group is refused by the dispatch, naming it. */
 static rad_status be_all_to_all(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
                                 int64_t heads, int64_t head_dim, int dir) {
+    const op_range family_range(RAD_OPF_COLLECTIVE);
     RAD_TRY(rad_group_all_to_all("cuda", g, be, src, dst, n_tokens, heads, head_dim, dir));
     /* dst was written behind the ops' backs: drop its bf16 / fp8 shadows (the group checked the shape) */
     const int64_t rows = dir == RAD_A2A_TOKENS_TO_HEADS ? n_tokens : rad_split_count(n_tokens, g->size, g->rank);
@@ -1446,6 +1522,7 @@ static rad_status be_all_to_all(rad_backend *be, rad_group *g, const float *src,
 }
 static rad_status be_all_gather(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
                                 int64_t row_elems) {
+    const op_range family_range(RAD_OPF_COLLECTIVE);
     RAD_TRY(rad_group_all_gather("cuda", g, be, src, dst, n_rows, row_elems));
     shadow_inval(S(be), dst, (size_t)(n_rows * row_elems) * sizeof(float));
     return RAD_OK;
@@ -1517,6 +1594,10 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->set_gemm = be_set_gemm;
     be->all_to_all = be_all_to_all;
     be->all_gather = be_all_gather;
+    be->range_push = be_range_push;
+    be->range_pop = be_range_pop;
+    be->prof_mark = be_prof_mark;
+    be->prof_elapsed = be_prof_elapsed;
     be->destroy = be_destroy;
     c->st = 0;
     c->device = device;
