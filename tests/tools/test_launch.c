@@ -81,12 +81,12 @@ static bool wait_files(int n, int world, const unsigned char *id, long *pids) {
         int rank = -1, w = -1, local = -1;
         char hex[2 * RAD_NCCL_ID_BYTES + 8] = {0};
         sleep_ms(20); /* the line is written at once; a rare partial read is retried below */
-        int got = fscanf(f, "%d %d %d %ld %300s", &rank, &w, &local, &pids[r], hex);
+        int got = fscanf(f, "%d %d %d %ld %260s", &rank, &w, &local, &pids[r], hex);
         fclose(f);
         if (got != 5) {
             sleep_ms(200);
             f = fopen(path, "r");
-            got = f ? fscanf(f, "%d %d %d %ld %300s", &rank, &w, &local, &pids[r], hex) : 0;
+            got = f ? fscanf(f, "%d %d %d %ld %260s", &rank, &w, &local, &pids[r], hex) : 0;
             if (f) fclose(f);
         }
         CHECK(got == 5 && rank == r && w == world && local == r && !strcmp(hex, want));
