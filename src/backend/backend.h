@@ -219,11 +219,14 @@ struct rad_backend {
      *   RAD_A2A_TOKENS_TO_HEADS: src [n_rank, heads, hd] -> dst [n_tokens, heads/size, hd] (this rank's heads);
      *   RAD_A2A_HEADS_TO_TOKENS: the inverse. src and dst must not overlap.
      * all_gather: src is this rank's rows of an [n_rows, row_elems] matrix (rad_split_range(n_rows)), dst the
-     * whole matrix on every rank (the DiT's velocity; the CFG branches). */
+     * whole matrix on every rank (the DiT's velocity; the CFG branches).
+     * broadcast: buf [n] of rank `root` into buf of every other rank, in place (what rank 0 alone computed: the
+     * text encoder's output, the initial noise). */
     rad_status (*all_to_all)(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_tokens,
                              int64_t heads, int64_t head_dim, int dir);
     rad_status (*all_gather)(rad_backend *be, rad_group *g, const float *src, float *dst, int64_t n_rows,
                              int64_t row_elems);
+    rad_status (*broadcast)(rad_backend *be, rad_group *g, float *buf, int64_t n, int root);
 
     /* ---- profiling (backend/profile.h) ----
      * range_push / range_pop: a named range around a stage of the work (the text encoder, a denoising step, a DiT
@@ -281,6 +284,10 @@ rad_status rad_backend_cpu(rad_backend **out);
 /* CUDA on GPU `device` (when built with it); RADIAL_ERR_UNSUPPORTED otherwise, and "no NVIDIA GPU found" (with
  * the driver's words) on a machine without one. */
 rad_status rad_backend_cuda(int device, rad_backend **out);
+/* The GPUs the CUDA runtime sees (after CUDA_VISIBLE_DEVICES), without opening a backend: what `--gpus N`
+ * checks before it starts its ranks. RADIAL_ERR_UNSUPPORTED in a build without CUDA or on a machine without a
+ * working driver, with the driver's words. */
+rad_status rad_backend_cuda_device_count(int *n);
 /* The backend a radial_backend value names (0 CPU, 1 CUDA, 2 AUTO: CUDA when this build has it and a GPU is
  * present, else the CPU). */
 rad_status rad_backend_open(int kind, int device, rad_backend **out);

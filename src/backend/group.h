@@ -13,6 +13,9 @@
  * [rad_split_start(n, size, r), + rad_split_count(n, size, r)), the first n % size ranks one element more
  * (rad_split_range). Token splits, the all-to-all and the all-gather all use this rule.
  *
+ * broadcast (the text encoder's output and the initial noise, computed on rank 0 only) copies the root rank's
+ * buffer into every other rank's, in place.
+ *
  * Every rank must call every collective of the group in the same order with the same shape arguments (the
  * loopback checks the shapes and fails on every rank alike when they differ). A rank that fails between
  * collectives must call rad_group_abort so that the others return an error instead of waiting for it. */
@@ -39,6 +42,7 @@ typedef struct rad_group_impl {
     rad_status (*all_to_all)(rad_group *g, struct rad_backend *be, const float *src, float *dst, int64_t n_tokens, int64_t heads,
                              int64_t head_dim, rad_a2a_dir dir);
     rad_status (*all_gather)(rad_group *g, struct rad_backend *be, const float *src, float *dst, int64_t n_rows, int64_t row_elems);
+    rad_status (*broadcast)(rad_group *g, struct rad_backend *be, float *buf, int64_t n, int root);
     void (*abort)(rad_group *g);
     void (*destroy)(rad_group *g);
 } rad_group_impl;
@@ -60,6 +64,7 @@ rad_status rad_group_check_a2a(const char *who, const rad_group *g, const float 
                                int64_t heads, int64_t head_dim, int dir);
 rad_status rad_group_check_gather(const char *who, const rad_group *g, const float *src, const float *dst,
                                   int64_t n_rows, int64_t row_elems);
+rad_status rad_group_check_bcast(const char *who, const rad_group *g, const float *buf, int64_t n, int root);
 
 /* `size` loopback ranks of one process: out[r] is rank r's group (all share one exchange); free each with
  * rad_group_free (the exchange goes with the last). Rank r's collectives must be called from its own thread. */
@@ -68,12 +73,13 @@ rad_status rad_group_loopback_new(int size, rad_group **out);
 void rad_group_abort(rad_group *g);
 void rad_group_free(rad_group *g);
 
-/* The backend ops (backend.h all_to_all, all_gather) of a backend whose groups are named `backend`: check that
+/* The backend ops (backend.h all_to_all, all_gather, broadcast) of a backend whose groups are named `backend`: check that
  * the group's implementation moves that backend's memory, then run it. */
 rad_status rad_group_all_to_all(const char *backend, rad_group *g, struct rad_backend *be, const float *src, float *dst,
                                 int64_t n_tokens, int64_t heads, int64_t head_dim, int dir);
 rad_status rad_group_all_gather(const char *backend, rad_group *g, struct rad_backend *be, const float *src, float *dst,
                                 int64_t n_rows, int64_t row_elems);
+rad_status rad_group_broadcast(const char *backend, rad_group *g, struct rad_backend *be, float *buf, int64_t n, int root);
 
 /* NCCL (CUDA backend, RAD_HAVE_NCCL builds; RADIAL_ERR_UNSUPPORTED otherwise). rad_group_nccl_id: a new unique
  * id (128 bytes) on one rank, to hand to every rank (the launcher: a file, an environment variable, MPI);

@@ -60,6 +60,18 @@ rad_status rad_group_check_gather(const char *who, const rad_group *g, const flo
     return RAD_OK;
 }
 
+rad_status rad_group_check_bcast(const char *who, const rad_group *g, const float *buf, int64_t n, int root) {
+    if (!g || g->size < 1 || g->rank < 0 || g->rank >= g->size)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: no group, or rank %d outside its size %d", who, g ? g->rank : -1,
+                       g ? g->size : 0);
+    if (root < 0 || root >= g->size)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: root rank %d outside the group's %d ranks", who, root, g->size);
+    if (n < 0 || n > INT64_MAX / (int64_t)sizeof(float))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "%s: bad length %lld", who, (long long)n);
+    if (n && !buf) return rad_err(RADIAL_ERR_INVALID_ARG, "%s: NULL buffer", who);
+    return RAD_OK;
+}
+
 static rad_status check_impl(const char *op, const char *backend, const rad_group *g) {
     if (!g || !g->impl) return rad_err(RADIAL_ERR_INVALID_ARG, "%s %s: no group", backend, op);
     if (strcmp(g->impl->backend, backend))
@@ -80,6 +92,11 @@ rad_status rad_group_all_gather(const char *backend, rad_group *g, struct rad_ba
     return g->impl->all_gather(g, be, src, dst, n_rows, row_elems);
 }
 
+rad_status rad_group_broadcast(const char *backend, rad_group *g, struct rad_backend *be, float *buf, int64_t n, int root) {
+    RAD_TRY(check_impl("broadcast", backend, g));
+    return g->impl->broadcast(g, be, buf, n, root);
+}
+
 void rad_group_abort(rad_group *g) {
     if (g && g->impl && g->impl->abort) g->impl->abort(g);
 }
@@ -91,7 +108,7 @@ void rad_group_free(rad_group *g) {
 /* ------------------------------------------------------------------------------------------------ loopback */
 
 typedef struct {
-    int op; /* 1 all_to_all, 2 all_gather */
+    int op; /* 1 all_to_all, 2 all_gather, 3 broadcast */
     const float *src;
     float *dst;
     int64_t a, b, c, dir; /* the shape arguments */
@@ -194,6 +211,18 @@ static rad_status lb_all_gather(rad_group *g, struct rad_backend *be, const floa
     return RAD_OK;
 }
 
+/* Every rank but the root copies the root's buffer into its own. */
+static rad_status lb_broadcast(rad_group *g, struct rad_backend *be, float *buf, int64_t n, int root) {
+    (void)be;
+    RAD_TRY(rad_group_check_bcast("loopback broadcast", g, buf, n, root));
+    const lb_slot mine = {3, buf, buf, n, root, 0, 0};
+    RAD_TRY(lb_enter("loopback broadcast", g, &mine));
+    lb_shared *x = g->state;
+    if (g->rank != root && n) memcpy(buf, x->slot[root].src, (size_t)n * sizeof(float));
+    if (!lb_barrier(x)) return lb_aborted("loopback broadcast", g);
+    return RAD_OK;
+}
+
 static void lb_abort(rad_group *g) {
     lb_shared *x = g->state;
     pthread_mutex_lock(&x->mu);
@@ -216,7 +245,8 @@ static void lb_destroy(rad_group *g) {
     free(g);
 }
 
-static const rad_group_impl lb_impl = {"loopback", "cpu", lb_all_to_all, lb_all_gather, lb_abort, lb_destroy};
+static const rad_group_impl lb_impl = {"loopback", "cpu", lb_all_to_all, lb_all_gather, lb_broadcast, lb_abort,
+                                       lb_destroy};
 
 rad_status rad_group_loopback_new(int size, rad_group **out) {
     if (size < 1 || size > 4096) return rad_err(RADIAL_ERR_INVALID_ARG, "loopback group: %d ranks (1 to 4096)", size);

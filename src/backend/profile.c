@@ -332,6 +332,12 @@ static rad_status t_all_gather(rad_backend *be, rad_group *g, const float *src, 
     return op_end(p, a, RAD_OPF_COLLECTIVE, p->orig.all_gather(be, g, src, dst, n_rows, row_elems));
 }
 
+static rad_status t_broadcast(rad_backend *be, rad_group *g, float *buf, int64_t n, int root) {
+    rad_profile *p = be->profile;
+    const int a = op_begin(p);
+    return op_end(p, a, RAD_OPF_COLLECTIVE, p->orig.broadcast(be, g, buf, n, root));
+}
+
 /* The timed entries in be's table (on) or the originals o back (off). Entries the backend lacks stay NULL; the
  * memory, weight and lifetime entries are never replaced (the CUDA backend recognises its tables by them). */
 static void install(rad_backend *be, const rad_backend *o, bool on) {
@@ -360,6 +366,7 @@ static void install(rad_backend *be, const rad_backend *o, bool on) {
     be->transpose = on && o->transpose ? t_transpose : o->transpose;
     be->all_to_all = on && o->all_to_all ? t_all_to_all : o->all_to_all;
     be->all_gather = on && o->all_gather ? t_all_gather : o->all_gather;
+    be->broadcast = on && o->broadcast ? t_broadcast : o->broadcast;
     /* ranges are always timed while attached: models call them through rad_range_push, which needs an entry */
     be->range_push = on ? t_range_push : o->range_push;
     be->range_pop = on ? t_range_pop : o->range_pop;

@@ -76,10 +76,18 @@ rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out)
     out->dit_weights = all - (size_t)streamed * out->dit_block;
     out->dit_staging = streamed ? 2 * out->dit_block : 0;
     const int64_t tokens = in->latent_t * (in->latent_h / 2) * (in->latent_w / 2);
+    /* Ulysses (dit.h rad_dit_forward_parallel): the workspace holds this rank's rows, ceil(N / degree) */
+    const int u = in->seq_ranks > 1 ? in->seq_ranks : 1;
+    const int64_t rows = (tokens + u - 1) / u;
     rad_dit_plan plan;
-    RAD_TRY(rad_dit_plan_activations(dc, tokens, &plan));
+    RAD_TRY(rad_dit_plan_activations(dc, rows, &plan));
     out->dit_activations = plan.total;
-    const size_t nd = (size_t)tokens * (size_t)dc->dim, chunk = (size_t)(tokens < 8192 ? tokens : 8192) * dc->ffn_dim;
+    if (u > 1) { /* kh and vh [N, dim / u], the gathered head output [N, out_dim·patch], the NCCL scratch [rows, dim] */
+        const size_t patch = (size_t)dc->out_dim * dc->patch_t * dc->patch_h * dc->patch_w;
+        out->dit_activations += 4 * (2 * (size_t)tokens * (size_t)(dc->dim / u) + (size_t)tokens * patch +
+                                     (size_t)rows * (size_t)dc->dim);
+    }
+    const size_t nd = (size_t)rows * (size_t)dc->dim, chunk = (size_t)(rows < 8192 ? rows : 8192) * dc->ffn_dim;
     /* three bf16 shadows (each the largest GEMM input it held), the value's bf16 copy for attention, and the
      * dequantisation buffer of stored weights */
     out->dit_scratch = 3 * 2 * (nd > chunk ? nd : chunk) + 2 * nd + dequant_bytes(in->dit);
@@ -93,6 +101,7 @@ rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out)
     /* the decode's own buffer plan, bf16 conv inputs as the CUDA backend keeps them (vae.h rad_vae_plan_work) */
     RAD_TRY(rad_vae_plan_work(in->vae, in->latent_h, in->latent_w, RAD_DT_BF16, in->vae_tile, &out->vae_work));
     out->vae = out->dit_weights + out->vae_weights + out->vae_work + HEADROOM;
+    if (in->dit_only) out->text = out->vae = 0;
     return RAD_OK;
 }
 

@@ -23,6 +23,11 @@ typedef struct rad_mem_inputs {
     int vae_resident;                     /* the VAE's weights are on the device during the DiT phase */
     int vae_tile;                         /* the VAE decode's spatial tile (0: whole frames) */
     int step_cache;                       /* a step cache (TeaCache, MagCache) keeps two block residuals */
+    /* multi-rank (pipeline/parallel.h): seq_ranks > 1 is the Ulysses degree (this rank's activations are those of
+     * its token rows, plus its heads' keys and values over all tokens and the gathered head output); dit_only: a
+     * rank other than 0, which neither encodes the prompts nor decodes the video (those phases count 0) */
+    int seq_ranks;
+    int dit_only;
 } rad_mem_inputs;
 
 typedef struct rad_mem_estimate {

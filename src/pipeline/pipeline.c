@@ -5,7 +5,9 @@
  * host memory, kept in the context between generations; the device memory a generation needs is estimated
  * (pipeline/mem_estimate.h) and checked before any work.
  * Wan 2.2 two-expert folders pick the DiT per step by the timestep (diffusers WanPipeline's boundary rule); the
- * schedule comes from the caller, else from the folder's scheduler config, else the official Wan defaults. */
+ * schedule comes from the caller, else from the folder's scheduler config, else the official Wan defaults.
+ * Several ranks (rad_pipeline_set_parallel; parallel.h): rank 0 encodes and draws the noise, both broadcast; each
+ * rank computes its share of every step (CFG: one branch; Ulysses: its tokens and heads); rank 0 decodes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "io/lora.h"
 #include "io/weights.h"
 #include "pipeline/mem_estimate.h"
+#include "pipeline/parallel.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/step_cache.h"
 #include "sched/sched.h"
@@ -71,14 +74,39 @@ struct radial_ctx {
     rad_step_cache_trace_fn cache_trace; /* tests: what the step cache decided (rad_pipeline_set_cache_trace) */
     void *cache_trace_user;
     rad_vae *vae; /* loaded at the first decode, kept */
-    rad_group *cfg_group; /* CFG-parallel (rad_pipeline_set_cfg_group): rank 0 the conditional branch, 1 the other */
+    /* multi-rank generation (rad_pipeline_set_parallel, parallel.h): this rank's group and the mode asked;
+     * own_group: the NCCL group this context made (rad_pipeline_join_nccl), freed with it */
+    rad_group *group, *own_group;
+    rad_parallel par_asked;
 };
 
-rad_status rad_pipeline_set_cfg_group(radial_ctx *c, rad_group *g) {
-    if (g && g->size != 2)
+rad_status rad_pipeline_set_parallel(radial_ctx *c, rad_group *g, rad_parallel mode) {
+    if (mode < RAD_PAR_AUTO || mode > RAD_PAR_NONE)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "unknown parallel mode %d (auto, cfg, ulysses)", (int)mode);
+    if (g && mode == RAD_PAR_CFG && g->size != 2)
         return rad_err(RADIAL_ERR_INVALID_ARG, "CFG-parallel: the group has %d ranks; it takes 2 (one per branch)",
                        g->size);
-    c->cfg_group = g;
+    if (g && (!g->impl || strcmp(g->impl->backend, c->be->name)))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "the %s group moves %s memory; this context runs on the %s backend",
+                       g->impl ? g->impl->kind : "(empty)", g->impl ? g->impl->backend : "no", c->be->name);
+    if (c->own_group && g != c->own_group) {
+        rad_group_free(c->own_group);
+        c->own_group = NULL;
+    }
+    c->group = g, c->par_asked = mode;
+    return RAD_OK;
+}
+
+rad_status rad_pipeline_join_nccl(radial_ctx *c, int rank, int size, const unsigned char id[RAD_NCCL_ID_BYTES],
+                                  rad_parallel mode) {
+    rad_group *g = NULL;
+    RAD_TRY(rad_group_nccl_new(c->be, rank, size, id, &g));
+    rad_status s = rad_pipeline_set_parallel(c, g, mode);
+    if (s != RAD_OK) {
+        rad_group_free(g);
+        return s;
+    }
+    c->own_group = g;
     return RAD_OK;
 }
 
@@ -88,7 +116,7 @@ static rad_status cfg_exchange(radial_ctx *c, const float *mine, float *dv, floa
                                size_t n) {
     rad_backend *be = c->be;
     RAD_TRY(be->upload(be, dv, mine, n * sizeof(float)));
-    RAD_TRY(be->all_gather(be, c->cfg_group, dv, dall, 2, (int64_t)n));
+    RAD_TRY(be->all_gather(be, c->group, dv, dall, 2, (int64_t)n));
     RAD_TRY(be->download(be, v_c, dall, n * sizeof(float)));
     return be->download(be, v_u, dall + n, n * sizeof(float));
 }
@@ -262,9 +290,9 @@ void radial_video_free(radial_video *v) {
     v->data = NULL;
 }
 
-static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, const float *ctx_cond, int len_cond,
-                                     const float *ctx_uncond, int len_uncond, float *latent, float **video_out,
-                                     radial_timings *tm);
+static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, rad_group *grp, rad_parallel mode,
+                                     const float *ctx_cond, int len_cond, const float *ctx_uncond, int len_uncond,
+                                     float *latent, float **video_out, radial_timings *tm);
 
 radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out) {
     *out = NULL;
@@ -331,6 +359,7 @@ void radial_free(radial_ctx *c) {
     for (size_t i = 0; i < c->n_loras; i++) rad_lora_close(c->loras[i]);
     rad_free(c->loras);
     rad_spm_free(c->tok);
+    rad_group_free(c->own_group); /* before its backend */
     if (c->be) c->be->destroy(c->be);
     free((char *)c->params.tokenizer);
     free(c);
@@ -453,14 +482,16 @@ static rad_status encode_prompts(radial_ctx *c, const char *prompt, const char *
 /* The device memory this generation needs (mem_estimate.h) against what the GPU has, before any work; nothing to
  * check on the CPU. At the DiT's first load it also decides how many blocks stay resident: all, none
  * (--offload), or as many as fit in --max-vram (which counts the whole process, as nvidia-smi does). */
-static rad_status check_memory(radial_ctx *c, const radial_gen_params *g) {
+static rad_status check_memory(radial_ctx *c, const radial_gen_params *g, const rad_parallel_plan *plan, int rank) {
     if (!strcmp(c->be->name, "cpu")) return RAD_OK;
     rad_mem_stats m;
     c->be->mem_stats(c->be, 0, &m);
+    /* multi-rank: Ulysses holds 1/degree of the tokens' activations; ranks other than 0 run the DiT alone */
     rad_mem_inputs in = {.t5 = c->t5_w, .dit = c->ex[0].w, .vae = c->vae_w, .dit_cfg = c->ex[0].cfg,
                          .latent_t = (g->frames - 1) / 4 + 1, .latent_h = g->height / 8, .latent_w = g->width / 8,
                          .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL,
-                         .vae_tile = g->vae_tile, .step_cache = g->cache != RADIAL_CACHE_NONE};
+                         .vae_tile = g->vae_tile, .step_cache = g->cache != RADIAL_CACHE_NONE,
+                         .seq_ranks = plan->mode == RAD_PAR_ULYSSES ? plan->ranks : 1, .dit_only = rank != 0};
     RAD_TRY(rad_t5_config_detect(c->t5_w, &in.t5_cfg));
     /* the context, the libraries and whatever else uses the device: not ours to free */
     const size_t outside = m.device_used > m.held ? m.device_used - m.held : 0;
@@ -524,11 +555,59 @@ static rad_status phase_end(radial_ctx *c, int phase, radial_timings *tm) {
     return s;
 }
 
+/* Multi-rank: rank 0's prompt contexts (and its seed) to every rank. A header of 6 floats (both lengths, the seed's
+ * 64 bits in four 16-bit pieces: exact in fp32) tells the other ranks what to allocate, then each context. */
+static rad_status share_contexts(radial_ctx *c, rad_group *grp, float **ctx_c, int *len_c, float **ctx_u, int *len_u,
+                                 int text_dim, int64_t *seed) {
+    float head[6] = {(float)*len_c, (float)*len_u, 0, 0, 0, 0};
+    for (int i = 0; i < 4; i++) head[2 + i] = (float)(((uint64_t)*seed >> (16 * i)) & 0xffff);
+    RAD_TRY(rad_parallel_bcast_host(c->be, grp, 0, head, 6, "the prompt lengths"));
+    if (grp->rank != 0) {
+        const int text_len = c->ex[0].cfg.text_len;
+        if (!(head[0] >= 0 && head[0] <= text_len && head[1] >= 0 && head[1] <= text_len))
+            return rad_err(RADIAL_ERR_BACKEND, "broadcast of the prompt lengths: %g and %g (0 to %d expected)",
+                           (double)head[0], (double)head[1], text_len);
+        *len_c = (int)head[0], *len_u = (int)head[1];
+        uint64_t v = 0;
+        for (int i = 0; i < 4; i++) v |= (uint64_t)head[2 + i] << (16 * i);
+        *seed = (int64_t)v;
+        RAD_TRY(rad_calloc((void **)ctx_c, (size_t)*len_c * (size_t)text_dim + 1, sizeof(float), "text context"));
+        RAD_TRY(rad_calloc((void **)ctx_u, (size_t)*len_u * (size_t)text_dim + 1, sizeof(float), "text context"));
+    }
+    RAD_TRY(rad_parallel_bcast_host(c->be, grp, 0, *ctx_c, (int64_t)*len_c * text_dim, "the prompt's text context"));
+    return rad_parallel_bcast_host(c->be, grp, 0, *ctx_u, (int64_t)*len_u * text_dim,
+                                   "the negative prompt's text context");
+}
+
+/* The DiT's heads as Ulysses sees them: with two experts, the greatest common divisor of both counts (a degree
+ * must divide both). */
+static int parallel_heads(const radial_ctx *c) {
+    int a = c->ex[0].cfg.num_heads, b = c->n_experts == 2 ? c->ex[1].cfg.num_heads : a;
+    while (b) {
+        const int t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+rad_status rad_pipeline_check_parallel(const char *model_path, const radial_params *p, const radial_gen_params *g,
+                                       int ranks, rad_parallel mode, rad_parallel_plan *plan) {
+    memset(plan, 0, sizeof *plan);
+    radial_ctx *c = calloc(1, sizeof *c);
+    if (!c) return rad_err(RADIAL_ERR_NOMEM, "out of memory checking the parallel plan");
+    const char *dit = p ? p->dit : NULL;
+    rad_status s = model_path || dit ? open_experts(c, model_path, dit)
+                                     : rad_err(RADIAL_ERR_INVALID_ARG, "no model folder and no DiT file given");
+    if (s == RAD_OK) s = rad_parallel_resolve(ranks, mode, parallel_heads(c), c->n_experts == 2, g, plan);
+    for (int k = 0; k < 2; k++) rad_weights_close(c->ex[k].w);
+    free(c);
+    return s;
+}
+
 static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **video_out, int *frames_out,
                            radial_timings *tm_out) {
     radial_timings tm = {0};
     double t0 = rad_now();
-    *video_out = NULL;
     radial_gen_params g = *gp;
     if (!g.prompt) g.prompt = "";
     if (g.timesteps) { /* an explicit few-step schedule sets the steps, and is an Euler schedule */
@@ -540,16 +619,28 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     if (g.dense_steps < 0) g.dense_steps = g.steps / 4 < 12 ? g.steps / 4 : 12; /* 12 of 50, as Radial Attention */
     RAD_TRY(check_gen_params(&g));
     RAD_TRY(check_video_size(g.width, g.height, &g.frames));
+    rad_parallel_plan plan;
+    RAD_TRY(rad_parallel_resolve(c->group ? c->group->size : 1, c->par_asked, parallel_heads(c), c->n_experts == 2, &g,
+                                 &plan));
+    rad_group *grp = plan.mode == RAD_PAR_NONE ? NULL : c->group;
+    const int rank = grp ? grp->rank : 0;
+    if (grp) RAD_INFO("rank %d of %d: %s", rank, grp->size, plan.what);
     const char *negative = g.negative_prompt ? g.negative_prompt : default_negative_prompt;
     rad_mem_reset_peak();
 
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
-    RAD_TRY(check_memory(c, &g));
-    RAD_INFO("encoding the prompts (umT5)");
+    RAD_TRY(check_memory(c, &g, &plan, rank));
+    if (!g.noise && g.seed < 0) g.seed = radial_random_seed(); /* before the broadcast, which shares rank 0's */
     rad_range_push(c->be, "text_encoder");
     phase_begin(c);
-    rad_status s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->ex[0].cfg.text_dim, &tm);
+    /* rank 0 alone encodes (the other ranks never load the text encoder) and shares the result */
+    rad_status s = RAD_OK;
+    if (rank == 0) {
+        RAD_INFO("encoding the prompts (umT5)");
+        s = encode_prompts(c, g.prompt, negative, &ctx_c, &len_c, &ctx_u, &len_u, c->ex[0].cfg.text_dim, &tm);
+    }
+    if (s == RAD_OK && grp) s = share_contexts(c, grp, &ctx_c, &len_c, &ctx_u, &len_u, c->ex[0].cfg.text_dim, &g.seed);
     rad_status s_end = phase_end(c, 0, &tm);
     rad_range_pop(c->be);
     if (s == RAD_OK) s = s_end;
@@ -558,16 +649,15 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     const int T = (g.frames - 1) / 4 + 1, H = g.height / 8, W = g.width / 8;
     const size_t n_latent = (size_t)16 * T * H * W;
     if (s == RAD_OK) s = rad_alloc((void **)&latent, n_latent * sizeof(float), "initial noise");
-    if (s == RAD_OK) {
-        if (g.noise) {
+    if (s == RAD_OK && rank == 0) {
+        if (g.noise)
             memcpy(latent, g.noise, n_latent * sizeof(float));
-        } else {
-            if (g.seed < 0) g.seed = radial_random_seed();
+        else
             s = draw_noise(c, &g, latent, (int64_t)n_latent);
-        }
-        tm.seed_used = g.seed;
-        s = denoise_and_decode(c, &g, ctx_c, len_c, ctx_u, len_u, latent, video_out, &tm);
     }
+    if (s == RAD_OK && grp) s = rad_parallel_bcast_host(c->be, grp, 0, latent, (int64_t)n_latent, "the initial noise");
+    tm.seed_used = g.seed;
+    if (s == RAD_OK) s = denoise_and_decode(c, &g, grp, plan.mode, ctx_c, len_c, ctx_u, len_u, latent, video_out, &tm);
     rad_free(ctx_c);
     rad_free(ctx_u);
     rad_free(latent);
@@ -582,10 +672,13 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
 rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, float **video_out, int *frames_out,
                                  radial_timings *tm_out) {
     *video_out = NULL;
+    *frames_out = 0;
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
     rad_range_push(c->be, "generate");
-    const rad_status s = generate(c, gp, video_out, frames_out, tm_out);
+    rad_status s = generate(c, gp, video_out, frames_out, tm_out);
     rad_range_pop(c->be);
+    /* a rank that failed, wherever it was, will not reach the next collective: release the others */
+    if (s != RAD_OK && c->group) rad_group_abort(c->group);
     return s;
 }
 
@@ -596,6 +689,7 @@ radial_status radial_generate(radial_ctx *c, const radial_gen_params *g, radial_
     int frames = 0;
     memset(out, 0, sizeof *out);
     rad_status s = rad_pipeline_generate(c, g, &video, &frames, tm);
+    if (s == RAD_OK && !video) return RAD_OK; /* a rank other than 0 of a multi-rank run: no video */
     if (s == RAD_OK) s = rad_alloc((void **)&out->data, (size_t)frames * g->height * g->width * 3, "output frames");
     if (s == RAD_OK) {
         rad_vae_to_u8(video, frames, g->height, g->width, out->data);
@@ -648,11 +742,21 @@ static rad_status use_expert(radial_ctx *c, int k, radial_timings *tm) {
     return RAD_OK;
 }
 
+/* One branch's velocity: the Ulysses forward over the group's ranks (par), else this rank's whole forward with
+ * the branch's step cache. */
+static rad_status branch_forward(rad_dit *dit, const rad_dit_parallel *par, const float *latent, int T, int H, int W,
+                                 float t, const float *ctx, int len, const rad_dit_attn_policy *policy,
+                                 rad_dit_cache *cache, float *v) {
+    if (par) return rad_dit_forward_parallel(dit, latent, T, H, W, t, ctx, len, policy, par, v);
+    return rad_dit_forward_cached(dit, latent, T, H, W, t, ctx, len, policy, cache, v);
+}
+
 /* Denoising + decode from the text contexts and the initial noise. latent is updated in place;
- * *video_out: [3, F, height, width] unclamped. */
-static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, const float *ctx_cond, int len_cond,
-                                     const float *ctx_uncond, int len_uncond, float *latent, float **video_out,
-                                     radial_timings *tm) {
+ * *video_out: [3, F, height, width] unclamped. grp (NULL: one rank) runs `mode` (parallel.h); every rank denoises
+ * the same latent, rank 0 alone decodes it (*video_out stays NULL on the others). */
+static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, rad_group *grp, rad_parallel mode,
+                                     const float *ctx_cond, int len_cond, const float *ctx_uncond, int len_uncond,
+                                     float *latent, float **video_out, radial_timings *tm) {
     const int T = (g->frames - 1) / 4 + 1, H = g->height / 8, W = g->width / 8;
     const size_t n_latent = (size_t)16 * T * H * W;
     float *v_c = NULL, *v_u = NULL;
@@ -716,11 +820,13 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     rad_step_cache *sc = NULL;
     if (s == RAD_OK) s = rad_step_cache_new(c->be, g, c->ex[0].cfg.dim, c->cache_trace, c->cache_trace_user, &sc);
     /* CFG-parallel: each rank computes one branch per step, the two velocities are exchanged, and both ranks
-     * combine and step the same latent (the same bits as one rank computing both) */
+     * combine and step the same latent (the same bits as one rank computing both). Ulysses: every rank computes
+     * its share of every forward and receives the whole velocity. (Step caching is refused with either:
+     * rad_parallel_resolve.) */
     float *dv = NULL, *dall = NULL;
-    rad_group *cg = any_cfg ? c->cfg_group : NULL;
-    if (s == RAD_OK && cg && g->cache != RADIAL_CACHE_NONE)
-        s = rad_err(RADIAL_ERR_UNSUPPORTED, "CFG-parallel: step caching (--cache) is not supported with it");
+    rad_group *cg = any_cfg && mode == RAD_PAR_CFG ? grp : NULL;
+    const rad_dit_parallel upar = {grp, grp ? grp->size : 1};
+    const rad_dit_parallel *par = mode == RAD_PAR_ULYSSES && grp ? &upar : NULL;
     if (s == RAD_OK && cg) s = c->be->alloc(c->be, n_latent * sizeof(float), "CFG-parallel: this rank's velocity", (void **)&dv);
     if (s == RAD_OK && cg)
         s = c->be->alloc(c->be, 2 * n_latent * sizeof(float), "CFG-parallel: both velocities", (void **)&dall);
@@ -742,11 +848,11 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         rad_step_cache_begin(sc, i, k);
         const bool split = cg && guidance != 1.0f; /* this step's branches on two ranks */
         if (!split || cg->rank == 0)
-            s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy,
-                                       rad_step_cache_branch(sc, 0), v_c);
+            s = branch_forward(dit, par, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy,
+                               rad_step_cache_branch(sc, 0), v_c);
         if (s == RAD_OK && guidance != 1.0f && (!split || cg->rank == 1))
-            s = rad_dit_forward_cached(dit, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy,
-                                       rad_step_cache_branch(sc, 1), v_u);
+            s = branch_forward(dit, par, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy,
+                               rad_step_cache_branch(sc, 1), v_u);
         if (s == RAD_OK && split) s = cfg_exchange(c, cg->rank ? v_u : v_c, dv, dall, v_c, v_u, n_latent);
         if (s != RAD_OK) {
             rad_range_pop(c->be);
@@ -759,7 +865,6 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         if (s == RAD_OK && g->on_step && g->on_step(i + 1, g->steps, rad_now() - ts, g->user_data))
             s = rad_err(RADIAL_ERR_CANCELLED, "cancelled by the progress callback at step %d", i + 1);
     }
-    if (s != RAD_OK && cg) rad_group_abort(cg); /* the other rank would wait for this one's velocity */
     if (dv) c->be->free(c->be, dv);
     if (dall) c->be->free(c->be, dall);
     if (s == RAD_OK) s = check_finite(latent, n_latent, "the denoised latent (DiT and sampler output)");
@@ -777,6 +882,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     tm->denoise_s = rad_now() - t0;
     tm->denoise_per_step_s = tm->denoise_s / g->steps;
     if (s != RAD_OK) return s;
+    if (grp && grp->rank != 0) return RAD_OK; /* rank 0 decodes */
 
     t0 = rad_now();
     rad_range_push(c->be, "decode");

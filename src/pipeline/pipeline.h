@@ -2,6 +2,7 @@
 #ifndef RAD_PIPELINE_H
 #define RAD_PIPELINE_H
 #include "backend/group.h"
+#include "pipeline/parallel.h"
 #include "base/status.h"
 #include "pipeline/step_cache.h"
 #include "radial.h"
@@ -14,13 +15,23 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *g, floa
 /* Tests: fn is called at every decision of the step cache (the indicators it read, what it decided). */
 void rad_pipeline_set_cache_trace(radial_ctx *c, rad_step_cache_trace_fn fn, void *user);
 
-/* CFG-parallel (issue 12): g (2 ranks, of a kind the context's backend runs: loopback on the CPU, NCCL on CUDA)
- * splits every CFG step of this context's generations: rank 0 computes the conditional branch, rank 1 the
- * unconditional one, the velocities are exchanged once per step (all_gather) and both ranks combine and step the
- * same latent, so each returns the single-rank video. Both ranks generate with the same parameters (each
- * encodes the prompts and decodes the video itself). NULL: off. Step caching is refused with it. The group
- * stays the caller's; a failing rank aborts it. */
-rad_status rad_pipeline_set_cfg_group(radial_ctx *c, rad_group *g);
+/* Multi-rank generation (issue 12; parallel.h says what runs where). g: this context's rank of a group whose
+ * implementation moves this context's backend memory (loopback on the CPU, NCCL on CUDA); every rank has its own
+ * context on the same model and calls rad_pipeline_generate with the same parameters. mode: AUTO, CFG or ULYSSES,
+ * resolved at each generation (rad_parallel_resolve: refused before any work when it cannot run). Rank 0 returns
+ * the video; the other ranks return RAD_OK with *video_out NULL (radial_generate: an empty video), having
+ * computed their share. A rank that fails aborts the group (the others then fail instead of waiting). The
+ * group stays the caller's. NULL: one rank. */
+rad_status rad_pipeline_set_parallel(radial_ctx *c, rad_group *g, rad_parallel mode);
+/* The same with an NCCL group this context makes on its own CUDA backend (its device and stream) and frees with
+ * it: rank `rank` of `size`, every rank with the same id (rad_group_nccl_id on one of them; the launcher passes
+ * it on). Collective: returns once every rank has joined. */
+rad_status rad_pipeline_join_nccl(radial_ctx *c, int rank, int size, const unsigned char id[RAD_NCCL_ID_BYTES],
+                                  rad_parallel mode);
+/* The plan a generation of g over `ranks` ranks in `mode` would run, from the model's DiT config alone (no
+ * backend, nothing loaded): what `radial generate --gpus N` checks before it starts its ranks. */
+rad_status rad_pipeline_check_parallel(const char *model_path, const radial_params *p, const radial_gen_params *g,
+                                       int ranks, rad_parallel mode, rad_parallel_plan *plan);
 
 /* The context's backend, to attach a profile to (backend/profile.h: radial bench pipeline --profile, tests). */
 struct rad_backend *rad_pipeline_backend(radial_ctx *c);

@@ -2,6 +2,7 @@
  * process.
  * 1. all_to_all (both directions) and all_gather against a direct index computation, for several (N, heads, u)
  *    including N % u != 0, and the round trip; argument and group refusals.
+ *    broadcast: root 1 of 3 ranks into the others, an empty one, ranks that disagree on the length, a bad root.
  * 2. A random tiny DiT (12 heads, head_dim 6) over 45 tokens: the Ulysses forward with u = 2, 3, 4 and 6
  *    loopback ranks equals the single-rank forward bit for bit (the same operations per element in the same
  *    order: rows are independent in every op but attention, whose rows and heads are independent too, and the
@@ -124,6 +125,57 @@ static void check_refusals(rad_backend *be) {
     CHECK(ng == NULL);
 }
 
+/* broadcast: every rank calls with its own buffer; afterwards each holds the root's. */
+typedef struct {
+    rad_backend *be;
+    rad_group *g;
+    int64_t n;
+    int root;
+    float buf[16];
+    rad_status s;
+} bcast_job;
+static void *bcast_rank(void *arg) {
+    bcast_job *j = arg;
+    j->s = j->be->broadcast(j->be, j->g, j->buf, j->n, j->root);
+    return NULL;
+}
+
+static void run_bcast(rad_backend *be, rad_group **g, const int64_t *n, int root, bcast_job *j) {
+    pthread_t t[3];
+    for (int r = 0; r < 3; r++) {
+        j[r] = (bcast_job){be, g[r], n[r], root, {0}, RAD_OK};
+        for (int i = 0; i < 16; i++) j[r].buf[i] = (float)(r * 100 + i);
+        pthread_create(&t[r], NULL, bcast_rank, &j[r]);
+    }
+    for (int r = 0; r < 3; r++) pthread_join(t[r], NULL);
+}
+
+static void check_broadcast(rad_backend *be) {
+    rad_group *g[3];
+    bcast_job j[3];
+    CHECK_OK(rad_group_loopback_new(3, g));
+    const int64_t ten[3] = {10, 10, 10}, none[3] = {0, 0, 0}, odd[3] = {10, 10, 9};
+    run_bcast(be, g, ten, 1, j);
+    int bad = 0;
+    for (int r = 0; r < 3; r++) {
+        CHECK_OK(j[r].s);
+        for (int i = 0; i < 16; i++) bad += j[r].buf[i] != (float)(i < 10 ? 100 + i : r * 100 + i); /* only n */
+    }
+    CHECK(bad == 0);
+    run_bcast(be, g, none, 2, j);
+    for (int r = 0; r < 3; r++) {
+        CHECK_OK(j[r].s);
+        CHECK(j[r].buf[0] == (float)(r * 100));
+    }
+    run_bcast(be, g, odd, 0, j); /* rank 2 asks for 9: every rank fails alike */
+    for (int r = 0; r < 3; r++) CHECK(j[r].s != RAD_OK);
+    float a[4] = {0};
+    CHECK_FAILS(be->broadcast(be, g[0], a, 4, 3)); /* root outside the group */
+    CHECK_FAILS(be->broadcast(be, g[0], NULL, 4, 0));
+    CHECK_FAILS(be->broadcast(be, NULL, a, 4, 0));
+    for (int r = 0; r < 3; r++) rad_group_free(g[r]);
+}
+
 /* ---------------------------------------------------------------------------------------- DiT forward */
 
 enum { T_ = 3, H_ = 6, W_ = 10, L_ = 5 };
@@ -183,6 +235,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_collectives(be, cases[i][0], cases[i][1], cases[i][2], cases[i][3]);
     check_refusals(be);
+    check_broadcast(be);
 
     const rad_dit_config c = {.dim = 72, .ffn_dim = 96, .num_heads = 12, .head_dim = 6, .num_layers = 2,
                               .in_dim = 16, .out_dim = 16, .text_dim = 32, .text_len = 8, .freq_dim = 16,

@@ -47,8 +47,24 @@ int main(void) {
     CHECK(sum == plan.total && plan.total == all.dit_activations && big == 5);
     CHECK(rad_dit_plan_activations(&in.dit_cfg, -1, &plan) != RAD_OK);
 
-    /* fit: everything at the all-resident peak; one block fewer than fits at a budget between two counts */
     const char *phase;
+    /* several ranks: Ulysses 4 holds the activation plan of ceil(N/4) rows plus its heads' keys and values over all
+     * N tokens, the gathered head output and the exchange's scratch; a rank other than 0 has no text encoder or
+     * VAE phase */
+    rad_mem_inputs ui = in;
+    ui.resident_blocks = -1, ui.seq_ranks = 4;
+    rad_mem_estimate u4, dit_only;
+    CHECK_OK(rad_mem_estimate_run(&ui, &u4));
+    CHECK_OK(rad_dit_plan_activations(&in.dit_cfg, 32760 / 4, &plan));
+    const size_t patch = (size_t)in.dit_cfg.out_dim * 4;
+    CHECK(u4.dit_activations == plan.total + 4 * (2 * 32760 * (D / 4) + 32760 * patch + 32760 / 4 * D));
+    CHECK(u4.dit_activations < all.dit_activations && u4.dit < all.dit && u4.text == all.text);
+    ui.seq_ranks = 1, ui.dit_only = 1;
+    CHECK_OK(rad_mem_estimate_run(&ui, &dit_only));
+    CHECK(dit_only.text == 0 && dit_only.vae == 0 && dit_only.dit == all.dit);
+    CHECK(rad_mem_estimate_peak(&dit_only, &phase) == all.dit && !strcmp(phase, "DiT"));
+
+    /* fit: everything at the all-resident peak; one block fewer than fits at a budget between two counts */
     int r = -2;
     CHECK_OK(rad_mem_fit_blocks(&in, rad_mem_estimate_peak(&all, &phase), &r));
     CHECK(r == -1);

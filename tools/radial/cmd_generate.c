@@ -1,4 +1,6 @@
-/* radial generate: text to video with the diffusers/Wan defaults. It uses only the public API (radial.h).
+/* radial generate: text to video with the diffusers/Wan defaults. It uses the public API (radial.h), and for
+ * several ranks (--gpus N, or a launcher's RADIAL_RANK) the pipeline's multi-rank entry points (pipeline.h) and
+ * the process launcher (launch.h).
  *
  * A user's time and files come first: everything checkable (flags, the output path, the model files) is checked
  * before any model work; the output is written atomically with the settings in its metadata; a failure to write
@@ -7,21 +9,27 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "launch.h"
+#include "pipeline/pipeline.h"
 #include "radial.h"
 
 static const cli_usage usage = {
     .synopsis = "radial generate --model DIR --prompt TEXT [options] -o OUTPUT\n"
                 "radial generate --dit FILE --t5 FILE --vae FILE --prompt TEXT [options] -o OUTPUT",
     .about = "Text to video with the diffusers/Wan defaults. The output is written atomically, with the settings in "
-             "its metadata; Ctrl-C stops at the next step or frame and leaves no partial file.",
+             "its metadata; Ctrl-C stops at the next step or frame and leaves no partial file. --gpus N runs one "
+             "process per GPU of this machine (NCCL); a launcher's processes (torchrun, mpirun, srun) set "
+             "RADIAL_RANK, RADIAL_WORLD_SIZE, RADIAL_LOCAL_RANK and NCCL_COMM_ID instead (docs/multi-gpu.md).",
 };
 
 static volatile sig_atomic_t g_signal; /* set by SIGINT/SIGTERM: stop at the next step, frame or file */
@@ -72,7 +80,8 @@ static int write_cancel(void *user) {
 
 /* The settings that made the video, as metadata pairs (MP4 tags, PNG text chunks) and for the JSON summary. */
 typedef struct {
-    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], cache[128], loras[1024], backend[192];
+    char seed[32], size[48], steps[16], guidance[32], shift[32], attention[160], cache[128], loras[1024], backend[192],
+        parallel[160];
     const char *kv[40];
     int n;
 } provenance;
@@ -153,7 +162,7 @@ static void add_kv(provenance *pv, const char *k, const char *v) {
 }
 
 static void make_provenance(provenance *pv, const radial_gen_params *g, const radial_params *rp, const char *model,
-                            const char *sampler, const char *rng, const char *backend_info) {
+                            const char *sampler, const char *rng, const char *backend_info, const char *parallel) {
     memset(pv, 0, sizeof *pv);
     snprintf(pv->seed, sizeof pv->seed, "%lld", (long long)g->seed);
     snprintf(pv->size, sizeof pv->size, "%dx%d, %d frames", g->width, g->height, g->frames);
@@ -187,12 +196,23 @@ static void make_provenance(provenance *pv, const radial_gen_params *g, const ra
     if (g->vae_tile) add_kv(pv, "vae_decode", "tiles of 256 px (--vae-tile)"); /* the pixels differ near seams */
     snprintf(pv->backend, sizeof pv->backend, "%s", backend_info); /* outlives the context */
     add_kv(pv, "backend", pv->backend);
+    if (parallel) { /* several ranks: bf16 noise apart, the one-GPU video (docs/multi-gpu.md) */
+        snprintf(pv->parallel, sizeof pv->parallel, "%s", parallel);
+        add_kv(pv, "parallel", pv->parallel);
+    }
     add_kv(pv, "software", "radial " RADIAL_VERSION);
 }
 
 /* The run summary for scripts: settings (the provenance pairs), output, timings, peak memory. */
+/* What ran, for the summary and the JSON record: ranks, how they were started, the parallel mode. */
+typedef struct {
+    int ranks;
+    const char *launch; /* "one process", "processes" (--gpus), "threads" (--backend cpu), "launcher" (RADIAL_RANK) */
+    rad_parallel_plan plan;
+} ran_as;
+
 static int write_json(const char *path, const provenance *pv, const char *output, const radial_timings *tm,
-                      const char *status, const char *error) {
+                      const ran_as *ra, const char *status, const char *error) {
     json_t *root = json_object(), *settings = json_object();
     for (int i = 0; i < pv->n; i++) json_object_set_new(settings, pv->kv[2 * i], json_string(pv->kv[2 * i + 1]));
     json_object_set_new(root, "status", json_string(status));
@@ -200,6 +220,9 @@ static int write_json(const char *path, const provenance *pv, const char *output
     json_object_set_new(root, "output", output ? json_string(output) : json_null());
     json_object_set_new(root, "seed", json_integer((json_int_t)tm->seed_used));
     json_object_set_new(root, "settings", settings);
+    static const char *const modes[] = {"auto", "cfg", "ulysses", "none"}; /* rad_parallel order */
+    json_object_set_new(root, "parallel", json_pack("{s:i, s:s, s:s, s:s}", "ranks", ra->ranks, "mode",
+                                                    modes[ra->plan.mode], "plan", ra->plan.what, "launch", ra->launch));
     json_object_set_new(root, "timings_s",
                         json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "text_encoder", tm->text_encoder_s, "denoise",
                                   tm->denoise_s, "per_step", tm->denoise_per_step_s, "vae", tm->vae_s, "total",
@@ -262,6 +285,149 @@ static int save_fallback(const radial_video *v, const radial_write_params *wp, l
     return 1;
 }
 
+/* ---- several ranks (--gpus N; launch.h) ----
+ * Every rank runs the same command line: the same flags, the same checks, its own context on its own GPU. Rank 0
+ * prints the progress and the summary and writes the output; the others compute their share and exit with 0, or
+ * print their error and exit with 1. */
+
+/* Log lines: rank 0's as one process would print them; another rank's warnings and errors only, named. In
+ * --backend cpu runs the ranks are threads of this process (tl_rank), otherwise processes (g_log_rank). */
+static int g_log_rank;
+static _Thread_local int tl_rank;
+
+static void rank_log(radial_log_level level, const char *msg, void *user) {
+    (void)user;
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    const int r = g_log_rank ? g_log_rank : tl_rank;
+    if (r && level < RADIAL_LOG_WARN) return;
+    if (r)
+        fprintf(stderr, "radial: rank %d: %s: %s\n", r, names[level], msg);
+    else
+        fprintf(stderr, "radial: %s: %s\n", names[level], msg);
+}
+
+/* The progress callback of the ranks that print nothing: Ctrl-C still stops them at the next step. */
+static int cancel_only(int step, int steps, double seconds, void *user) {
+    (void)step, (void)steps, (void)seconds, (void)user;
+    return g_signal != 0;
+}
+
+/* One rank's generation: its context (rank_init), then joining the group and generating (rank_generate). */
+typedef struct rank_job {
+    const char *model;
+    radial_params rp;
+    radial_gen_params g;
+    int rank, world;
+    rad_parallel mode;
+    bool nccl;                               /* join an NCCL group with id */
+    unsigned char id[RAD_NCCL_ID_BYTES];
+    rad_group *lb;                           /* --backend cpu: this rank's loopback group */
+    radial_ctx *ctx;
+    char backend_info[192];
+    radial_video vid; /* rank 0's */
+    radial_timings tm;
+    radial_status s;
+    char err[2048]; /* the message of a failure (the library's is per thread) */
+} rank_job;
+
+static void rank_init(rank_job *j) {
+    j->s = radial_init(j->model, &j->rp, &j->ctx);
+    if (j->s == RADIAL_OK) snprintf(j->backend_info, sizeof j->backend_info, "%s", radial_backend_info(j->ctx));
+    else snprintf(j->err, sizeof j->err, "%s", radial_last_error());
+}
+
+static void rank_generate(rank_job *j) {
+    j->tm.seed_used = j->g.seed;
+    if (j->s == RADIAL_OK && j->lb) j->s = rad_pipeline_set_parallel(j->ctx, j->lb, j->mode);
+    if (j->s == RADIAL_OK && j->nccl) j->s = rad_pipeline_join_nccl(j->ctx, j->rank, j->world, j->id, j->mode);
+    if (j->s == RADIAL_OK) j->s = radial_generate(j->ctx, &j->g, &j->vid, &j->tm);
+    if (j->s != RADIAL_OK) {
+        if (j->lb) rad_group_abort(j->lb); /* one that failed before generating: the others must not wait */
+        snprintf(j->err, sizeof j->err, "%s", radial_last_error());
+    }
+    radial_free(j->ctx);
+    j->ctx = NULL;
+}
+
+static void *rank_thread(void *arg) {
+    rank_job *j = arg;
+    tl_rank = j->rank;
+    rank_init(j);
+    if (j->s != RADIAL_OK && j->lb) rad_group_abort(j->lb);
+    rank_generate(j);
+    return NULL;
+}
+
+/* --backend cpu: ranks 1 .. world-1 as threads beside rank 0 (this thread, whose context exists), on one loopback
+ * group; a rank other than 0 that fails is said here (rank 0's own failure is its job's). */
+static void run_threads(rank_job *j0, int world) {
+    rad_group *g[64];
+    rank_job *jobs = calloc((size_t)world, sizeof *jobs);
+    pthread_t t[64];
+    bool started[64] = {false};
+    const radial_status sg = jobs ? rad_group_loopback_new(world, g) : RADIAL_ERR_NOMEM;
+    if (sg != RADIAL_OK) {
+        j0->s = sg;
+        snprintf(j0->err, sizeof j0->err, "%s", jobs ? radial_last_error() : "out of memory for the ranks");
+        free(jobs);
+        radial_free(j0->ctx), j0->ctx = NULL;
+        return;
+    }
+    for (int r = 1; r < world; r++) {
+        jobs[r] = *j0;
+        jobs[r].rank = r, jobs[r].lb = g[r], jobs[r].ctx = NULL;
+        jobs[r].g.on_step = cancel_only, jobs[r].g.on_decode = NULL;
+        started[r] = pthread_create(&t[r], NULL, rank_thread, &jobs[r]) == 0;
+        if (!started[r]) {
+            jobs[r].s = RADIAL_ERR_BACKEND;
+            snprintf(jobs[r].err, sizeof jobs[r].err, "cannot start the thread of rank %d", r);
+            rad_group_abort(g[r]);
+        }
+    }
+    j0->lb = g[0];
+    rank_generate(j0);
+    for (int r = 1; r < world; r++) {
+        if (started[r]) pthread_join(t[r], NULL);
+        if (jobs[r].s != RADIAL_OK && j0->s == RADIAL_OK)
+            fprintf(stderr, "radial generate: rank %d failed: %s\n", r, jobs[r].err);
+        radial_video_free(&jobs[r].vid);
+    }
+    for (int r = 0; r < world; r++) rad_group_free(g[r]);
+    free(jobs);
+}
+
+/* A rank other than 0 that failed: its message, named, and exit status 1 (which rank 0 sees). */
+static int rank_fail(const char *cmd, int rank, const char *msg) {
+    fprintf(stderr, "radial %s: rank %d: %s\n", cmd, rank, msg);
+    return 1;
+}
+
+/* The command line of the other ranks: "radial generate <the same arguments>", malloc'ed, NULL-terminated. */
+static char **rank_argv(int argc, char **argv) {
+    char **a = calloc((size_t)argc + 2, sizeof *a);
+    if (!a) return NULL;
+    a[0] = "radial";
+    for (int i = 0; i < argc; i++) a[i + 1] = argv[i];
+    return a;
+}
+
+/* Rank 0's record of a run another rank broke (launch_arm calls it from its thread, then ends the process). */
+typedef struct {
+    const char *json;
+    const provenance *pv;
+    const radial_timings *tm;
+    const ran_as *ra;
+} fail_report;
+
+static void on_rank_failed(const char *msg, void *user) {
+    const fail_report *f = user;
+    char line[512];
+    const bool cancelled = g_signal != 0; /* Ctrl-C reaches every rank: the first to stop ends the run */
+    snprintf(line, sizeof line, "%s%s; the run is stopped", msg, cancelled ? " (interrupted)" : "");
+    fprintf(stderr, "\nradial generate: %s\n", line);
+    if (f->json) write_json(f->json, f->pv, NULL, f->tm, f->ra, cancelled ? "cancelled" : "failed", line);
+}
+
 int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate", *model = NULL, *output = "out.mp4", *json = NULL;
     radial_params rp = radial_default_params();
@@ -269,7 +435,7 @@ int cmd_generate(int argc, char **argv) {
     radial_write_params wp = radial_default_write_params();
     g.prompt = NULL; /* required */
     int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
-    int gemm = rp.gemm;
+    int gemm = rp.gemm, device = -1, gpus = 0, parallel = RAD_PAR_AUTO; /* device, gpus: -1 / 0 until given */
     static const char *const gemms[] = {"bf16", "fp8", NULL}; /* radial_gemm order */
     bool quiet = false, verbose = false, no_overwrite = false, offload = false, vae_tile = false;
     const char *timesteps = NULL, *cache = "none";
@@ -335,7 +501,16 @@ int cmd_generate(int argc, char **argv) {
         {"--gemm", NULL, CLI_CHOICE, .value = &gemm, .choices = gemms,
          .help = "GEMM precision: fp8 runs the DiT blocks' large GEMMs in e4m3 (per-token and per-channel scales; "
                  "GPUs of compute capability 8.9+), faster at a few percent of error per GEMM; bf16 elsewhere"},
-        {"--device", NULL, CLI_INT, .value = &rp.device, .min = 0, .max = 1023, .help = "CUDA device index"},
+        {"--device", NULL, CLI_INT, .value = &device, .min = 0, .max = 1023,
+         .help = "CUDA device index; when not given, 0 (with --gpus, rank r runs on device r)"},
+        {"--gpus", NULL, CLI_INT, .value = &gpus, .min = 1, .max = 64,
+         .help = "run on N GPUs of this machine, one process per GPU (NCCL): rank 0 starts the others, prints the "
+                 "progress and writes the output; --backend cpu runs N ranks as threads on the CPU (the same code "
+                 "paths, for tests; not faster). When not given, 1, or RADIAL_WORLD_SIZE under a launcher"},
+        {"--parallel", NULL, CLI_CHOICE, .value = &parallel, .choices = rad_parallel_names,
+         .help = "with --gpus: cfg runs the two CFG branches on 2 GPUs; ulysses splits every DiT forward over the "
+                 "GPUs (sequence parallelism; the count must divide the DiT's attention heads: 12 for 1.3B, 40 for "
+                 "14B); auto is cfg for 2 GPUs with guidance != 1, else ulysses"},
         {"--offload", NULL, CLI_SWITCH, .value = &offload,
          .help = "keep the DiT blocks in host memory and stream each to the GPU one block ahead of its use (for "
                  "cards smaller than the model)"},
@@ -377,14 +552,33 @@ int cmd_generate(int argc, char **argv) {
     rp.gemm = (radial_gemm)gemm;
     rp.loras = loras.items, rp.n_loras = loras.n;
     rp.offload = offload;
+    rp.device = device < 0 ? 0 : device;
     g.vae_tile = vae_tile ? 256 : 0;
     wp.no_overwrite = no_overwrite;
     wp.cancel = write_cancel;
 
-    /* Before any model work: the output path, for the frame count the pipeline will make (N // 4 * 4 + 1). */
+    /* Which rank this process is: rank 0 of --gpus N, or one of a launcher's (RADIAL_RANK ...). */
+    launch_rank lr;
+    if (!launch_read_env(cmd, gpus ? gpus : 1, gpus > 0, &lr)) return 2;
+    ran_as ra = {.ranks = lr.world, .launch = "one process", .plan = {.mode = RAD_PAR_NONE, .ranks = 1}};
+    snprintf(ra.plan.what, sizeof ra.plan.what, "one rank");
+    const bool threads = lr.world > 1 && rp.backend == RADIAL_BACKEND_CPU; /* loopback ranks on the CPU */
+    if (lr.world > 1) {
+        if (device >= 0)
+            return cli_usage_error(cmd, "--device and --gpus exclude each other: rank r runs on device r (choose the "
+                                        "GPUs with CUDA_VISIBLE_DEVICES)");
+        if (threads && lr.from_env)
+            return cli_usage_error(cmd, "--backend cpu runs the ranks of --gpus as threads of one process; a "
+                                        "launcher's ranks (RADIAL_RANK) need the CUDA backend");
+        if (!threads) rp.backend = RADIAL_BACKEND_CUDA, rp.device = lr.local_rank;
+        ra.launch = threads ? "threads" : lr.from_env ? "launcher" : "processes";
+    }
+
+    /* Before any model work: the output path, for the frame count the pipeline will make (N // 4 * 4 + 1). Rank 0
+     * alone writes. */
     const int frames = radial_output_frames(g.frames);
-    if (radial_video_check_path(output, frames, &wp) != RADIAL_OK) return cli_error(cmd);
-    if (json) {
+    if (lr.rank == 0 && radial_video_check_path(output, frames, &wp) != RADIAL_OK) return cli_error(cmd);
+    if (json && lr.rank == 0) {
         FILE *jf = fopen(json, "a");
         if (!jf) {
             fprintf(stderr, "radial %s: --json %s: cannot write there\n", cmd, json);
@@ -392,13 +586,32 @@ int cmd_generate(int argc, char **argv) {
         }
         fclose(jf);
     }
-    if (g.seed < 0) g.seed = radial_random_seed();
-    if (!quiet) fprintf(stderr, "radial generate: seed %lld\n", (long long)g.seed); /* before the run: a crash keeps it */
+    /* Several ranks: the plan from the model's config (heads, guidance, size), and the GPUs, before any rank
+     * starts. */
+    if (lr.world > 1) {
+        if (rad_pipeline_check_parallel(model, &rp, &g, lr.world, (rad_parallel)parallel, &ra.plan) != RADIAL_OK)
+            return cli_error(cmd);
+        int n_gpus = 0;
+        if (!threads && !lr.from_env && rad_backend_cuda_device_count(&n_gpus) != RADIAL_OK) {
+            fprintf(stderr, "radial %s: --gpus %d needs as many GPUs: %s (--backend cpu runs the ranks as threads on "
+                            "the CPU, for tests)\n", cmd, lr.world, radial_last_error());
+            return 1;
+        }
+        if (!threads && !lr.from_env && n_gpus < lr.world) {
+            fprintf(stderr, "radial %s: --gpus %d: this machine has %d GPU%s visible%s\n", cmd, lr.world, n_gpus,
+                    n_gpus == 1 ? "" : "s", getenv("CUDA_VISIBLE_DEVICES") ? " (CUDA_VISIBLE_DEVICES is set)" : "");
+            return 1;
+        }
+    }
+    if (g.seed < 0) g.seed = radial_random_seed(); /* rank 0's is the run's: the pipeline shares it */
+    if (!quiet && lr.rank == 0)
+        fprintf(stderr, "radial generate: seed %lld\n", (long long)g.seed); /* before the run: a crash keeps it */
     progress pr = {.mode = quiet ? PROGRESS_NONE : prog != PROGRESS_AUTO ? prog : isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     g.on_step = on_step;
     g.on_decode = on_decode;
     g.user_data = &pr;
-    radial_set_log(NULL, NULL, quiet ? RADIAL_LOG_WARN : verbose ? RADIAL_LOG_DEBUG : RADIAL_LOG_INFO);
+    g_log_rank = lr.rank;
+    radial_set_log(rank_log, NULL, quiet ? RADIAL_LOG_WARN : verbose ? RADIAL_LOG_DEBUG : RADIAL_LOG_INFO);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -410,25 +623,68 @@ int cmd_generate(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes the write fail (and clean up) instead of killing us */
 #endif
 
-    radial_ctx *ctx;
-    if (radial_init(model, &rp, &ctx) != RADIAL_OK) return cli_error(cmd);
-    provenance pv;
-    make_provenance(&pv, &g, &rp, model, cli_sampler_names[sampler], rngs[rng], radial_backend_info(ctx));
-    wp.meta = pv.kv, wp.n_meta = pv.n;
-    radial_video vid;
-    radial_timings tm = {.seed_used = g.seed};
-    radial_status s = radial_generate(ctx, &g, &vid, &tm);
-    radial_free(ctx);
-    if (s != RADIAL_OK) {
-        const int code = cli_error(cmd);
-        if (json) write_json(json, &pv, NULL, &tm, s == RADIAL_ERR_CANCELLED ? "cancelled" : "failed", radial_last_error());
-        return code;
+    rank_job job = {.model = model, .rp = rp, .g = g, .rank = lr.rank, .world = lr.world,
+                    .mode = (rad_parallel)parallel};
+    if (lr.rank != 0) { /* another rank: no progress, no output; its failure is its exit status */
+        job.g.on_step = cancel_only, job.g.on_decode = NULL;
+        if (launch_get_id(&lr, job.id) != RADIAL_OK) return rank_fail(cmd, lr.rank, radial_last_error());
+        launch_watch_parent(&lr); /* ends this process if rank 0 goes */
+        job.nccl = true;
+        rank_init(&job);
+        if (job.s == RADIAL_OK) rank_generate(&job);
+        radial_video_free(&job.vid);
+        return job.s == RADIAL_OK ? 0 : rank_fail(cmd, lr.rank, job.err);
     }
-    s = radial_video_write(output, &vid, &wp);
+
+    /* Rank 0 (or the only one): the context first, so that a broken model fails before other ranks start. */
+    rank_init(&job);
+    if (job.s != RADIAL_OK) {
+        fprintf(stderr, "radial %s: %s\n", cmd, job.err);
+        return 1;
+    }
+    provenance pv;
+    make_provenance(&pv, &g, &rp, model, cli_sampler_names[sampler], rngs[rng], job.backend_info,
+                    lr.world > 1 ? ra.plan.what : NULL);
+    wp.meta = pv.kv, wp.n_meta = pv.n;
+    radial_timings tm = {.seed_used = g.seed};
+    launch_children *kids = NULL;
+    fail_report fr = {json, &pv, &tm, &ra};
+    if (lr.world > 1 && threads) {
+        run_threads(&job, lr.world);
+    } else if (lr.world > 1) {
+        job.nccl = true;
+        /* our --gpus: make the id, start the ranks, stop the run if one of them dies; a launcher's: get the id */
+        radial_status s = lr.from_env ? launch_get_id(&lr, job.id) : rad_group_nccl_id(job.id);
+        char **kid_argv = s == RADIAL_OK && !lr.from_env ? rank_argv(argc, argv) : NULL;
+        if (s == RADIAL_OK && !lr.from_env)
+            s = kid_argv ? launch_spawn(kid_argv, lr.world, job.id, &kids)
+                         : rad_err(RADIAL_ERR_NOMEM, "out of memory starting the ranks");
+        free(kid_argv);
+        if (s != RADIAL_OK) {
+            const int code = cli_error(cmd);
+            radial_free(job.ctx);
+            return code;
+        }
+        if (kids) launch_arm(kids, on_rank_failed, &fr);
+        rank_generate(&job);
+        if (kids) launch_disarm(kids);
+    } else {
+        rank_generate(&job);
+    }
+    tm = job.tm;
+    if (kids && job.s != RADIAL_OK) launch_finish(kids, false, 0, NULL, 0), kids = NULL; /* stop the others now */
+    if (job.s != RADIAL_OK) {
+        fprintf(stderr, "radial %s: %s\n", cmd, job.err);
+        if (json) write_json(json, &pv, NULL, &tm, &ra, job.s == RADIAL_ERR_CANCELLED ? "cancelled" : "failed", job.err);
+        return 1;
+    }
+    radial_video vid = job.vid;
+    radial_status s = radial_video_write(output, &vid, &wp);
     const char *written = output;
     char fallback[4096];
+    int code = 0;
     if (s != RADIAL_OK) {
-        const int code = cli_error(cmd);
+        code = cli_error(cmd);
         written = NULL;
         if (s != RADIAL_ERR_CANCELLED) {
             if (save_fallback(&vid, &wp, (long long)tm.seed_used, fallback, sizeof fallback) == 0) {
@@ -438,12 +694,20 @@ int cmd_generate(int argc, char **argv) {
                 fprintf(stderr, "radial %s: the frames could not be saved anywhere: %s\n", cmd, radial_last_error());
             }
         }
-        if (json) write_json(json, &pv, written, &tm, "write failed", radial_last_error());
+        if (json) write_json(json, &pv, written, &tm, &ra, "write failed", radial_last_error());
         radial_video_free(&vid);
-        return code;
     }
+    if (kids) { /* the video is whole: the other ranks have done their part and are ending */
+        char how[1024];
+        if (launch_finish(kids, true, 60, how, sizeof how))
+            fprintf(stderr, "radial %s: warning: after the run, %s\n", cmd, how);
+    }
+    if (code) return code;
     printf("wrote %s: %d frames, %dx%d, %d fps, seed %lld\n", output, vid.frames, vid.width, vid.height, wp.fps,
            (long long)tm.seed_used);
+    if (lr.world > 1)
+        printf("ranks: %d %s (%s)%s\n", lr.world, ra.launch, ra.plan.what,
+               threads ? ", loopback on the CPU" : "; the times and memory below are rank 0's");
     printf("time: text encoder %.2f s | denoising %.2f s (%.3f s/step) | VAE %.2f s | total %.2f s\n", tm.text_encoder_s,
            tm.denoise_s, tm.denoise_per_step_s, tm.vae_s, tm.total_s);
     print_memory(&tm);
@@ -454,5 +718,5 @@ int cmd_generate(int argc, char **argv) {
         printf("step cache: %s skipped the blocks of %d of %d DiT forwards\n", pv.cache,
                tm.cache_skipped[0] + tm.cache_skipped[1], tm.cache_forwards[0] + tm.cache_forwards[1]);
     radial_video_free(&vid);
-    return json ? write_json(json, &pv, output, &tm, "ok", NULL) : 0;
+    return json ? write_json(json, &pv, output, &tm, &ra, "ok", NULL) : 0;
 }

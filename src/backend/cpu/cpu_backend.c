@@ -50,6 +50,10 @@ static rad_status cpu_all_gather(rad_backend *be, rad_group *g, const float *src
     return rad_group_all_gather("cpu", g, be, src, dst, n_rows, row_elems);
 }
 
+static rad_status cpu_broadcast(rad_backend *be, rad_group *g, float *buf, int64_t n, int root) {
+    return rad_group_broadcast("cpu", g, be, buf, n, root);
+}
+
 rad_status rad_backend_cpu(rad_backend **out) {
     rad_backend *be = calloc(1, sizeof *be);
     if (!be) return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CPU backend");
@@ -91,6 +95,7 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .transpose = rad_cpu_transpose,
         .all_to_all = cpu_all_to_all,
         .all_gather = cpu_all_gather,
+        .broadcast = cpu_broadcast,
         .range_push = cpu_range_push,
         .range_pop = cpu_range_pop,
         .destroy = cpu_destroy,

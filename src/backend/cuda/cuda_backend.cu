@@ -1528,12 +1528,29 @@ static rad_status be_all_gather(rad_backend *be, rad_group *g, const float *src,
     return RAD_OK;
 }
 
+static rad_status be_broadcast(rad_backend *be, rad_group *g, float *buf, int64_t n, int root) {
+    const op_range family_range(RAD_OPF_COLLECTIVE);
+    RAD_TRY(rad_group_broadcast("cuda", g, be, buf, n, root));
+    if (g->rank != root) shadow_inval(S(be), buf, (size_t)n * sizeof(float));
+    return RAD_OK;
+}
+
 /* For cuda_nccl.cu: the device and stream of a CUDA backend (-1 / 0 for another backend). */
 extern "C" int rad_cuda_backend_device(rad_backend *be) {
     return be && be->weight_new == be_weight_new ? S(be)->device : -1;
 }
 extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be) {
     return be && be->weight_new == be_weight_new ? S(be)->st : (cudaStream_t)0;
+}
+
+extern "C" rad_status rad_backend_cuda_device_count(int *n) {
+    *n = 0;
+    cudaError_t e = cudaGetDeviceCount(n);
+    if (e != cudaSuccess) {
+        *n = 0;
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "no NVIDIA GPU found (CUDA: %s)", cudaGetErrorString(e));
+    }
+    return RAD_OK;
 }
 
 extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
@@ -1594,6 +1611,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->set_gemm = be_set_gemm;
     be->all_to_all = be_all_to_all;
     be->all_gather = be_all_gather;
+    be->broadcast = be_broadcast;
     be->range_push = be_range_push;
     be->range_pop = be_range_pop;
     be->prof_mark = be_prof_mark;

@@ -8,6 +8,7 @@
  *   and unpacks the received pieces into dst's head columns.
  * - all_gather: ncclAllGather when the rows divide evenly, else grouped send/recv of the uneven pieces
  *   (rad_split_range), received straight into place.
+ * - broadcast: ncclBroadcast in place.
  * libnccl is loaded at run time (dlopen of $RADIAL_NCCL_LIB, else libnccl.so.2, else libnccl.so) on the first
  * NCCL call, not linked: a build that has NCCL still runs on a machine without it (single GPU), and a missing
  * library is an error naming it when a group is made. nccl.h gives the types and prototypes at compile time.
@@ -38,6 +39,7 @@ typedef struct {
     ncclResult_t (*Send)(const void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
     ncclResult_t (*Recv)(void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
     ncclResult_t (*AllGather)(const void *, void *, size_t, ncclDataType_t, ncclComm_t, cudaStream_t);
+    ncclResult_t (*Broadcast)(const void *, void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
     ncclResult_t (*GroupStart)(void);
     ncclResult_t (*GroupEnd)(void);
     const char *(*GetErrorString)(ncclResult_t);
@@ -66,7 +68,8 @@ static void api_load(void) {
     if (sym(h, "ncclGetUniqueId", &api.GetUniqueId) && sym(h, "ncclCommInitRank", &api.CommInitRank) &&
         sym(h, "ncclCommDestroy", &api.CommDestroy) && sym(h, "ncclCommAbort", &api.CommAbort) &&
         sym(h, "ncclSend", &api.Send) && sym(h, "ncclRecv", &api.Recv) && sym(h, "ncclAllGather", &api.AllGather) &&
-        sym(h, "ncclGroupStart", &api.GroupStart) && sym(h, "ncclGroupEnd", &api.GroupEnd) &&
+        sym(h, "ncclBroadcast", &api.Broadcast) && sym(h, "ncclGroupStart", &api.GroupStart) &&
+        sym(h, "ncclGroupEnd", &api.GroupEnd) &&
         sym(h, "ncclGetErrorString", &api.GetErrorString))
         api_error[0] = 0;
 }
@@ -175,6 +178,16 @@ static rad_status nccl_all_gather(rad_group *g, rad_backend *be, const float *sr
     return RAD_OK;
 }
 
+static rad_status nccl_broadcast(rad_group *g, rad_backend *be, float *buf, int64_t n, int root) {
+    RAD_TRY(rad_group_check_bcast("nccl broadcast", g, buf, n, root));
+    nccl_state *x = (nccl_state *)g->state;
+    if (be != x->be)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "nccl broadcast: the group was made for another CUDA backend");
+    if (!n) return RAD_OK;
+    NCK(g, "broadcast", api.Broadcast(buf, buf, (size_t)n, ncclFloat, root, x->comm, x->st));
+    return RAD_OK;
+}
+
 static void nccl_abort(rad_group *g) {
     nccl_state *x = (nccl_state *)g->state;
     if (x->comm) api.CommAbort(x->comm);
@@ -189,7 +202,8 @@ static void nccl_destroy(rad_group *g) {
     free(g);
 }
 
-static const rad_group_impl nccl_impl = {"nccl", "cuda", nccl_all_to_all, nccl_all_gather, nccl_abort, nccl_destroy};
+static const rad_group_impl nccl_impl = {"nccl", "cuda", nccl_all_to_all, nccl_all_gather, nccl_broadcast, nccl_abort,
+                                         nccl_destroy};
 
 extern "C" rad_status rad_group_nccl_id(unsigned char id[RAD_NCCL_ID_BYTES]) {
     static_assert(sizeof(ncclUniqueId) == RAD_NCCL_ID_BYTES, "NCCL unique id size");
