@@ -298,7 +298,9 @@ __global__ void transpose_kernel(const float *x, int64_t rows, int64_t cols, flo
 }
 
 /* ---- channel RMS norm of x [c, s]: one thread per column; the CPU's formula ---- */
-__global__ void rmsnorm_channels_kernel(const float *x, int64_t c, int64_t s, const float *gamma, float *y) {
+/* Channel RMS norm of x [c, s] per column j; out(i, v) stores the normed value v of element i. */
+template <class Out>
+__global__ void rmsnorm_channels_kernel(const float *x, int64_t c, int64_t s, const float *gamma, Out out) {
     const float scale = __fsqrt_rn((float)c);
     for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < s; j += (int64_t)gridDim.x * blockDim.x) {
         double ss = 0.0;
@@ -309,29 +311,20 @@ __global__ void rmsnorm_channels_kernel(const float *x, int64_t c, int64_t s, co
         const float norm = (float)sqrt(ss), den = norm > 1e-12f ? norm : 1e-12f;
         for (int64_t ch = 0; ch < c; ch++) {
             const float g = gamma ? gamma[ch] : 1.0f;
-            y[ch * s + j] = __fmul_rn(__fmul_rn(__fdiv_rn(x[ch * s + j], den), scale), g);
+            out(ch * s + j, __fmul_rn(__fmul_rn(__fdiv_rn(x[ch * s + j], den), scale), g));
         }
     }
 }
-
-/* rmsnorm_channels_kernel, then silu_kernel's SiLU and the bf16 rounding of rk_f32_to_bf16, on the same values
- * in registers (bit for bit the three kernels). */
-__global__ void rmsnorm_silu_channels_kernel(const float *x, int64_t c, int64_t s, const float *gamma, bf16 *y) {
-    const float scale = __fsqrt_rn((float)c);
-    for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < s; j += (int64_t)gridDim.x * blockDim.x) {
-        double ss = 0.0;
-        for (int64_t ch = 0; ch < c; ch++) {
-            const double v = x[ch * s + j];
-            ss += v * v;
-        }
-        const float norm = (float)sqrt(ss), den = norm > 1e-12f ? norm : 1e-12f;
-        for (int64_t ch = 0; ch < c; ch++) {
-            const float g = gamma ? gamma[ch] : 1.0f;
-            const float v = __fmul_rn(__fmul_rn(__fdiv_rn(x[ch * s + j], den), scale), g);
-            y[ch * s + j] = __float2bfloat16_rn(v / (1.0f + expf(-v)));
-        }
-    }
-}
+struct StoreF32 {
+    float *y;
+    __device__ void operator()(int64_t i, float v) const { y[i] = v; }
+};
+/* silu_kernel's SiLU and the rounding of rk_f32_to_bf16 on the normed value in a register: bit for bit the three
+ * kernels (rmsnorm_channels, silu, to_conv_dtype) */
+struct StoreSiluBf16 {
+    bf16 *y;
+    __device__ void operator()(int64_t i, float v) const { y[i] = __float2bfloat16_rn(v / (1.0f + expf(-v))); }
+};
 
 /* ---- im2col for one output frame and a run of output pixels ---- */
 __global__ void im2col_kernel(rk_conv_geom g, int64_t f, int64_t p0, int64_t np, bf16 *cols, int64_t ld, int64_t K) {
@@ -455,13 +448,13 @@ rad_status rk_upsample2x(const bf16 *x, int64_t c, int64_t h, int64_t w, bf16 *y
 
 rad_status rk_rmsnorm_channels(const float *x, int64_t c, int64_t s, const float *gamma, float *y, cudaStream_t st) {
     if (s <= 0) return RAD_OK;
-    rmsnorm_channels_kernel<<<flat_blocks(s), TPB, 0, st>>>(x, c, s, gamma, y);
+    rmsnorm_channels_kernel<<<flat_blocks(s), TPB, 0, st>>>(x, c, s, gamma, StoreF32{y});
     return launched("rmsnorm_channels");
 }
 
 rad_status rk_rmsnorm_silu_channels(const float *x, int64_t c, int64_t s, const float *gamma, bf16 *y, cudaStream_t st) {
     if (s <= 0) return RAD_OK;
-    rmsnorm_silu_channels_kernel<<<flat_blocks(s), TPB, 0, st>>>(x, c, s, gamma, y);
+    rmsnorm_channels_kernel<<<flat_blocks(s), TPB, 0, st>>>(x, c, s, gamma, StoreSiluBf16{y});
     return launched("rmsnorm_silu_channels");
 }
 
