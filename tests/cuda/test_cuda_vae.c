@@ -53,9 +53,16 @@ static rad_status w_upsample2x(rad_backend *be, const void *x, int64_t c, int64_
     free(hx), free(hy);
     return st;
 }
+/* rmsnorm_silu_channels with fp32 convolution inputs: the norm and the SiLU of the real backend, kept in fp32 */
+static rad_status w_rmsnorm_silu(rad_backend *be, const float *x, int64_t c, int64_t s, const float *gamma, void *y) {
+    (void)be;
+    RAD_TRY(real->rmsnorm_channels(real, x, c, s, gamma, (float *)y));
+    return real->silu(real, (float *)y, c * s);
+}
 static rad_backend fp32_inputs(rad_backend *of) {
     rad_backend b = *of;
     b.conv_dtype = RAD_DT_F32, b.to_conv_dtype = w_to_conv, b.conv3d = w_conv3d, b.upsample2x = w_upsample2x;
+    b.rmsnorm_silu_channels = w_rmsnorm_silu;
     return b;
 }
 

@@ -63,6 +63,7 @@
 extern "C" {
 #include "backend/backend.h"
 #include "backend/cuda/cuda_attention.h"
+#include "backend/cuda/cuda_ffn.h"
 #include "backend/profile.h"
 #include "backend/cuda/cuda_weight.h"
 #include "base/half.h"
@@ -96,7 +97,7 @@ struct rad_weight {
 
 namespace {
 enum { N_SHADOWS = 3, N_PLANS = 64, N_CROSS = 4, N_MASKS = 2 };
-enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, N_SCRATCH };
+enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, SCR_BIAS16, N_SCRATCH };
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
 constexpr size_t IM2COL_BYTES = 64u << 20; /* bound on one conv3d chunk's bf16 column matrix */
 
@@ -115,7 +116,7 @@ struct shadow {
 
 /* The epilogue of a bf16 GEMM: none, + bias, or gelu_tanh(· + bias) (cuBLASLt's GELU is the tanh form, as Wan's
  * FFN; the GPU test of ffn tells the two apart). */
-enum gemm_epi { EPI_NONE, EPI_BIAS, EPI_GELU_BIAS };
+enum gemm_epi { EPI_NONE, EPI_BIAS, EPI_GELU_BIAS, EPI_GELU_BIAS16 /* the bias in bf16 */ };
 
 struct gemm_key {
     int ta, tb, epi, out16; /* out16: C is bf16 (else fp32) */
@@ -179,7 +180,9 @@ struct cuda_be { /* be->state */
     int64_t rope_key[4];
     bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
     bool tc_attention; /* the device runs the bf16 tensor-core attention kernels (sm_80 and later) */
-    bool ffn_unfused;  /* cuBLASLt refused ffn's GELU epilogue with bf16 output once: ffn runs the unfused ops */
+    int ffn_path;      /* RAD_CUDA_FFN_*: the first ffn epilogue cuBLASLt took (cuda_ffn.h); UNTRIED until one ran */
+    int ffn_last;      /* the path the last ffn call took */
+    char ffn_why[320]; /* cuBLASLt's refusals of the paths tried before ffn_path */
     const rad_weight *deq_of; /* the weight whose bf16 matrix scr[SCR_DEQ] holds now (NULL: none) */
     int device;
     rk_fp8 *fp8;   /* the fp8 GEMM state (gemm_fp8.cu), made by the first set_gemm RAD_GEMM_FP8 */
@@ -372,9 +375,10 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
     cublasStatus_t e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
     if (e == CUBLAS_STATUS_SUCCESS && k->epi != EPI_NONE) {
-        const cublasLtEpilogue_t epi = k->epi == EPI_GELU_BIAS ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+        const cublasLtEpilogue_t epi = k->epi == EPI_BIAS ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_GELU_BIAS;
         e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
-        const cudaDataType_t bias_type = CUDA_R_32F; /* fp32 biases also when C is bf16 (the default would be C's type) */
+        /* fp32 biases also when C is bf16 (the default would be C's type), unless asked for bf16 */
+        const cudaDataType_t bias_type = k->epi == EPI_GELU_BIAS16 ? CUDA_R_16BF : CUDA_R_32F;
         if (e == CUBLAS_STATUS_SUCCESS)
             e = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type);
     }
@@ -406,7 +410,11 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
                     "status %d",
                     opname, (long long)k->m, (long long)k->n, (long long)k->k, (long long)k->lda, (long long)k->ldb,
                     (long long)k->ldc, k->out16 ? "bf16" : "fp32",
-                    k->epi == EPI_GELU_BIAS ? ", GELU + bias epilogue" : k->epi == EPI_BIAS ? ", bias epilogue" : "", (int)e);
+                    k->epi == EPI_GELU_BIAS     ? ", GELU + fp32 bias epilogue"
+                    : k->epi == EPI_GELU_BIAS16 ? ", GELU + bf16 bias epilogue"
+                    : k->epi == EPI_BIAS        ? ", bias epilogue"
+                                                : "",
+                    (int)e);
     if (s != RAD_OK) {
         if (lc) cublasLtMatrixLayoutDestroy(p->lc);
         if (lb) cublasLtMatrixLayoutDestroy(p->lb);
@@ -420,10 +428,10 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
 }
 
 /* C (m x n, column-major, ldc) = epi(op(A) op(B)) with the epilogue's bias[m] on every column; A, B bf16, C fp32
- * or (out16) bf16. bias: NULL for EPI_NONE, else 16-byte aligned. */
+ * or (out16) bf16. bias: NULL for EPI_NONE, else 16-byte aligned fp32 (bf16 for EPI_GELU_BIAS16). */
 rad_status gemm_ex(cuda_be *c, const char *opname, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16 *A,
                     int64_t lda, const bf16 *B, int64_t ldb, void *C, bool out16, int64_t ldc, gemm_epi epi,
-                    const float *bias) {
+                    const void *bias) {
     const gemm_key key = {ta, tb, epi, out16, m, n, k, lda, ldb, ldc, rk_align_of(A), rk_align_of(B), rk_align_of(C)};
     gemm_plan *p = NULL, *lru = &c->plans[0];
     for (int i = 0; i < N_PLANS && !p; i++) {
@@ -1010,7 +1018,9 @@ rad_status ffn_unfused(rad_backend *be, const float *x, int64_t m, int64_t d, co
 }
 
 /* ffn (backend.h): per chunk one GEMM with the GELU + bias epilogue writing the bf16 hidden state into `hidden`
- * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it. */
+ * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it.
+ * cuBLASLt may refuse the epilogue with an fp32 bias; then with the bias rounded to bf16; then the unfused ops run
+ * (ffn_path keeps the first that worked, ffn_why the refusals: rad_cuda_ffn_path). */
 rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
                   const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
     const op_range family_range(RAD_OPF_GEMM);
@@ -1023,20 +1033,32 @@ rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const r
     size_t n = 0;
     RAD_TRY(count("ffn", m, d, &n));
     shadow_inval(c, hidden, hidden_floats * sizeof(float));
-    const bool fused = !c->gemm_fp8 && !c->ffn_unfused && b1 && (uintptr_t)b1 % 16 == 0 && (uintptr_t)hidden % 16 == 0;
-    if (!fused) return ffn_unfused(be, x, m, d, w1, b1, w2, b2, hidden, chunk, y);
+    if (c->ffn_path == RAD_CUDA_FFN_UNTRIED) c->ffn_path = RAD_CUDA_FFN_GELU_F32_BIAS;
+    const bool fusable = !c->gemm_fp8 && b1 && (uintptr_t)b1 % 16 == 0 && (uintptr_t)hidden % 16 == 0;
+    c->ffn_last = fusable ? c->ffn_path : RAD_CUDA_FFN_UNFUSED;
+    if (c->ffn_last == RAD_CUDA_FFN_UNFUSED) return ffn_unfused(be, x, m, d, w1, b1, w2, b2, hidden, chunk, y);
     shadow_inval(c, y, n * sizeof(float));
     bf16 *x16, *h16 = (bf16 *)hidden;
     RAD_TRY(bf16_input(c, x, n, "cuda ffn", &x16));
     const bool b2_epilogue = b2 && (uintptr_t)b2 % 16 == 0;
     for (int64_t r = 0; r < m; r += chunk16) {
         const int64_t rows = m - r < chunk16 ? m - r : chunk16;
+        const void *bias = b1;
+        if (c->ffn_path == RAD_CUDA_FFN_GELU_BF16_BIAS) { /* stream-ordered: rewritten per call, read by this GEMM */
+            void *b16;
+            RAD_TRY(scratch(c, SCR_BIAS16, (size_t)F * sizeof(bf16), &b16));
+            RAD_TRY(rk_f32_to_bf16(b1, (bf16 *)b16, F, c->st));
+            bias = b16;
+        }
         const bf16 *w16;
         RAD_TRY(weight_bf16(c, w1, "ffn", &w16)); /* per chunk: a dequantised matrix shares one scratch buffer */
-        rad_status s = gemm_ex(c, "ffn", true, false, F, rows, d, w16, d, x16 + r * d, d, h16, true, F, EPI_GELU_BIAS, b1);
-        if (s != RAD_OK && r == 0) { /* nothing written yet: remember and take the unfused ops */
-            c->ffn_unfused = true;
-            return ffn_unfused(be, x, m, d, w1, b1, w2, b2, hidden, chunk, y);
+        const gemm_epi epi = c->ffn_path == RAD_CUDA_FFN_GELU_BF16_BIAS ? EPI_GELU_BIAS16 : EPI_GELU_BIAS;
+        rad_status s = gemm_ex(c, "ffn", true, false, F, rows, d, w16, d, x16 + r * d, d, h16, true, F, epi, bias);
+        if (s != RAD_OK && r == 0) { /* nothing written yet: note why, take the next path from now on */
+            const size_t used = strlen(c->ffn_why);
+            snprintf(c->ffn_why + used, sizeof c->ffn_why - used, "%s%s", used ? "; " : "", rad_last_error());
+            c->ffn_path++;
+            return be_ffn(be, x, m, d, w1, b1, w2, b2, hidden, hidden_floats, y);
         }
         RAD_TRY(s);
         RAD_TRY(weight_bf16(c, w2, "ffn", &w16));
@@ -1536,6 +1558,12 @@ static rad_status be_broadcast(rad_backend *be, rad_group *g, float *buf, int64_
 }
 
 /* For cuda_nccl.cu: the device and stream of a CUDA backend (-1 / 0 for another backend). */
+extern "C" int rad_cuda_ffn_path(rad_backend *be, char *why, size_t cap) {
+    const cuda_be *c = S(be);
+    if (why && cap) snprintf(why, cap, "%s", c->ffn_why);
+    return c->ffn_last;
+}
+
 extern "C" int rad_cuda_backend_device(rad_backend *be) {
     return be && be->weight_new == be_weight_new ? S(be)->device : -1;
 }
