@@ -103,13 +103,17 @@ class MemWatch:
 
 
 def module_bytes(m):
+    """Bytes of a module's parameters and buffers, and its dtypes by bytes, largest first ("bfloat16 + float32 1.2
+    MiB": diffusers keeps some small tensors of a bf16 model in float32)."""
     if m is None:
         return 0, None
-    n, dt = 0, None
+    per = {}
     for p in list(m.parameters()) + list(m.buffers()):
-        n += p.numel() * p.element_size()
-        dt = dt or str(p.dtype).replace("torch.", "")
-    return int(n), dt
+        dt = str(p.dtype).replace("torch.", "")
+        per[dt] = per.get(dt, 0) + p.numel() * p.element_size()
+    order = sorted(per.items(), key=lambda kv: -kv[1])
+    desc = " + ".join([order[0][0]] + [f"{d} {b / MIB:.1f} MiB" for d, b in order[1:]])
+    return int(sum(per.values())), desc
 
 
 def phase_line(name, ph, extra=""):
