@@ -324,9 +324,9 @@ static rad_status lb_split(rad_group *g, int color, int key, rad_group **out) {
     const bool passed = lb_barrier(x);
     if (missing >= 0 || !passed) {
         rad_group_free(got);
-        return !passed ? lb_aborted(who, g)
-                       : rad_err(RADIAL_ERR_NOMEM, "%s (loopback rank %d of %d): out of memory making rank %d's sub-group",
-                                 who, me, n, missing);
+        if (!passed) return lb_aborted(who, g);
+        return rad_err(RADIAL_ERR_NOMEM, "%s (loopback rank %d of %d): out of memory making rank %d's sub-group", who,
+                       me, n, missing);
     }
     *out = got;
     return RAD_OK;
