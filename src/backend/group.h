@@ -107,4 +107,7 @@ rad_status rad_group_broadcast(const char *backend, rad_group *g, struct rad_bac
 rad_status rad_group_nccl_id(unsigned char id[RAD_NCCL_ID_BYTES]);
 rad_status rad_group_nccl_new(struct rad_backend *cuda_backend, int rank, int size, const unsigned char id[RAD_NCCL_ID_BYTES],
                               rad_group **out);
+/* Whether the NCCL library here can split groups (ncclCommSplit, NCCL 2.18+): what --parallel cfg+ulysses checks
+ * before any rank starts. */
+rad_status rad_group_nccl_check_split(void);
 #endif

@@ -27,6 +27,7 @@ rad_status rad_group_nccl_new(struct rad_backend *cuda_backend, int rank, int si
     *out = NULL;
     return rad_group_nccl_id(NULL);
 }
+rad_status rad_group_nccl_check_split(void) { return rad_group_nccl_id(NULL); }
 #endif
 
 rad_status rad_group_check_a2a(const char *who, const rad_group *g, const float *src, const float *dst, int64_t n_tokens,

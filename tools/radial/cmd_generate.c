@@ -633,6 +633,8 @@ int cmd_generate(int argc, char **argv) {
     if (lr.rank != 0) { /* another rank: no progress, no output; its failure is its exit status */
         job.g.on_step = cancel_only, job.g.on_decode = NULL;
         if (launch_get_id(&lr, job.id) != RADIAL_OK) return rank_fail(cmd, lr.rank, radial_last_error());
+        if (ra.plan.mode == RAD_PAR_CFG_ULYSSES && rad_group_nccl_check_split() != RADIAL_OK) /* this node's libnccl */
+            return rank_fail(cmd, lr.rank, radial_last_error());
         launch_watch_parent(&lr); /* ends this process if rank 0 goes */
         job.nccl = true;
         rank_init(&job);
@@ -660,6 +662,7 @@ int cmd_generate(int argc, char **argv) {
         job.nccl = true;
         /* our --gpus: make the id, start the ranks, stop the run if one of them dies; a launcher's: get the id */
         radial_status s = lr.from_env ? launch_get_id(&lr, job.id) : rad_group_nccl_id(job.id);
+        if (s == RADIAL_OK && ra.plan.mode == RAD_PAR_CFG_ULYSSES) s = rad_group_nccl_check_split(); /* NCCL 2.18+ */
         char **kid_argv = s == RADIAL_OK && !lr.from_env ? rank_argv(argc, argv) : NULL;
         if (s == RADIAL_OK && !lr.from_env)
             s = kid_argv ? launch_spawn(kid_argv, lr.world, job.id, &kids)

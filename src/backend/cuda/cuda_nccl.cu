@@ -250,15 +250,7 @@ static rad_status nccl_split(rad_group *g, int color, int key, rad_group **out) 
     if (color < RAD_GROUP_NO_COLOR)
         return rad_err(RADIAL_ERR_INVALID_ARG, "nccl split (rank %d of %d): color %d (>= 0, or RAD_GROUP_NO_COLOR)",
                        g->rank, g->size, color);
-    if (!api.CommSplit) {
-        int v = 0;
-        api.GetVersion(&v);
-        return rad_err(RADIAL_ERR_UNSUPPORTED,
-                       "nccl split (rank %d of %d): the NCCL library loaded (version code %d) has no ncclCommSplit; "
-                       "sub-groups (--parallel cfg+ulysses) need NCCL 2.18 or newer (RADIAL_NCCL_LIB names the "
-                       "libnccl to load); --parallel cfg or ulysses run without it",
-                       g->rank, g->size, v);
-    }
+    if (!api.CommSplit) return rad_group_nccl_check_split();
     nccl_state *y = (nccl_state *)calloc(1, sizeof *y);
     rad_group *sub = (rad_group *)calloc(1, sizeof *sub);
     if (!y || !sub) {
@@ -286,6 +278,18 @@ static rad_status nccl_split(rad_group *g, int color, int key, rad_group **out) 
     family_add(x->fam, y);
     *out = sub;
     return RAD_OK;
+}
+
+extern "C" rad_status rad_group_nccl_check_split(void) {
+    RAD_TRY(api_ready("nccl split"));
+    if (api.CommSplit) return RAD_OK;
+    int v = 0;
+    api.GetVersion(&v);
+    return rad_err(RADIAL_ERR_UNSUPPORTED,
+                   "nccl split: the NCCL library loaded (version code %d) has no ncclCommSplit; sub-groups (--parallel "
+                   "cfg+ulysses) need NCCL 2.18 or newer (RADIAL_NCCL_LIB names the libnccl to load); --parallel cfg "
+                   "or ulysses run without it",
+                   v);
 }
 
 static void nccl_abort(rad_group *g) {
