@@ -18,7 +18,14 @@
  *
  * Every rank must call every collective of the group in the same order with the same shape arguments (the
  * loopback checks the shapes and fails on every rank alike when they differ). A rank that fails between
- * collectives must call rad_group_abort so that the others return an error instead of waiting for it. */
+ * collectives must call rad_group_abort so that the others return an error instead of waiting for it.
+ *
+ * Sub-groups (rad_group_split, as MPI_Comm_split and ncclCommSplit): CFG-parallel x Ulysses runs each CFG branch
+ * on one half of the ranks (a Ulysses sub-group) and exchanges the velocities between rank r of each half (a
+ * 2-rank sub-group). A group made by rad_group_*_new and every group split from it, transitively, are one family:
+ * rad_group_abort on any of them aborts the whole family, because a rank that fails anywhere ends the run and its
+ * peers may be waiting in any of the family's groups (loopback: on every rank; NCCL: this rank's communicators,
+ * the launcher stops the other processes). */
 #ifndef RAD_GROUP_H
 #define RAD_GROUP_H
 #include <stdint.h>
@@ -43,6 +50,7 @@ typedef struct rad_group_impl {
                              int64_t head_dim, rad_a2a_dir dir);
     rad_status (*all_gather)(rad_group *g, struct rad_backend *be, const float *src, float *dst, int64_t n_rows, int64_t row_elems);
     rad_status (*broadcast)(rad_group *g, struct rad_backend *be, float *buf, int64_t n, int root);
+    rad_status (*split)(rad_group *g, int color, int key, rad_group **out);
     void (*abort)(rad_group *g);
     void (*destroy)(rad_group *g);
 } rad_group_impl;
@@ -69,9 +77,19 @@ rad_status rad_group_check_bcast(const char *who, const rad_group *g, const floa
 /* `size` loopback ranks of one process: out[r] is rank r's group (all share one exchange); free each with
  * rad_group_free (the exchange goes with the last). Rank r's collectives must be called from its own thread. */
 rad_status rad_group_loopback_new(int size, rad_group **out);
-/* Makes every rank's pending and future collectives of the group fail (a rank gave up). */
+/* Makes every rank's pending and future collectives of the group's family fail (a rank gave up). */
 void rad_group_abort(rad_group *g);
+/* Frees this rank's handle (sub-groups and their parent in any order). */
 void rad_group_free(rad_group *g);
+
+/* The color of a rank that joins no sub-group (its *out is NULL): NCCL_SPLIT_NOCOLOR, MPI_UNDEFINED. */
+#define RAD_GROUP_NO_COLOR (-1)
+/* Splits g, collectively (every rank of g calls it, each from its own thread or process): the ranks that pass the
+ * same color >= 0 form one sub-group, ranked by key, ties by their rank in g. *out: this rank's sub-group, freed
+ * with rad_group_free; NULL for RAD_GROUP_NO_COLOR. Loopback: every rank gets its sub-group or every rank fails
+ * (a color below -1 on any rank fails all, naming that rank). NCCL: ncclCommSplit (NCCL 2.18 or newer; an older
+ * libnccl is refused naming the version). */
+rad_status rad_group_split(rad_group *g, int color, int key, rad_group **out);
 
 /* The backend ops (backend.h all_to_all, all_gather, broadcast) of a backend whose groups are named `backend`: check that
  * the group's implementation moves that backend's memory, then run it. */
@@ -89,4 +107,7 @@ rad_status rad_group_broadcast(const char *backend, rad_group *g, struct rad_bac
 rad_status rad_group_nccl_id(unsigned char id[RAD_NCCL_ID_BYTES]);
 rad_status rad_group_nccl_new(struct rad_backend *cuda_backend, int rank, int size, const unsigned char id[RAD_NCCL_ID_BYTES],
                               rad_group **out);
+/* Whether the NCCL library here can split groups (ncclCommSplit, NCCL 2.18+): what --parallel cfg+ulysses checks
+ * before any rank starts. */
+rad_status rad_group_nccl_check_split(void);
 #endif

@@ -6,8 +6,9 @@
  * What runs where (docs/ARCHITECTURE.md "Multi-GPU"): rank 0 alone tokenises and encodes the prompts (umT5) and
  * draws the initial noise; both are broadcast to every rank (the other ranks never load the text encoder). Every
  * rank then holds the same contexts and latent, computes its share of every step (CFG: one branch; Ulysses: its
- * tokens and heads), and after the exchange every rank holds the same velocity and steps the same latent. Rank 0
- * alone decodes the video (the VAE); the other ranks return no video. */
+ * tokens and heads; CFG x Ulysses: its half's branch, its tokens and heads of it), and after the exchange every
+ * rank holds the same velocity and steps the same latent. Rank 0 alone decodes the video (the VAE); the other
+ * ranks return no video. */
 #ifndef RAD_PIPELINE_PARALLEL_H
 #define RAD_PIPELINE_PARALLEL_H
 #include <stdbool.h>
@@ -21,25 +22,36 @@
 #define RAD_MAX_RANKS 64
 
 typedef enum rad_parallel {
-    RAD_PAR_AUTO = 0,    /* 2 ranks and two CFG branches in every step: CFG; otherwise Ulysses of degree ranks */
-    RAD_PAR_CFG = 1,     /* 2 ranks: the conditional branch on rank 0, the unconditional one on rank 1 */
-    RAD_PAR_ULYSSES = 2, /* sequence parallelism of degree ranks inside every DiT forward (rad_dit_forward_parallel) */
-    RAD_PAR_NONE = 3,    /* one rank: what every mode resolves to for 1 rank */
+    RAD_PAR_AUTO = 0,        /* see rad_parallel_resolve */
+    RAD_PAR_CFG = 1,         /* 2 ranks: the conditional branch on rank 0, the unconditional one on rank 1 */
+    RAD_PAR_ULYSSES = 2,     /* sequence parallelism of degree ranks in every DiT forward (rad_dit_forward_parallel) */
+    RAD_PAR_CFG_ULYSSES = 3, /* 2u ranks: the conditional branch on ranks [0, u), the unconditional on [u, 2u), each
+                                half Ulysses of degree u over its own sub-group; rank r and r + u exchange velocities */
+    RAD_PAR_NONE = 4,        /* one rank: what every mode resolves to for 1 rank */
 } rad_parallel;
-/* The --parallel values "auto", "cfg", "ulysses" in rad_parallel order, NULL-terminated. */
+/* The --parallel values "auto", "cfg", "ulysses", "cfg+ulysses" in rad_parallel order, NULL-terminated. */
 extern const char *const rad_parallel_names[];
 
 typedef struct rad_parallel_plan {
-    rad_parallel mode; /* CFG, ULYSSES or NONE (never AUTO) */
+    rad_parallel mode; /* CFG, ULYSSES, CFG_ULYSSES or NONE (never AUTO) */
     int ranks;
-    char what[96]; /* in words: "CFG-parallel, 2 ranks", "Ulysses degree 4", "one rank" */
+    int degree;    /* the Ulysses degree of every DiT forward: ranks (ULYSSES), ranks / 2 (CFG_ULYSSES), else 1 */
+    char what[128]; /* in words: "CFG-parallel, 2 ranks", "Ulysses degree 4", "CFG-parallel 2 x Ulysses degree 2, 4
+                      ranks", "one rank" */
+    char why[192]; /* --parallel auto: what it chose and why, in words; "" when the mode was asked */
 } rad_parallel_plan;
 
 /* The plan for generating g over `ranks` ranks asked as `asked`. num_heads: the DiT's attention heads (two experts:
- * the greatest common divisor of both counts); two_experts: a Wan 2.2 A14B folder (guidance_2 applies). Refused,
- * saying what would work: ranks outside [1, RAD_MAX_RANKS]; CFG with other than 2 ranks, or with guidance 1 in
- * every step (one branch: nothing to split); Ulysses of a degree that does not divide the heads (the message lists
- * the degrees that do) or with fewer video tokens than ranks; step caching with more than one rank. */
+ * the greatest common divisor of both counts); two_experts: a Wan 2.2 A14B folder (guidance_2 applies).
+ * auto, with two CFG branches in every step (guidance != 1; two experts: both guidances): CFG for 2 ranks;
+ * CFG x Ulysses of degree ranks/2 for 4 or 8 ranks when ranks/2 divides the heads (the all-to-alls then span half
+ * the ranks, and the CFG exchange is one all-gather per step), or for another even count when the heads divide by
+ * ranks/2 but not by ranks; otherwise (or with one branch in some step) Ulysses of degree ranks.
+ * Refused, saying what would work: ranks outside [1, RAD_MAX_RANKS]; CFG with other than 2 ranks; CFG or CFG x
+ * Ulysses with guidance 1 in every step (one branch: nothing to split); CFG x Ulysses over an odd count or fewer
+ * than 4 ranks, or whose half does not divide the heads (the message lists the --gpus counts that work); Ulysses
+ * of a degree that does not divide the heads (the message lists the degrees that do) or with fewer video tokens
+ * than the degree; step caching with more than one rank. */
 rad_status rad_parallel_resolve(int ranks, rad_parallel asked, int num_heads, bool two_experts,
                                 const radial_gen_params *g, rad_parallel_plan *out);
 

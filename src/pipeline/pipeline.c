@@ -7,7 +7,8 @@
  * Wan 2.2 two-expert folders pick the DiT per step by the timestep (diffusers WanPipeline's boundary rule); the
  * schedule comes from the caller, else from the folder's scheduler config, else the official Wan defaults.
  * Several ranks (rad_pipeline_set_parallel; parallel.h): rank 0 encodes and draws the noise, both broadcast; each
- * rank computes its share of every step (CFG: one branch; Ulysses: its tokens and heads); rank 0 decodes. */
+ * rank computes its share of every step (CFG: one branch; Ulysses: its tokens and heads; CFG x Ulysses: its half's
+ * branch, its tokens and heads of it); rank 0 decodes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,22 +74,59 @@ struct radial_ctx {
     bool park_for_vae;   /* this generation parks the DiT in host memory during the decode (check_memory) */
     rad_step_cache_trace_fn cache_trace; /* tests: what the step cache decided (rad_pipeline_set_cache_trace) */
     void *cache_trace_user;
+    rad_forward_trace_fn forward_trace; /* tests: every DiT forward (rad_pipeline_set_forward_trace) */
+    void *forward_trace_user;
     rad_vae *vae; /* loaded at the first decode, kept */
     /* multi-rank generation (rad_pipeline_set_parallel, parallel.h): this rank's group and the mode asked;
      * own_group: the NCCL group this context made (rad_pipeline_join_nccl), freed with it */
     rad_group *group, *own_group;
     rad_parallel par_asked;
+    /* CFG x Ulysses: the sub-groups split from split_from (the group) at the first generation that runs the plan,
+     * kept while the group is: this rank's half (Ulysses of degree size/2) and its pair (rank r of each half, the
+     * CFG exchange) */
+    rad_group *half, *pair, *split_from;
 };
+
+static void free_subgroups(radial_ctx *c) {
+    rad_group_free(c->half);
+    rad_group_free(c->pair);
+    c->half = c->pair = c->split_from = NULL;
+}
+
+/* The sub-groups of CFG x Ulysses of degree u over grp (collective: every rank of grp calls it at the same point):
+ * half h = rank / u holds ranks [h·u, (h+1)·u) in order, so half 0 is the conditional branch's and world rank 0 is
+ * its rank 0; pair r holds ranks r and r + u, in that order, so pair rank 0 is half 0's. */
+static rad_status make_subgroups(radial_ctx *c, rad_group *grp, int u) {
+    if (c->split_from == grp && c->half && c->half->size == u) return RAD_OK;
+    free_subgroups(c);
+    rad_status s = rad_group_split(grp, grp->rank / u, grp->rank, &c->half);
+    if (s == RAD_OK) s = rad_group_split(grp, grp->rank % u, grp->rank, &c->pair);
+    if (s == RAD_OK && (!c->half || !c->pair || c->half->size != u || c->pair->size != 2 ||
+                        c->pair->rank != grp->rank / u))
+        s = rad_err(RADIAL_ERR_BACKEND, "CFG-parallel x Ulysses (rank %d of %d): the sub-groups came out as %d and %d "
+                    "ranks, not %d and 2", grp->rank, grp->size, c->half ? c->half->size : 0,
+                    c->pair ? c->pair->size : 0, u);
+    if (s != RAD_OK) {
+        free_subgroups(c);
+        return rad_err_prefix(s, "CFG-parallel x Ulysses: splitting the %d ranks into halves and pairs: ", grp->size);
+    }
+    c->split_from = grp;
+    return RAD_OK;
+}
 
 rad_status rad_pipeline_set_parallel(radial_ctx *c, rad_group *g, rad_parallel mode) {
     if (mode < RAD_PAR_AUTO || mode > RAD_PAR_NONE)
-        return rad_err(RADIAL_ERR_INVALID_ARG, "unknown parallel mode %d (auto, cfg, ulysses)", (int)mode);
+        return rad_err(RADIAL_ERR_INVALID_ARG, "unknown parallel mode %d (auto, cfg, ulysses, cfg+ulysses)", (int)mode);
     if (g && mode == RAD_PAR_CFG && g->size != 2)
         return rad_err(RADIAL_ERR_INVALID_ARG, "CFG-parallel: the group has %d ranks; it takes 2 (one per branch)",
                        g->size);
+    if (g && mode == RAD_PAR_CFG_ULYSSES && (g->size < 4 || g->size % 2))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "CFG-parallel x Ulysses: the group has %d ranks; it takes an even "
+                       "number, 4 or more (two halves of Ulysses degree 2 or more)", g->size);
     if (g && (!g->impl || strcmp(g->impl->backend, c->be->name)))
         return rad_err(RADIAL_ERR_INVALID_ARG, "the %s group moves %s memory; this context runs on the %s backend",
                        g->impl ? g->impl->kind : "(empty)", g->impl ? g->impl->backend : "no", c->be->name);
+    free_subgroups(c); /* split again from the new group when its plan needs them */
     if (c->own_group && g != c->own_group) {
         rad_group_free(c->own_group);
         c->own_group = NULL;
@@ -110,13 +148,13 @@ rad_status rad_pipeline_join_nccl(radial_ctx *c, int rank, int size, const unsig
     return RAD_OK;
 }
 
-/* CFG-parallel: this rank's velocity (mine) to both ranks, as v_c (rank 0's) and v_u (rank 1's), through the
- * backend's all_gather of [2, n] (dv: backend [n], dall: backend [2, n]). */
-static rad_status cfg_exchange(radial_ctx *c, const float *mine, float *dv, float *dall, float *v_c, float *v_u,
-                               size_t n) {
+/* CFG-parallel: this rank's velocity (mine) to both ranks of the 2-rank group cg, as v_c (rank 0's) and v_u (rank
+ * 1's), through the backend's all_gather of [2, n] (dv: backend [n], dall: backend [2, n]). */
+static rad_status cfg_exchange(radial_ctx *c, rad_group *cg, const float *mine, float *dv, float *dall, float *v_c,
+                               float *v_u, size_t n) {
     rad_backend *be = c->be;
     RAD_TRY(be->upload(be, dv, mine, n * sizeof(float)));
-    RAD_TRY(be->all_gather(be, c->group, dv, dall, 2, (int64_t)n));
+    RAD_TRY(be->all_gather(be, cg, dv, dall, 2, (int64_t)n));
     RAD_TRY(be->download(be, v_c, dall, n * sizeof(float)));
     return be->download(be, v_u, dall + n, n * sizeof(float));
 }
@@ -359,7 +397,8 @@ void radial_free(radial_ctx *c) {
     for (size_t i = 0; i < c->n_loras; i++) rad_lora_close(c->loras[i]);
     rad_free(c->loras);
     rad_spm_free(c->tok);
-    rad_group_free(c->own_group); /* before its backend */
+    free_subgroups(c); /* before its backend */
+    rad_group_free(c->own_group);
     if (c->be) c->be->destroy(c->be);
     free((char *)c->params.tokenizer);
     free(c);
@@ -491,7 +530,7 @@ static rad_status check_memory(radial_ctx *c, const radial_gen_params *g, const 
                          .latent_t = (g->frames - 1) / 4 + 1, .latent_h = g->height / 8, .latent_w = g->width / 8,
                          .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL,
                          .vae_tile = g->vae_tile, .step_cache = g->cache != RADIAL_CACHE_NONE,
-                         .seq_ranks = plan->mode == RAD_PAR_ULYSSES ? plan->ranks : 1, .dit_only = rank != 0};
+                         .seq_ranks = plan->degree, .dit_only = rank != 0};
     RAD_TRY(rad_t5_config_detect(c->t5_w, &in.t5_cfg));
     /* the context, the libraries and whatever else uses the device: not ours to free */
     const size_t outside = m.device_used > m.held ? m.device_used - m.held : 0;
@@ -625,12 +664,15 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     rad_group *grp = plan.mode == RAD_PAR_NONE ? NULL : c->group;
     const int rank = grp ? grp->rank : 0;
     if (grp) RAD_INFO("rank %d of %d: %s", rank, grp->size, plan.what);
+    if (grp && plan.why[0] && rank == 0) RAD_INFO("%s", plan.why);
     const char *negative = g.negative_prompt ? g.negative_prompt : default_negative_prompt;
     rad_mem_reset_peak();
 
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
     RAD_TRY(check_memory(c, &g, &plan, rank));
+    /* the first collective: the halves and pairs (kept for the next generation) */
+    if (plan.mode == RAD_PAR_CFG_ULYSSES) RAD_TRY(make_subgroups(c, grp, plan.degree));
     if (!g.noise && g.seed < 0) g.seed = radial_random_seed(); /* before the broadcast, which shares rank 0's */
     rad_range_push(c->be, "text_encoder");
     phase_begin(c);
@@ -821,12 +863,17 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     if (s == RAD_OK) s = rad_step_cache_new(c->be, g, c->ex[0].cfg.dim, c->cache_trace, c->cache_trace_user, &sc);
     /* CFG-parallel: each rank computes one branch per step, the two velocities are exchanged, and both ranks
      * combine and step the same latent (the same bits as one rank computing both). Ulysses: every rank computes
-     * its share of every forward and receives the whole velocity. (Step caching is refused with either:
-     * rad_parallel_resolve.) */
+     * its share of every forward and receives the whole velocity. CFG x Ulysses: each half runs its branch as
+     * Ulysses over the half (every rank of it then holds the branch's whole velocity), and rank r of each half
+     * exchanges with its pair. (Step caching is refused with any of them: rad_parallel_resolve.) */
     float *dv = NULL, *dall = NULL;
-    rad_group *cg = any_cfg && mode == RAD_PAR_CFG ? grp : NULL;
-    const rad_dit_parallel upar = {grp, grp ? grp->size : 1};
-    const rad_dit_parallel *par = mode == RAD_PAR_ULYSSES && grp ? &upar : NULL;
+    rad_group *cg = NULL;              /* the CFG exchange: rank 0 computes the conditional branch, rank 1 the other */
+    rad_dit_parallel upar = {NULL, 1}; /* the Ulysses group of every forward */
+    if (grp && mode == RAD_PAR_CFG) cg = grp;
+    if (grp && mode == RAD_PAR_ULYSSES) upar = (rad_dit_parallel){grp, grp->size};
+    if (grp && mode == RAD_PAR_CFG_ULYSSES) cg = c->pair, upar = (rad_dit_parallel){c->half, c->half->size};
+    if (!any_cfg) cg = NULL;
+    const rad_dit_parallel *par = upar.group ? &upar : NULL;
     if (s == RAD_OK && cg) s = c->be->alloc(c->be, n_latent * sizeof(float), "CFG-parallel: this rank's velocity", (void **)&dv);
     if (s == RAD_OK && cg)
         s = c->be->alloc(c->be, 2 * n_latent * sizeof(float), "CFG-parallel: both velocities", (void **)&dall);
@@ -847,13 +894,16 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         rad_dit *dit = c->ex[k].dit;
         rad_step_cache_begin(sc, i, k);
         const bool split = cg && guidance != 1.0f; /* this step's branches on two ranks */
-        if (!split || cg->rank == 0)
+        const bool run_c = !split || cg->rank == 0, run_u = guidance != 1.0f && (!split || cg->rank == 1);
+        if (c->forward_trace && run_c) c->forward_trace(c->forward_trace_user, i, 0, upar.degree);
+        if (run_c)
             s = branch_forward(dit, par, latent, T, H, W, (float)t, ctx_cond, len_cond, &policy,
                                rad_step_cache_branch(sc, 0), v_c);
-        if (s == RAD_OK && guidance != 1.0f && (!split || cg->rank == 1))
+        if (c->forward_trace && s == RAD_OK && run_u) c->forward_trace(c->forward_trace_user, i, 1, upar.degree);
+        if (s == RAD_OK && run_u)
             s = branch_forward(dit, par, latent, T, H, W, (float)t, ctx_uncond, len_uncond, &policy,
                                rad_step_cache_branch(sc, 1), v_u);
-        if (s == RAD_OK && split) s = cfg_exchange(c, cg->rank ? v_u : v_c, dv, dall, v_c, v_u, n_latent);
+        if (s == RAD_OK && split) s = cfg_exchange(c, cg, cg->rank ? v_u : v_c, dv, dall, v_c, v_u, n_latent);
         if (s != RAD_OK) {
             rad_range_pop(c->be);
             break;
@@ -925,6 +975,11 @@ int64_t radial_random_seed(void) {
     uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 32);
     x ^= x >> 31;
     return (int64_t)(x & 0x7fffffffffffffffull) % 1000000000000LL; /* short enough to type back */
+}
+
+void rad_pipeline_set_forward_trace(radial_ctx *c, rad_forward_trace_fn fn, void *user) {
+    c->forward_trace = fn;
+    c->forward_trace_user = user;
 }
 
 void rad_pipeline_set_cache_trace(radial_ctx *c, rad_step_cache_trace_fn fn, void *user) {

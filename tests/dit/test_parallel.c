@@ -3,6 +3,9 @@
  * 1. all_to_all (both directions) and all_gather against a direct index computation, for several (N, heads, u)
  *    including N % u != 0, and the round trip; argument and group refusals.
  *    broadcast: root 1 of 3 ranks into the others, an empty one, ranks that disagree on the length, a bad root.
+ *    split (sub-groups): 6 ranks into halves and pairs (ranked by key, ties by rank), their collectives at the
+ *    same time, a rank of no color, a bad color on one rank failing all, and an abort in one sub-group that
+ *    releases ranks waiting in a sibling and in the parent.
  * 2. A random tiny DiT (12 heads, head_dim 6) over 45 tokens: the Ulysses forward with u = 2, 3, 4 and 6
  *    loopback ranks equals the single-rank forward bit for bit (the same operations per element in the same
  *    order: rows are independent in every op but attention, whose rows and heads are independent too, and the
@@ -176,6 +179,120 @@ static void check_broadcast(rad_backend *be) {
     for (int r = 0; r < 3; r++) rad_group_free(g[r]);
 }
 
+/* split: rank r of 6 passes colors[r] and keys[r] for the first split; then every sub-group all-gathers its ranks'
+ * parent ranks, concurrently. */
+typedef struct {
+    rad_backend *be;
+    rad_group *g, *sub;
+    int color, key;
+    float gathered[8];
+    int role; /* abort test: 0 wait in the sub-group, 1 abort, 2 wait in the parent, 3 do nothing */
+    rad_status s, s2;
+    char err[512];
+} split_job;
+
+static void *split_rank(void *arg) {
+    split_job *j = arg;
+    j->s = rad_group_split(j->g, j->color, j->key, &j->sub);
+    snprintf(j->err, sizeof j->err, "%s", j->s == RAD_OK ? "" : rad_last_error());
+    if (j->s == RAD_OK && j->sub) {
+        const float mine = (float)j->g->rank;
+        const int n = j->sub->size;
+        j->s2 = j->be->all_gather(j->be, j->sub, &mine, j->gathered, n, 1); /* row r: sub-rank r's parent rank */
+    }
+    return NULL;
+}
+
+static void *abort_rank(void *arg) {
+    split_job *j = arg;
+    float one = 1, all[8];
+    if (j->role == 0) j->s2 = j->be->all_gather(j->be, j->sub, &one, all, j->sub->size, 1);
+    if (j->role == 1) rad_group_abort(j->sub);
+    if (j->role == 2) j->s2 = j->be->all_gather(j->be, j->g, &one, all, j->g->size, 1);
+    snprintf(j->err, sizeof j->err, "%s", j->s2 == RAD_OK ? "" : rad_last_error());
+    return NULL;
+}
+
+static void run_split(rad_backend *be, rad_group **g, int n, const int *colors, const int *keys, split_job *j,
+                      void *(*fn)(void *)) {
+    pthread_t t[8];
+    for (int r = 0; r < n; r++) {
+        if (fn == split_rank) j[r] = (split_job){.be = be, .g = g[r], .color = colors[r], .key = keys[r]};
+        pthread_create(&t[r], NULL, fn, &j[r]);
+    }
+    for (int r = 0; r < n; r++) pthread_join(t[r], NULL);
+}
+
+static void check_split(rad_backend *be) {
+    rad_group *g[6];
+    split_job j[6], pj[6];
+    CHECK_OK(rad_group_loopback_new(6, g));
+    /* halves {0,1,2} and {3,4,5}, ranked by key = rank; pairs {r, r+3}, key = -rank: rank r+3 first */
+    const int half[6] = {0, 0, 0, 1, 1, 1}, by_rank[6] = {0, 1, 2, 3, 4, 5}, pair[6] = {0, 1, 2, 0, 1, 2},
+              reverse[6] = {0, -1, -2, -3, -4, -5};
+    run_split(be, g, 6, half, by_rank, j, split_rank);
+    run_split(be, g, 6, pair, reverse, pj, split_rank);
+    for (int r = 0; r < 6; r++) {
+        CHECK_OK(j[r].s);
+        CHECK_OK(pj[r].s);
+        if (!j[r].sub || !pj[r].sub) continue;
+        CHECK(j[r].sub->size == 3 && j[r].sub->rank == r % 3);
+        CHECK_OK(j[r].s2);
+        for (int q = 0; q < 3; q++) CHECK(j[r].gathered[q] == (float)(r / 3 * 3 + q)); /* its half, in order */
+        CHECK(pj[r].sub->size == 2 && pj[r].sub->rank == (r < 3 ? 1 : 0));
+        CHECK_OK(pj[r].s2);
+        CHECK(pj[r].gathered[0] == (float)(r % 3 + 3) && pj[r].gathered[1] == (float)(r % 3));
+    }
+    /* sub-groups outlive their parent's handles: the halves still all-gather with the parent and pairs freed */
+    for (int r = 0; r < 6; r++) rad_group_free(pj[r].sub), rad_group_free(g[r]);
+    for (int r = 0; r < 6; r++) j[r].role = 0, j[r].s2 = RADIAL_ERR_BACKEND;
+    run_split(be, g, 6, NULL, NULL, j, abort_rank);
+    for (int r = 0; r < 6; r++) {
+        CHECK_OK(j[r].s2);
+        rad_group_free(j[r].sub);
+    }
+
+    /* ties broken by the rank in the parent; rank 5 joins no sub-group */
+    CHECK_OK(rad_group_loopback_new(6, g));
+    const int one_color[6] = {0, 0, 0, 0, 0, RAD_GROUP_NO_COLOR}, same_key[6] = {7, 7, 7, 7, 7, 7};
+    run_split(be, g, 6, one_color, same_key, j, split_rank);
+    for (int r = 0; r < 6; r++) {
+        CHECK_OK(j[r].s);
+        CHECK(r == 5 ? j[r].sub == NULL : j[r].sub && j[r].sub->size == 5 && j[r].sub->rank == r);
+        if (r < 5) CHECK_OK(j[r].s2);
+        for (int q = 0; r < 5 && q < 5; q++) CHECK(j[r].gathered[q] == (float)q);
+        rad_group_free(j[r].sub);
+    }
+    /* a bad color on rank 2 fails every rank, naming rank 2 */
+    const int bad[6] = {0, 0, -2, 1, 1, 1};
+    run_split(be, g, 6, bad, by_rank, j, split_rank);
+    for (int r = 0; r < 6; r++) {
+        CHECK(j[r].s != RAD_OK && j[r].sub == NULL);
+        CHECK(strstr(j[r].err, "rank 2 passed color -2") != NULL);
+    }
+    /* an abort in sub-group {3,4,5} (rank 3) releases ranks 0 and 1, waiting in {0,1,2} for rank 2 (which never
+     * comes), and rank 4 and 5, waiting in the parent */
+    run_split(be, g, 6, half, by_rank, j, split_rank);
+    const int roles[6] = {0, 0, 3, 1, 2, 2};
+    for (int r = 0; r < 6; r++) {
+        CHECK_OK(j[r].s);
+        j[r].role = roles[r], j[r].s2 = RAD_OK;
+    }
+    run_split(be, g, 6, NULL, NULL, j, abort_rank);
+    for (int r = 0; r < 6; r++) {
+        if (roles[r] == 0 || roles[r] == 2) CHECK(j[r].s2 != RAD_OK && strstr(j[r].err, "aborted") != NULL);
+        rad_group_free(j[r].sub);
+    }
+    /* the whole family stays aborted: the parent too, and a split of it */
+    float a = 0, b[6];
+    CHECK_FAILS(be->all_gather(be, g[0], &a, b, 6, 1));
+    rad_group *sub = NULL;
+    CHECK_FAILS(rad_group_split(g[0], 0, 0, &sub));
+    CHECK(sub == NULL);
+    for (int r = 0; r < 6; r++) rad_group_free(g[r]);
+    CHECK_FAILS(rad_group_split(NULL, 0, 0, &sub));
+}
+
 /* ---------------------------------------------------------------------------------------- DiT forward */
 
 enum { T_ = 3, H_ = 6, W_ = 10, L_ = 5 };
@@ -236,6 +353,7 @@ int main(void) {
         check_collectives(be, cases[i][0], cases[i][1], cases[i][2], cases[i][3]);
     check_refusals(be);
     check_broadcast(be);
+    check_split(be);
 
     const rad_dit_config c = {.dim = 72, .ffn_dim = 96, .num_heads = 12, .head_dim = 6, .num_layers = 2,
                               .in_dim = 16, .out_dim = 16, .text_dim = 32, .text_len = 8, .freq_dim = 16,

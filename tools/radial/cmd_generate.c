@@ -208,6 +208,7 @@ static void make_provenance(provenance *pv, const radial_gen_params *g, const ra
 typedef struct {
     int ranks;
     const char *launch; /* "one process", "processes" (--gpus), "threads" (--backend cpu), "launcher" (RADIAL_RANK) */
+    const char *asked;  /* the --parallel value */
     rad_parallel_plan plan;
 } ran_as;
 
@@ -220,9 +221,10 @@ static int write_json(const char *path, const provenance *pv, const char *output
     json_object_set_new(root, "output", output ? json_string(output) : json_null());
     json_object_set_new(root, "seed", json_integer((json_int_t)tm->seed_used));
     json_object_set_new(root, "settings", settings);
-    static const char *const modes[] = {"auto", "cfg", "ulysses", "none"}; /* rad_parallel order */
-    json_object_set_new(root, "parallel", json_pack("{s:i, s:s, s:s, s:s}", "ranks", ra->ranks, "mode",
-                                                    modes[ra->plan.mode], "plan", ra->plan.what, "launch", ra->launch));
+    static const char *const modes[] = {"auto", "cfg", "ulysses", "cfg+ulysses", "none"}; /* rad_parallel order */
+    json_object_set_new(root, "parallel",
+                        json_pack("{s:i, s:s, s:s, s:s, s:s}", "ranks", ra->ranks, "mode", modes[ra->plan.mode], "asked",
+                                  ra->asked, "plan", ra->plan.what, "launch", ra->launch));
     json_object_set_new(root, "timings_s",
                         json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "text_encoder", tm->text_encoder_s, "denoise",
                                   tm->denoise_s, "per_step", tm->denoise_per_step_s, "vae", tm->vae_s, "total",
@@ -510,7 +512,9 @@ int cmd_generate(int argc, char **argv) {
         {"--parallel", NULL, CLI_CHOICE, .value = &parallel, .choices = rad_parallel_names,
          .help = "with --gpus: cfg runs the two CFG branches on 2 GPUs; ulysses splits every DiT forward over the "
                  "GPUs (sequence parallelism; the count must divide the DiT's attention heads: 12 for 1.3B, 40 for "
-                 "14B); auto is cfg for 2 GPUs with guidance != 1, else ulysses"},
+                 "14B); cfg+ulysses runs each CFG branch on half of the GPUs as ulysses over that half (an even "
+                 "count whose half divides the heads); auto, with guidance != 1, is cfg for 2 GPUs and cfg+ulysses "
+                 "for 4 or 8 when their half divides the heads, else ulysses"},
         {"--offload", NULL, CLI_SWITCH, .value = &offload,
          .help = "keep the DiT blocks in host memory and stream each to the GPU one block ahead of its use (for "
                  "cards smaller than the model)"},
@@ -560,7 +564,8 @@ int cmd_generate(int argc, char **argv) {
     /* Which rank this process is: rank 0 of --gpus N, or one of a launcher's (RADIAL_RANK ...). */
     launch_rank lr;
     if (!launch_read_env(cmd, gpus ? gpus : 1, gpus > 0, &lr)) return 2;
-    ran_as ra = {.ranks = lr.world, .launch = "one process", .plan = {.mode = RAD_PAR_NONE, .ranks = 1}};
+    ran_as ra = {.ranks = lr.world, .launch = "one process", .asked = rad_parallel_names[parallel],
+                 .plan = {.mode = RAD_PAR_NONE, .ranks = 1, .degree = 1}};
     snprintf(ra.plan.what, sizeof ra.plan.what, "one rank");
     const bool threads = lr.world > 1 && rp.backend == RADIAL_BACKEND_CPU; /* loopback ranks on the CPU */
     if (lr.world > 1) {
@@ -628,6 +633,8 @@ int cmd_generate(int argc, char **argv) {
     if (lr.rank != 0) { /* another rank: no progress, no output; its failure is its exit status */
         job.g.on_step = cancel_only, job.g.on_decode = NULL;
         if (launch_get_id(&lr, job.id) != RADIAL_OK) return rank_fail(cmd, lr.rank, radial_last_error());
+        if (ra.plan.mode == RAD_PAR_CFG_ULYSSES && rad_group_nccl_check_split() != RADIAL_OK) /* this node's libnccl */
+            return rank_fail(cmd, lr.rank, radial_last_error());
         launch_watch_parent(&lr); /* ends this process if rank 0 goes */
         job.nccl = true;
         rank_init(&job);
@@ -655,6 +662,7 @@ int cmd_generate(int argc, char **argv) {
         job.nccl = true;
         /* our --gpus: make the id, start the ranks, stop the run if one of them dies; a launcher's: get the id */
         radial_status s = lr.from_env ? launch_get_id(&lr, job.id) : rad_group_nccl_id(job.id);
+        if (s == RADIAL_OK && ra.plan.mode == RAD_PAR_CFG_ULYSSES) s = rad_group_nccl_check_split(); /* NCCL 2.18+ */
         char **kid_argv = s == RADIAL_OK && !lr.from_env ? rank_argv(argc, argv) : NULL;
         if (s == RADIAL_OK && !lr.from_env)
             s = kid_argv ? launch_spawn(kid_argv, lr.world, job.id, &kids)

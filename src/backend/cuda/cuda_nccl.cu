@@ -9,6 +9,10 @@
  * - all_gather: ncclAllGather when the rows divide evenly, else grouped send/recv of the uneven pieces
  *   (rad_split_range), received straight into place.
  * - broadcast: ncclBroadcast in place.
+ * - split (sub-groups for CFG-parallel x Ulysses): ncclCommSplit, which NCCL has since 2.18; it is looked up on its
+ *   own, so an older libnccl still runs the other modes and a split names the version it would need. A rank's
+ *   communicators of one family (the group made by rad_group_nccl_new and those split from it) are aborted
+ *   together (group.h).
  * libnccl is loaded at run time (dlopen of $RADIAL_NCCL_LIB, else libnccl.so.2, else libnccl.so) on the first
  * NCCL call, not linked: a build that has NCCL still runs on a machine without it (single GPU), and a missing
  * library is an error naming it when a group is made. nccl.h gives the types and prototypes at compile time.
@@ -43,6 +47,12 @@ typedef struct {
     ncclResult_t (*GroupStart)(void);
     ncclResult_t (*GroupEnd)(void);
     const char *(*GetErrorString)(ncclResult_t);
+    ncclResult_t (*CommCount)(const ncclComm_t, int *);
+    ncclResult_t (*CommUserRank)(const ncclComm_t, int *);
+    ncclResult_t (*GetVersion)(int *);
+    /* NCCL 2.18+, NULL in an older library; the config is NULL (inherit the parent's), so a void * suffices and
+     * an nccl.h older than 2.14 (no ncclConfig_t) still compiles */
+    ncclResult_t (*CommSplit)(ncclComm_t, int, int, ncclComm_t *, void *);
 } nccl_api;
 static nccl_api api;
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
@@ -69,9 +79,11 @@ static void api_load(void) {
         sym(h, "ncclCommDestroy", &api.CommDestroy) && sym(h, "ncclCommAbort", &api.CommAbort) &&
         sym(h, "ncclSend", &api.Send) && sym(h, "ncclRecv", &api.Recv) && sym(h, "ncclAllGather", &api.AllGather) &&
         sym(h, "ncclBroadcast", &api.Broadcast) && sym(h, "ncclGroupStart", &api.GroupStart) &&
-        sym(h, "ncclGroupEnd", &api.GroupEnd) &&
+        sym(h, "ncclGroupEnd", &api.GroupEnd) && sym(h, "ncclCommCount", &api.CommCount) &&
+        sym(h, "ncclCommUserRank", &api.CommUserRank) && sym(h, "ncclGetVersion", &api.GetVersion) &&
         sym(h, "ncclGetErrorString", &api.GetErrorString))
         api_error[0] = 0;
+    api.CommSplit = (ncclResult_t(*)(ncclComm_t, int, int, ncclComm_t *, void *))dlsym(h, "ncclCommSplit");
 }
 
 static rad_status api_ready(const char *who) {
@@ -80,13 +92,48 @@ static rad_status api_ready(const char *who) {
                         : RAD_OK;
 }
 
-typedef struct {
-    ncclComm_t comm;
+struct nccl_family;
+
+typedef struct nccl_state {
+    ncclComm_t comm; /* NULL once aborted */
     rad_backend *be;
     cudaStream_t st;
     float *scratch;
     size_t scratch_bytes;
+    struct nccl_family *fam;
+    struct nccl_state *next; /* the family's list */
 } nccl_state;
+
+/* This rank's communicators of one family, aborted together (group.h). */
+typedef struct nccl_family {
+    pthread_mutex_t mu;
+    nccl_state *head;
+} nccl_family;
+
+static void family_add(nccl_family *f, nccl_state *x) {
+    pthread_mutex_lock(&f->mu);
+    x->fam = f, x->next = f->head, f->head = x;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Takes x out of its family; true when it was the last (the caller frees the family). */
+static bool family_remove(nccl_state *x) {
+    nccl_family *f = x->fam;
+    pthread_mutex_lock(&f->mu);
+    nccl_state **p = &f->head;
+    while (*p && *p != x) p = &(*p)->next;
+    if (*p) *p = x->next;
+    const bool last = f->head == NULL;
+    pthread_mutex_unlock(&f->mu);
+    return last;
+}
+
+static rad_status check_live(const rad_group *g, const char *op) {
+    if (!((const nccl_state *)g->state)->comm)
+        return rad_err(RADIAL_ERR_BACKEND, "nccl %s (rank %d of %d): the group was aborted by a failing rank", op,
+                       g->rank, g->size);
+    return RAD_OK;
+}
 
 #define NCK(g, op, call)                                                                                          \
     do {                                                                                                           \
@@ -116,6 +163,7 @@ static rad_status scratch_fit(rad_group *g, size_t bytes) {
 static rad_status nccl_all_to_all(rad_group *g, rad_backend *be, const float *src, float *dst, int64_t n_tokens,
                                   int64_t heads, int64_t head_dim, rad_a2a_dir dir) {
     RAD_TRY(rad_group_check_a2a("nccl all_to_all", g, src, dst, n_tokens, heads, head_dim, dir));
+    RAD_TRY(check_live(g, "all_to_all"));
     nccl_state *x = (nccl_state *)g->state;
     if (be != x->be)
         return rad_err(RADIAL_ERR_INVALID_ARG, "nccl all_to_all: the group was made for another CUDA backend");
@@ -158,6 +206,7 @@ static rad_status nccl_all_to_all(rad_group *g, rad_backend *be, const float *sr
 static rad_status nccl_all_gather(rad_group *g, rad_backend *be, const float *src, float *dst, int64_t n_rows,
                                   int64_t row_elems) {
     RAD_TRY(rad_group_check_gather("nccl all_gather", g, src, dst, n_rows, row_elems));
+    RAD_TRY(check_live(g, "all_gather"));
     nccl_state *x = (nccl_state *)g->state;
     if (be != x->be)
         return rad_err(RADIAL_ERR_INVALID_ARG, "nccl all_gather: the group was made for another CUDA backend");
@@ -180,6 +229,7 @@ static rad_status nccl_all_gather(rad_group *g, rad_backend *be, const float *sr
 
 static rad_status nccl_broadcast(rad_group *g, rad_backend *be, float *buf, int64_t n, int root) {
     RAD_TRY(rad_group_check_bcast("nccl broadcast", g, buf, n, root));
+    RAD_TRY(check_live(g, "broadcast"));
     nccl_state *x = (nccl_state *)g->state;
     if (be != x->be)
         return rad_err(RADIAL_ERR_INVALID_ARG, "nccl broadcast: the group was made for another CUDA backend");
@@ -188,22 +238,84 @@ static rad_status nccl_broadcast(rad_group *g, rad_backend *be, float *buf, int6
     return RAD_OK;
 }
 
-static void nccl_abort(rad_group *g) {
+#ifdef NCCL_SPLIT_NOCOLOR
+static_assert(NCCL_SPLIT_NOCOLOR == RAD_GROUP_NO_COLOR, "radial's no-color is NCCL's: the color goes through as is");
+#endif
+
+/* ncclCommSplit; the new communicator inherits the parent's device, stream (the backend's) and configuration. */
+static rad_status nccl_split(rad_group *g, int color, int key, rad_group **out) {
+    *out = NULL;
     nccl_state *x = (nccl_state *)g->state;
-    if (x->comm) api.CommAbort(x->comm);
-    x->comm = NULL;
+    RAD_TRY(check_live(g, "split"));
+    if (color < RAD_GROUP_NO_COLOR)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "nccl split (rank %d of %d): color %d (>= 0, or RAD_GROUP_NO_COLOR)",
+                       g->rank, g->size, color);
+    if (!api.CommSplit) return rad_group_nccl_check_split();
+    nccl_state *y = (nccl_state *)calloc(1, sizeof *y);
+    rad_group *sub = (rad_group *)calloc(1, sizeof *sub);
+    if (!y || !sub) {
+        free(y), free(sub);
+        return rad_err(RADIAL_ERR_NOMEM, "nccl split (rank %d of %d): out of memory", g->rank, g->size);
+    }
+    const int dev = rad_cuda_backend_device(x->be);
+    cudaError_t e = cudaSetDevice(dev);
+    ncclComm_t nc = NULL;
+    ncclResult_t r = e == cudaSuccess ? api.CommSplit(x->comm, color, key, &nc, NULL)
+                                      : ncclSuccess;
+    int n = 0, rank = 0;
+    if (e == cudaSuccess && r == ncclSuccess && nc) r = api.CommCount(nc, &n);
+    if (e == cudaSuccess && r == ncclSuccess && nc) r = api.CommUserRank(nc, &rank);
+    if (e != cudaSuccess || r != ncclSuccess || !nc) {
+        if (nc) api.CommDestroy(nc);
+        free(y), free(sub);
+        if (e != cudaSuccess || r != ncclSuccess)
+            return rad_err(RADIAL_ERR_BACKEND, "nccl split (rank %d of %d, color %d) on CUDA device %d: %s", g->rank,
+                           g->size, color, dev, e != cudaSuccess ? cudaGetErrorString(e) : api.GetErrorString(r));
+        return RAD_OK; /* RAD_GROUP_NO_COLOR: no sub-group */
+    }
+    y->comm = nc, y->be = x->be, y->st = x->st;
+    sub->rank = rank, sub->size = n, sub->impl = g->impl, sub->state = y; /* g's impl: the NCCL one */
+    family_add(x->fam, y);
+    *out = sub;
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_group_nccl_check_split(void) {
+    RAD_TRY(api_ready("nccl split"));
+    if (api.CommSplit) return RAD_OK;
+    int v = 0;
+    api.GetVersion(&v);
+    return rad_err(RADIAL_ERR_UNSUPPORTED,
+                   "nccl split: the NCCL library loaded (version code %d) has no ncclCommSplit; sub-groups (--parallel "
+                   "cfg+ulysses) need NCCL 2.18 or newer (RADIAL_NCCL_LIB names the libnccl to load); --parallel cfg "
+                   "or ulysses run without it",
+                   v);
+}
+
+static void nccl_abort(rad_group *g) {
+    nccl_family *f = ((nccl_state *)g->state)->fam;
+    pthread_mutex_lock(&f->mu);
+    for (nccl_state *x = f->head; x; x = x->next) {
+        if (x->comm) api.CommAbort(x->comm);
+        x->comm = NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
 }
 
 static void nccl_destroy(rad_group *g) {
     nccl_state *x = (nccl_state *)g->state;
     if (x->comm) api.CommDestroy(x->comm);
     if (x->scratch) x->be->free(x->be, x->scratch);
+    if (family_remove(x)) {
+        pthread_mutex_destroy(&x->fam->mu);
+        free(x->fam);
+    }
     free(x);
     free(g);
 }
 
-static const rad_group_impl nccl_impl = {"nccl", "cuda", nccl_all_to_all, nccl_all_gather, nccl_broadcast, nccl_abort,
-                                         nccl_destroy};
+static const rad_group_impl nccl_impl = {"nccl", "cuda", nccl_all_to_all, nccl_all_gather, nccl_broadcast, nccl_split,
+                                         nccl_abort, nccl_destroy};
 
 extern "C" rad_status rad_group_nccl_id(unsigned char id[RAD_NCCL_ID_BYTES]) {
     static_assert(sizeof(ncclUniqueId) == RAD_NCCL_ID_BYTES, "NCCL unique id size");
@@ -225,8 +337,9 @@ extern "C" rad_status rad_group_nccl_new(rad_backend *be, int rank, int size, co
     RAD_TRY(api_ready("nccl group"));
     nccl_state *x = (nccl_state *)calloc(1, sizeof *x);
     rad_group *g = (rad_group *)calloc(1, sizeof *g);
-    if (!x || !g) {
-        free(x), free(g);
+    nccl_family *f = (nccl_family *)calloc(1, sizeof *f);
+    if (!x || !g || !f) {
+        free(x), free(g), free(f);
         return rad_err(RADIAL_ERR_NOMEM, "out of memory creating an NCCL group");
     }
     x->be = be, x->st = rad_cuda_backend_stream(be);
@@ -236,10 +349,12 @@ extern "C" rad_status rad_group_nccl_new(rad_backend *be, int rank, int size, co
     cudaError_t e = cudaSetDevice(dev);
     ncclResult_t r = e == cudaSuccess ? api.CommInitRank(&x->comm, size, u, rank) : ncclSuccess;
     if (e != cudaSuccess || r != ncclSuccess) {
-        free(x), free(g);
+        free(x), free(g), free(f);
         return rad_err(RADIAL_ERR_BACKEND, "nccl group: rank %d of %d on CUDA device %d: %s", rank, size, dev,
                        e != cudaSuccess ? cudaGetErrorString(e) : api.GetErrorString(r));
     }
+    pthread_mutex_init(&f->mu, NULL);
+    family_add(f, x);
     *out = g;
     return RAD_OK;
 }
