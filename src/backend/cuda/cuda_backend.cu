@@ -1020,7 +1020,8 @@ rad_status ffn_unfused(rad_backend *be, const float *x, int64_t m, int64_t d, co
 /* ffn (backend.h): per chunk one GEMM with the GELU + bias epilogue writing the bf16 hidden state into `hidden`
  * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it.
  * cuBLASLt may refuse the epilogue with an fp32 bias; then with the bias rounded to bf16; then the unfused ops run
- * (ffn_path keeps the first that worked, ffn_why the refusals: rad_cuda_ffn_path). */
+ * (ffn_path keeps the first that worked, ffn_why the refusals: rad_cuda_ffn_path). For now only with
+ * RADIAL_CUDA_FFN=fused (rad_backend_cuda); by default the unfused ops. */
 rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
                   const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
     const op_range family_range(RAD_OPF_GEMM);
@@ -1649,6 +1650,10 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     c->device = device;
     const char *conv_path = getenv("RADIAL_CUDA_CONV"); /* benchmarks and tests compare the two conv paths */
     c->conv_im2col = conv_path && !strcmp(conv_path, "im2col");
+    /* The fused FFN (GELU in the GEMM epilogue) is opt-in until a GPU run has checked it: the first run found the
+     * fp32-bias epilogue refused, and its bf16-bias fallback has not run on a device yet (bench/NOTES-kernels.md) */
+    const char *ffn_path = getenv("RADIAL_CUDA_FFN");
+    c->ffn_path = ffn_path && !strcmp(ffn_path, "fused") ? RAD_CUDA_FFN_UNTRIED : RAD_CUDA_FFN_UNFUSED;
     cublasStatus_t ls = cublasLtCreate(&c->lt);
     rad_status s = ls == CUBLAS_STATUS_SUCCESS
                        ? RAD_OK
