@@ -30,6 +30,11 @@
  * is read from the bf16 shadow when there is one and is cached and invalidated with the shadows; weights are
  * read as stored (e4m3) or quantised per row (weight_fp8). Everything else is unchanged by the mode.
  *
+ * fp8 attention (set_attention RAD_ATTN_FP8, opt-in, Hopper only): self-attention (lq == lk, head_dim 128, no bias)
+ * takes the bf16 copies of q, k, v as the bf16 kernels would, quantises them into one scratch buffer (e4m3 Q, smoothed
+ * K, transposed V and their scales; attn_fp8_quant.cu) and runs the fp8 kernel (attn_fp8_wgmma.cu); cross-attention
+ * stays on the bf16 kernels.
+ *
  * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
  * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
  * earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
@@ -96,7 +101,7 @@ struct rad_weight {
 
 namespace {
 enum { N_SHADOWS = 3, N_PLANS = 64, N_CROSS = 4, N_MASKS = 2 };
-enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, N_SCRATCH };
+enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, SCR_FP8ATTN, N_SCRATCH }; /* FP8ATTN: fp8_attn_emul.h's layout */
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
 constexpr size_t IM2COL_BYTES = 64u << 20; /* bound on one conv3d chunk's bf16 column matrix */
 
@@ -184,6 +189,7 @@ struct cuda_be { /* be->state */
     int device;
     rk_fp8 *fp8;   /* the fp8 GEMM state (gemm_fp8.cu), made by the first set_gemm RAD_GEMM_FP8 */
     bool gemm_fp8; /* set_gemm: linear takes the fp8 GEMM where the shape allows (fp8_emul.h) */
+    bool attn_fp8; /* set_attention: self-attention takes the fp8 kernel (fp8_attn_emul.h) */
     cudaEvent_t prof_ev[RAD_PROF_SLOTS]; /* prof_mark's timestamps (NULL until a slot is first used) */
 };
 
@@ -824,6 +830,23 @@ rad_status be_set_gemm(rad_backend *be, int mode) {
     return RAD_OK;
 }
 
+/* The precision of attention (backend.h set_attention): fp8 needs a Hopper GPU and sm_90a code in the build. */
+rad_status be_set_attention(rad_backend *be, int mode) {
+    cuda_be *c = S(be);
+    if (mode == RAD_ATTN_BF16) {
+        c->attn_fp8 = false;
+        return RAD_OK;
+    }
+    if (mode != RAD_ATTN_FP8)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda set_attention: unknown attention precision %d (%d: bf16, %d: fp8)", mode,
+                       RAD_ATTN_BF16, RAD_ATTN_FP8);
+    char why[320];
+    if (!rad_cuda_attn_fp8_supported(why, sizeof why))
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "CUDA device %d: %s", c->device, why);
+    c->attn_fp8 = true;
+    return RAD_OK;
+}
+
 rad_status be_sync(rad_backend *be) {
     CK("sync", cudaStreamSynchronize(S(be)->st));
     return RAD_OK;
@@ -1289,7 +1312,16 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
         RAD_TRY(attn_convert(c, q, nq, SCR_Q, &q16));
         RAD_TRY(attn_convert(c, k, nk, SCR_K, &k16));
         RAD_TRY(attn_convert(c, v, nk, SCR_V, &v16));
-        RAD_TRY(rad_cuda_attention_bf16(q16, k16, v16, o16, heads, scale, layout, RAD_CUDA_ATTN_AUTO, (void *)c->st));
+        if (c->attn_fp8 && lq == lk) { /* self-attention in fp8 (set_attention); cross-attention stays bf16 */
+            rad_fp8_attn_layout L;
+            void *f8;
+            RAD_TRY(rad_fp8_attn_plan(lq, heads, &L));
+            RAD_TRY(scratch(c, SCR_FP8ATTN, L.bytes, &f8)); /* cudaMalloc: 256-byte aligned */
+            RAD_TRY(rad_cuda_attn_fp8_quantize(q16, k16, v16, &L, f8, (void *)c->st));
+            RAD_TRY(rad_cuda_attn_fp8_run(&L, f8, o16, scale, layout, 0, (void *)c->st));
+        } else {
+            RAD_TRY(rad_cuda_attention_bf16(q16, k16, v16, o16, heads, scale, layout, RAD_CUDA_ATTN_AUTO, (void *)c->st));
+        }
         return rk_bf16_to_f32(o16, out, (int64_t)nq, c->st);
     }
     return rk_attention_generic(q, k, v, out, lq, lk, heads, head_dim, scale, bias, layout ? layout->row_ptr : NULL,
@@ -1609,6 +1641,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->copy2d = be_copy2d;
     be->transpose = be_transpose;
     be->set_gemm = be_set_gemm;
+    be->set_attention = be_set_attention;
     be->all_to_all = be_all_to_all;
     be->all_gather = be_all_gather;
     be->broadcast = be_broadcast;
