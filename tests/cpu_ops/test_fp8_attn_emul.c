@@ -41,8 +41,30 @@ static void test_perm(void) {
         const int cols[4] = {2 * a, 2 * a + 1, 2 * a + 8, 2 * a + 9};
         for (int b = 0; b < 4; b++) bad += rad_fp8_attn_vpos(cols[b]) != 4 * a + b;
     }
+    /* The whole path of attn_fp8_wgmma.cu, index by index: S accumulator element i of lane l in warp w sits at row
+     * 16w + 8((i/2)%2) + l/4, column 8(i/4) + 2(l%4) + i%2 (wgmma's fp32 accumulator layout); pack_p puts elements
+     * 16kk + pack[j][b] into byte b of register 4kk + j; the 8-bit A fragment of wgmma k32 reads register j, byte b as
+     * row 16w + l/4 + 8(j%2), column 4(l%4) + b + 16(j/2) of k-step kk (CUTLASS's ALayout_64x32). Every A element must
+     * be the score of its row and of the key that position of Vᵀ holds. */
+    static const int pack[4][4] = {{0, 1, 4, 5}, {2, 3, 6, 7}, {8, 9, 12, 13}, {10, 11, 14, 15}};
+    int seen_a[64][128];
+    memset(seen_a, 0, sizeof seen_a);
+    for (int w = 0; w < 4; w++)
+        for (int l = 0; l < 32; l++)
+            for (int kk = 0; kk < 4; kk++)
+                for (int j = 0; j < 4; j++)
+                    for (int b = 0; b < 4; b++) {
+                        const int i = 16 * kk + pack[j][b];
+                        const int s_row = 16 * w + 8 * ((i / 2) % 2) + l / 4, s_col = 8 * (i / 4) + 2 * (l % 4) + i % 2;
+                        const int a_row = 16 * w + l / 4 + 8 * (j % 2), a_pos = 32 * kk + 4 * (l % 4) + b + 16 * (j / 2);
+                        bad += s_row != a_row || s_col != rad_fp8_attn_vkey(a_pos);
+                        seen_a[a_row][a_pos]++;
+                    }
+    for (int m = 0; m < 64; m++)
+        for (int p = 0; p < 128; p++) bad += seen_a[m][p] != 1;
     CHECK(bad == 0);
-    printf("  V permutation: %s\n", bad ? "FAILED" : "a bijection per 16 keys, its inverse, the A-fragment order");
+    printf("  V permutation: %s\n", bad ? "FAILED" : "a bijection per 16 keys, its inverse, and S accumulators -> "
+                                                    "e4m3 registers -> A fragment = P at the keys V holds");
 }
 
 static void test_plan(void) {
