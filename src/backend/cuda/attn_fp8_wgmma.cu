@@ -109,8 +109,9 @@ struct SoftmaxState {
     float l[2]; /* this thread's share of the running sum of P · 256 (the quad's shares are added at the end) */
 };
 
-/* Scores s (sums of e4m3 products, the dequantisation still to apply) into P · 256 (in place); c: the block's factor (> 0); updates
- * the state and returns the factor the old O must take. Operation for operation fp8_attn_emul.c's step 4. */
+/* Scores s (sums of e4m3 products, the dequantisation still to apply) into P · 256 (in place); c: the block's factor
+ * (> 0); updates the state and returns the factor the old O must take. Operation for operation fp8_attn_emul.c's
+ * step 4. */
 __device__ __forceinline__ void softmax_step(float *s, SoftmaxState &st, float c, int kvalid, int lane, float *alpha) {
     if (kvalid < (int)BN) { /* partial last key block: keys past n_tokens do not exist */
 #pragma unroll
@@ -264,8 +265,9 @@ __global__ void __launch_bounds__(NTHREADS, 1)
 
     mbar_wait(q_full, 0);
 
-    /* block 0: S only */
-    float c = c_of(0);
+    /* block 0: S only. Each block's factor is loaded one block ahead (col_idx, then sk: two dependent loads that
+     * would otherwise sit between S_j's completion and its softmax). */
+    float c = c_of(0), c_next = nnz > 1 ? c_of(1) : 0.0f;
     mbar_wait(k_full(0), 0);
     wgmma_fence();
     issue_s(0);
@@ -279,7 +281,8 @@ __global__ void __launch_bounds__(NTHREADS, 1)
 
     for (int j = 1; j < nnz; j++) {
         const int s = j % STAGES, sp = (j - 1) % STAGES;
-        c = c_of(j);
+        c = c_next;
+        if (j + 1 < nnz) c_next = c_of(j + 1);
         mbar_wait(k_full(s), (j / STAGES) & 1);
         wgmma_fence();
         issue_s(s);
