@@ -9,8 +9,8 @@
  *   quant   grid (block, head), 256 threads: the Q tile and the smoothed K tile (k - kmean) each reduced to its amax
  *           in registers (one read), scaled and rounded to e4m3 (cvt.rn.satfinite: round to nearest even,
  *           saturate at ±448), written row-major with the tile's scale; the V tile scaled per channel, rounded,
- *           transposed and permuted through shared memory (rad_fp8_attn_vpos) and written as 128 rows of 128
- *           bytes, zeros past n.
+ *           transposed and permuted through shared memory (rad_fp8_attn_vpos; rows padded to 129 bytes, no bank
+ *           conflicts) and written as 128 rows of 128 bytes, zeros past n.
  * A thread holds 8 channels (one 16-byte load per token) of 8 tokens; the 256 threads of a tile cover 128 tokens x
  * 128 channels. Every step is one IEEE operation (the __f*_rn and __d*_rn intrinsics: the build's fast math would
  * contract or approximate plain operators), so the bytes equal the CPU's; the build's flush of fp32 subnormals can
@@ -122,7 +122,9 @@ __global__ void __launch_bounds__(NT) fp8a_quant(rad_attn_fp8_quant_args a) {
     const int b = blockIdx.x, h = blockIdx.y, cg = threadIdx.x % 16, g = threadIdx.x / 16;
     const int64_t hd = (int64_t)a.heads * D, col = (int64_t)h * D + cg * 8, t0 = (int64_t)b * BLK;
     __shared__ float red[NT / 32];
-    __shared__ __align__(16) uint8_t vt[D][BLK]; /* the V tile, transposed: [channel][position] */
+    /* The V tile, transposed: [channel][position], rows of 129 bytes: a warp's byte stores go to 16 channels 8 apart
+     * (rows 1032 bytes = 258 words apart: 16 different banks; with 128-byte rows they would all hit one bank). */
+    __shared__ uint8_t vt[D][BLK + 1];
 
     /* Q, then the smoothed K: per tile one scale */
     for (int which = 0; which < 2; which++) {
@@ -187,11 +189,13 @@ __global__ void __launch_bounds__(NT) fp8a_quant(rad_attn_fp8_quant_args a) {
         }
     }
     __syncthreads();
-    /* 128 rows of 128 bytes: 8 threads a row, 16 bytes each, 32 rows a pass */
-#pragma unroll
-    for (int pass = 0; pass < D / (NT / 8); pass++) {
-        const int row = pass * (NT / 8) + threadIdx.x / 8, chunk = threadIdx.x % 8;
-        *(uint4 *)(a.vt8 + ((int64_t)h * D + row) * a.n_pad + t0 + chunk * 16) = *(const uint4 *)&vt[row][chunk * 16];
+    /* 128 rows of 128 bytes out: a warp per row, 4 bytes a lane (one coalesced 128-byte store), 8 rows a pass */
+#pragma unroll 4
+    for (int pass = 0; pass < D / (NT / 32); pass++) {
+        const int row = pass * (NT / 32) + threadIdx.x / 32, w = threadIdx.x % 32;
+        const uint8_t *src = &vt[row][4 * w];
+        const uint32_t word = src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 | (uint32_t)src[3] << 24;
+        *(uint32_t *)(a.vt8 + ((int64_t)h * D + row) * a.n_pad + t0 + 4 * w) = word;
     }
 }
 } // namespace
