@@ -26,6 +26,13 @@ typedef struct rad_weight rad_weight; /* a [n, k] matrix (or any tensor, flatten
  * GEMMs take e4m3 operands with per-token and per-channel scales (numerics and which GEMMs: fp8_emul.h). */
 typedef enum rad_gemm_mode { RAD_GEMM_BF16 = 0, RAD_GEMM_FP8 = 1 } rad_gemm_mode;
 
+/* The precision of attention (set_attention). BF16: the default (CUDA: the bf16 tensor-core kernels; the CPU
+ * computes in fp32 either way). FP8: CUDA on Hopper (sm_90, with sm_90a code in the build): self-attention (lq ==
+ * lk, head_dim 128, no bias: the DiT's dense and radial self-attention) takes e4m3 Q, smoothed K, P and V with fp32
+ * softmax and accumulation (numerics: fp8_attn_emul.h); cross-attention (lq != lk: the 512 text keys) and every
+ * other call stay as they were. */
+typedef enum rad_attn_precision { RAD_ATTN_BF16 = 0, RAD_ATTN_FP8 = 1 } rad_attn_precision;
+
 /* Staging buffers of streamed weights (weight_new_host, stage): two, for double buffering. */
 #define RAD_STAGE_SLOTS 2
 
@@ -126,7 +133,7 @@ struct rad_backend {
     /* The DiT's feed-forward network: y[m, d] = gelu_tanh(x[m, d] · w1ᵀ + b1) · w2ᵀ + b2 (w1 [F, d], w2 [d, F]),
      * through `hidden`, a work buffer of hidden_floats floats (at least F) holding the hidden state of as many
      * rows at a time as fit. The CPU runs linear, gelu_tanh, linear on fp32 row chunks, and so does CUDA by
-     * default; its fused path (opt-in for now: cuda_ffn.h) keeps the hidden state in bf16, what the second GEMM
+     * default; its fused path (opt-in for now, RADIAL_EXPERIMENTAL=1: cuda_ffn.h) keeps the hidden state in bf16, what the second GEMM
      * reads (so twice the rows fit), with the GELU in the first GEMM's epilogue: written once and read once
      * instead of five passes in fp32. */
     rad_status (*ffn)(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
@@ -178,6 +185,10 @@ struct rad_backend {
     rad_status (*attention)(rad_backend *be, const float *q, const float *k, const float *v, float *out,
                             int64_t lq, int64_t lk, int64_t heads, int64_t head_dim, float scale,
                             const float *bias, const rad_bsr *mask);
+    /* The precision of attention from now on (rad_attn_precision), as set_gemm is for linear. A backend or device
+     * without the mode refuses it (RADIAL_ERR_UNSUPPORTED, saying why: the CPU backend, a GPU other than Hopper, a
+     * build without sm_90a code). */
+    rad_status (*set_attention)(rad_backend *be, int mode);
 
     /* ---- VAE (channel-first [C, T, H, W] activations) ----
      * Convolution inputs (conv3d's x and prev, upsample2x's x and y) are arrays of conv_dtype elements:

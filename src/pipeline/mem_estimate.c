@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/fp8_attn_emul.h"
 #include "dit/dit.h"
 #include "vae/vae.h"
 #include "io/safetensors.h"
@@ -91,6 +92,11 @@ rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out)
     /* three bf16 shadows (each the largest GEMM input it held), the value's bf16 copy for attention, and the
      * dequantisation buffer of stored weights */
     out->dit_scratch = 3 * 2 * (nd > chunk ? nd : chunk) + 2 * nd + dequant_bytes(in->dit);
+    if (in->attn_fp8) { /* the fp8 attention's scratch: e4m3 q, k, v of all tokens and this rank's heads, scales */
+        rad_fp8_attn_layout fl;
+        RAD_TRY(rad_fp8_attn_plan(tokens, dc->num_heads / u, &fl));
+        out->dit_scratch += fl.bytes;
+    }
     out->vae_weights = 2 * weights_bytes(in->vae, "decoder.") + weights_bytes(in->vae, "conv2."); /* + repacked */
     /* a step cache keeps each CFG branch's block residual, [tokens, dim] fp32 (pipeline/step_cache.h) */
     out->dit_activations += in->step_cache ? 2 * nd * 4 : 0;

@@ -3,7 +3,7 @@
  * size), not after minutes. The terms follow the memory plan of docs/ARCHITECTURE.md "Memory": weights as the
  * CUDA backend keeps them (F32/F16/BF16 files as bf16, fp8 and GGUF as stored), the staging buffers of streamed
  * weights, the DiT's activation buffers (rad_dit_plan_activations), the backend's bf16 copies of GEMM and
- * attention inputs, the VAE decode's working memory (its own exact plan, vae.h rad_vae_plan_work); the CUDA context and libraries are measured, not
+ * attention inputs (and the e4m3 copies of fp8 attention), the VAE decode's working memory (its own exact plan, vae.h rad_vae_plan_work); the CUDA context and libraries are measured, not
  * estimated (the caller passes what the device holds beyond the backend's own buffers). */
 #ifndef RAD_PIPELINE_MEM_ESTIMATE_H
 #define RAD_PIPELINE_MEM_ESTIMATE_H
@@ -23,6 +23,7 @@ typedef struct rad_mem_inputs {
     int vae_resident;                     /* the VAE's weights are on the device during the DiT phase */
     int vae_tile;                         /* the VAE decode's spatial tile (0: whole frames) */
     int step_cache;                       /* a step cache (TeaCache, MagCache) keeps two block residuals */
+    int attn_fp8;                         /* fp8 self-attention: its quantised copies of q, k, v (fp8_attn_emul.h) */
     /* multi-rank (pipeline/parallel.h): seq_ranks > 1 is the Ulysses degree (this rank's activations are those of
      * its token rows, plus its heads' keys and values over all tokens and the gathered head output); dit_only: a
      * rank other than 0, which neither encodes the prompts nor decodes the video (those phases count 0) */

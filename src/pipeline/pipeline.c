@@ -376,6 +376,13 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
         else if ((s = c->be->set_gemm(c->be, RAD_GEMM_FP8)) == RAD_OK)
             RAD_INFO("GEMMs: fp8 (e4m3) for the DiT blocks' large GEMMs, bf16 for the rest");
     }
+    if (s == RAD_OK && c->params.attention_precision != RADIAL_ATTN_PRECISION_BF16) {
+        if (c->params.attention_precision != RADIAL_ATTN_PRECISION_FP8)
+            s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: unknown attention precision %d",
+                        (int)c->params.attention_precision);
+        else if ((s = c->be->set_attention(c->be, RAD_ATTN_FP8)) == RAD_OK)
+            RAD_INFO("attention: fp8 (e4m3) for the DiT's self-attention, bf16 for cross-attention");
+    }
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -530,6 +537,7 @@ static rad_status check_memory(radial_ctx *c, const radial_gen_params *g, const 
                          .latent_t = (g->frames - 1) / 4 + 1, .latent_h = g->height / 8, .latent_w = g->width / 8,
                          .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL,
                          .vae_tile = g->vae_tile, .step_cache = g->cache != RADIAL_CACHE_NONE,
+                         .attn_fp8 = c->params.attention_precision == RADIAL_ATTN_PRECISION_FP8,
                          .seq_ranks = plan->degree, .dit_only = rank != 0};
     RAD_TRY(rad_t5_config_detect(c->t5_w, &in.t5_cfg));
     /* the context, the libraries and whatever else uses the device: not ours to free */
@@ -824,10 +832,12 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
         for (int i = 0; i < g->steps && k + 16 < sizeof sched_text; i++)
             k += (size_t)snprintf(sched_text + k, sizeof sched_text - k, "%s%g", i ? "," : "", rad_sched_timestep(sched, i));
         RAD_INFO("denoising: %dx%d, %d frames (%d latent), %d steps of %s, shift %g (timesteps %s%s), guidance %g%s, %s "
-                 "attention; %s",
+                 "attention%s; %s",
                  g->width, g->height, g->frames, T, g->steps, sampler_names[sampler], shift, sched_text,
                  k + 16 >= sizeof sched_text ? ",..." : "", (double)g->guidance, g->guidance != 1.0f ? "" : " (no CFG)",
                  g->attention == RADIAL_ATTN_RADIAL ? "radial" : "dense",
+                 c->params.attention_precision == RADIAL_ATTN_PRECISION_FP8 ? " (fp8 e4m3 self-attention, bf16 cross-attention)"
+                                                                             : "",
                  strcmp(c->be->name, "cpu") ? c->params.gemm == RADIAL_GEMM_FP8
                                                   ? "fp8 GEMM inputs (e4m3, per-token and per-channel scales) in the DiT "
                                                     "blocks, bf16 elsewhere, fp32 accumulation and residual stream"

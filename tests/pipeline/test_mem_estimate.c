@@ -4,6 +4,7 @@
  * activation plan against its buffer list, and rad_mem_fit_blocks' choice at budgets around the estimates. */
 #include <string.h>
 
+#include "backend/fp8_attn_emul.h"
 #include "dit/dit.h"
 #include "io/model_config.h"
 #include "io/weights.h"
@@ -63,6 +64,16 @@ int main(void) {
     CHECK_OK(rad_mem_estimate_run(&ui, &dit_only));
     CHECK(dit_only.text == 0 && dit_only.vae == 0 && dit_only.dit == all.dit);
     CHECK(rad_mem_estimate_peak(&dit_only, &phase) == all.dit && !strcmp(phase, "DiT"));
+
+    /* fp8 attention: its scratch on top of the DiT phase (32,760 tokens x all heads; Ulysses: this rank's heads) */
+    rad_mem_inputs fi = in;
+    fi.resident_blocks = -1, fi.attn_fp8 = 1;
+    rad_mem_estimate f8;
+    rad_fp8_attn_layout fl;
+    CHECK_OK(rad_mem_estimate_run(&fi, &f8));
+    CHECK_OK(rad_fp8_attn_plan(32760, in.dit_cfg.num_heads, &fl));
+    CHECK(f8.dit_scratch == all.dit_scratch + fl.bytes && f8.dit == all.dit + fl.bytes && f8.text == all.text);
+    printf("fp8 attention scratch at 32,760 tokens: %zu bytes\n", fl.bytes);
 
     /* fit: everything at the all-resident peak; one block fewer than fits at a budget between two counts */
     int r = -2;

@@ -186,7 +186,7 @@ int bench_dit(int argc, char **argv) {
     bench_opts o = {.frames = 3, .height = 30, .width = 52, .reps = 5, .layers = 30, .dense_layers = 1,
                     .decay = 1.0, .run_dense = 1, .size = "1.3b", .backend = "cpu"};
     long long tokens = 0, resident = -1;
-    int threads = 0, size = 0, backend = 0, attention = 0, gemm = 0;
+    int threads = 0, size = 0, backend = 0, attention = 0, gemm = 0, attn_prec = 0;
     static const char *const gemms[] = {"bf16", "fp8", NULL};
     bool forward = false;
     const char *model = NULL, *out = NULL;
@@ -209,6 +209,8 @@ int bench_dit(int argc, char **argv) {
          .help = "auto: the GPU when there is one"},
         {"--gemm", NULL, CLI_CHOICE, .value = &gemm, .choices = gemms,
          .help = "GEMM precision (fp8: CUDA, compute capability 8.9+; as generate --gemm)"},
+        {"--attention-precision", NULL, CLI_CHOICE, .value = &attn_prec, .choices = gemms,
+         .help = "self-attention precision (fp8: CUDA on Hopper, sm_90; as generate --attention-precision)"},
         {"--forward", NULL, CLI_SWITCH, .value = &forward, .help = "forward mode"},
         {"--layers", NULL, CLI_INT64, .value = &o.layers, .min = 1, .max = 64, .arg = "L",
          .help = "forward mode: the model's blocks; the default is the 1.3B depth"},
@@ -254,6 +256,7 @@ int bench_dit(int argc, char **argv) {
     const int L = 32; /* context rows (padded to 512 in the model) */
     rad_status s = rad_backend_open(backend, 0, &sh.inner);
     if (s == RAD_OK && gemm) s = sh.inner->set_gemm(sh.inner, RAD_GEMM_FP8);
+    if (s == RAD_OK && attn_prec) s = sh.inner->set_attention(sh.inner, RAD_ATTN_FP8);
     rad_backend *be = sh.inner;
     if (s == RAD_OK && !o.forward) { /* block mode times through the shim */
         sh.pub = *sh.inner;
@@ -288,10 +291,12 @@ int bench_dit(int argc, char **argv) {
         for (size_t i = 0; i < lat; i++) r = r * 6364136223846793005ULL + 1442695040888963407ULL, x[i] = (float)((double)(r >> 40) / 16777216.0 * 2 - 1);
         for (size_t i = 0; i < (size_t)L * (size_t)c.text_dim; i++) ctx[i] = 0.1f * x[i % lat];
         printf("radial bench dit: backend %s, %d threads, %s %s (dim %d, %d heads, ffn %d, %d layers), %lld tokens "
-               "(%lld x %lld x %lld), %lld reps; %s weights ready in %.1f s; %d of %d blocks resident\n",
+               "(%lld x %lld x %lld), %lld reps; %s weights ready in %.1f s; %d of %d blocks resident; GEMMs %s, "
+               "self-attention %s\n",
                o.backend, rad_get_threads(), model ? "model" : o.size, o.forward ? "forward" : "block", c.dim,
                c.num_heads, c.ffn_dim, c.num_layers, n_tok, o.frames, o.height, o.width, o.reps,
-               model ? "file" : "random", rad_now() - t_load, rad_dit_resident_blocks(dit), c.num_layers);
+               model ? "file" : "random", rad_now() - t_load, rad_dit_resident_blocks(dit), c.num_layers, gemms[gemm],
+               gemms[attn_prec]);
         fflush(stdout);
     }
     if (s == RAD_OK && o.forward) {

@@ -35,6 +35,16 @@ static rad_status cpu_set_gemm(rad_backend *be, int mode) {
     return rad_err(RADIAL_ERR_INVALID_ARG, "cpu set_gemm: unknown GEMM mode %d", mode);
 }
 
+/* Likewise for attention: the CPU computes it in fp32; the fp8 kernel's numerics are emulated by fp8_attn_emul.h. */
+static rad_status cpu_set_attention(rad_backend *be, int mode) {
+    (void)be;
+    if (mode == RAD_ATTN_BF16) return RAD_OK;
+    if (mode == RAD_ATTN_FP8)
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "fp8 attention (--attention-precision fp8) needs the CUDA backend on a Hopper "
+                                               "GPU (sm_90: H100, H200); the CPU backend computes attention in fp32");
+    return rad_err(RADIAL_ERR_INVALID_ARG, "cpu set_attention: unknown attention precision %d", mode);
+}
+
 /* Ranges mark stages for tools that watch a device (NVTX on CUDA); on the CPU there is none, and a profile times
  * them itself (backend/profile.h, with the host clock: prof_mark stays NULL). */
 static void cpu_range_push(rad_backend *be, const char *name) { (void)be, (void)name; }
@@ -85,6 +95,7 @@ rad_status rad_backend_cpu(rad_backend **out) {
         .add_norm_modulate = rad_cpu_add_norm_modulate,
         .rmsnorm_rope3d = rad_cpu_rmsnorm_rope3d,
         .attention = rad_cpu_attention,
+        .set_attention = cpu_set_attention,
         .conv_dtype = RAD_DT_F32, /* the reference convolves in fp32 */
         .to_conv_dtype = rad_cpu_to_conv_dtype,
         .conv3d = rad_cpu_conv3d,

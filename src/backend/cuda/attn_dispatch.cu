@@ -346,6 +346,148 @@ extern "C" rad_status rad_cuda_attention_time(const void *q, const void *k, cons
     return s;
 }
 
+/* ---------------- fp8 attention ---------------- */
+
+extern "C" int rad_cuda_attn_fp8_supported(char *why, size_t cap) {
+    char sink[8];
+    if (!why || !cap) why = sink, cap = sizeof sink;
+    dev_props *p = NULL;
+    if (device_props(&p) != RAD_OK || !p) {
+        snprintf(why, cap, "fp8 attention: no usable CUDA device (%s)", rad_last_error());
+        return 0;
+    }
+    if (p->major != 9) {
+        snprintf(why, cap, "fp8 attention (--attention-precision fp8) needs a Hopper GPU (sm_90: H100, H200): its kernel is "
+                 "built on the fp8 wgmma instructions of sm_90a, and this device is sm_%d%d; use --attention-precision bf16",
+                 p->major, p->minor);
+        return 0;
+    }
+    if (!rad_attn_fp8_built()) {
+        snprintf(why, cap, "fp8 attention: this build has no sm_90a code (add 90a to RADIAL_CUDA_ARCHS)");
+        return 0;
+    }
+    return 1;
+}
+
+static rad_status fp8_check(const rad_fp8_attn_layout *L, const void *scratch, const void *out, float scale,
+                            const rad_cuda_bsr *mask) {
+    if (!L || !scratch || !out || !mask || !mask->row_ptr)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention: null tensor, scratch or layout");
+    if ((uintptr_t)scratch % 256 || (uintptr_t)out % 16)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention: the scratch must be 256-byte and out 16-byte aligned");
+    if (mask->n_keys != mask->n_tokens || mask->n_tokens != L->n_tokens || mask->n_blocks != L->n_blocks)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention: a self-attention layout over %lld tokens, got %lld queries "
+                       "x %lld keys", (long long)L->n_tokens, (long long)mask->n_tokens, (long long)mask->n_keys);
+    if (!(scale > 0.0f) || !isfinite(scale))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention: scale %g, expected a positive finite number", (double)scale);
+    char why[256];
+    if (!rad_cuda_attn_fp8_supported(why, sizeof why)) return rad_err(RADIAL_ERR_UNSUPPORTED, "%s", why);
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_attn_fp8_quantize(const void *q, const void *k, const void *v, const rad_fp8_attn_layout *L,
+                                                 void *scratch, void *stream) {
+    if (!q || !k || !v || !L || !scratch)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention quantisation: null tensor or scratch");
+    if ((uintptr_t)scratch % 256)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention quantisation: the scratch must be 256-byte aligned");
+    uint8_t *s = (uint8_t *)scratch;
+    rad_attn_fp8_quant_args a;
+    a.q = (const __nv_bfloat16 *)q, a.k = (const __nv_bfloat16 *)k, a.v = (const __nv_bfloat16 *)v;
+    a.n_tokens = L->n_tokens, a.n_blocks = L->n_blocks, a.n_pad = L->n_pad, a.heads = (int)L->heads;
+    a.q8 = s + L->q8, a.k8 = s + L->k8, a.vt8 = s + L->vt8;
+    a.sq = (float *)(s + L->sq), a.sk = (float *)(s + L->sk), a.sv = (float *)(s + L->sv);
+    a.vinv = (float *)(s + L->vinv), a.kmean = (float *)(s + L->kmean);
+    a.ksum = (float *)(s + L->ksum), a.vmax = (float *)(s + L->vmax);
+    a.stream = (cudaStream_t)stream;
+    return rad_attn_fp8_quant_launch(&a);
+}
+
+static rad_attn_fp8_args fp8_args(const rad_fp8_attn_layout *L, const void *scratch, void *out, float scale,
+                                  const rad_cuda_bsr *mask, void *stream) {
+    const uint8_t *s = (const uint8_t *)scratch;
+    rad_attn_fp8_args a;
+    a.q8 = s + L->q8, a.k8 = s + L->k8, a.vt8 = s + L->vt8;
+    a.sq = (const float *)(s + L->sq), a.sk = (const float *)(s + L->sk), a.sv = (const float *)(s + L->sv);
+    a.o = (__nv_bfloat16 *)out;
+    a.n_tokens = L->n_tokens, a.n_pad = L->n_pad, a.heads = (int)L->heads;
+    a.scale = scale;
+    a.row_ptr = mask->row_ptr, a.col_idx = mask->col_idx, a.row_order = mask->row_order;
+    a.n_blocks = mask->n_blocks;
+    a.stream = (cudaStream_t)stream;
+    return a;
+}
+
+extern "C" rad_status rad_cuda_attn_fp8_run(const rad_fp8_attn_layout *L, const void *scratch, void *out, float scale,
+                                            const rad_cuda_bsr *mask, int stages, void *stream) {
+    RAD_TRY(fp8_check(L, scratch, out, scale, mask));
+    const rad_attn_fp8_args a = fp8_args(L, scratch, out, scale, mask, stream);
+    return rad_attn_fp8_launch(&a, stages ? stages : 2);
+}
+
+/* The layout of heads x mask->n_tokens, checked against the caller's scratch. */
+static rad_status fp8_layout(int64_t heads, const rad_cuda_bsr *mask, size_t scratch_bytes, rad_fp8_attn_layout *L) {
+    if (!mask) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention: no layout");
+    RAD_TRY(rad_fp8_attn_plan(mask->n_tokens, heads, L));
+    if (scratch_bytes < L->bytes)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention: a scratch of %zu bytes, %zu needed for %lld tokens x %lld heads",
+                       scratch_bytes, L->bytes, (long long)mask->n_tokens, (long long)heads);
+    return RAD_OK;
+}
+
+extern "C" rad_status rad_cuda_attention_fp8(const void *q, const void *k, const void *v, void *out, int64_t heads,
+                                             float scale, const rad_cuda_bsr *mask, void *scratch, size_t scratch_bytes,
+                                             void *stream) {
+    rad_fp8_attn_layout L;
+    RAD_TRY(fp8_layout(heads, mask, scratch_bytes, &L));
+    RAD_TRY(fp8_check(&L, scratch, out, scale, mask)); /* before the pre-pass: a refusal leaves nothing queued */
+    RAD_TRY(rad_cuda_attn_fp8_quantize(q, k, v, &L, scratch, stream));
+    return rad_cuda_attn_fp8_run(&L, scratch, out, scale, mask, 0, stream);
+}
+
+extern "C" rad_status rad_cuda_attention_fp8_time(const void *q, const void *k, const void *v, void *out, int64_t heads,
+                                                  float scale, const rad_cuda_bsr *mask, void *scratch,
+                                                  size_t scratch_bytes, int stages, int with_quant, int warmup, int reps,
+                                                  float *ms) {
+    rad_fp8_attn_layout L;
+    RAD_TRY(fp8_layout(heads, mask, scratch_bytes, &L));
+    RAD_TRY(fp8_check(&L, scratch, out, scale, mask));
+    if (warmup < 0 || reps < 1 || !ms)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention timing: warmup %d, reps %d", warmup, reps);
+    if (stages && (stages < 2 || stages > 4))
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda fp8 attention timing: %d K/V stages (2, 3 or 4)", stages);
+    const rad_attn_fp8_args a = fp8_args(&L, scratch, out, scale, mask, NULL);
+    stages = stages ? stages : 2;
+    auto once = [&](bool quant) -> rad_status {
+        if (quant) RAD_TRY(rad_cuda_attn_fp8_quantize(q, k, v, &L, scratch, NULL));
+        return rad_attn_fp8_launch(&a, stages);
+    };
+    RAD_TRY(once(true));
+    for (int i = 0; i < warmup; i++) RAD_TRY(once(with_quant != 0));
+    cudaEvent_t ev[2];
+    RAD_CUDA_TRY(cudaEventCreate(&ev[0]));
+    if (cudaEventCreate(&ev[1]) != cudaSuccess) {
+        cudaEventDestroy(ev[0]);
+        return rad_err(RADIAL_ERR_BACKEND, "cuda fp8 attention timing: cudaEventCreate failed");
+    }
+    rad_status s = RAD_OK;
+    const char *range = rad_op_family_name(layout_family(mask)); /* as rad_cuda_attention_time (bench/PROFILE.md) */
+    for (int i = 0; i < reps && s == RAD_OK; i++) {
+        cudaError_t e = cudaEventRecord(ev[0], 0);
+        nvtxRangePushA(range);
+        if (e == cudaSuccess) s = once(with_quant != 0);
+        nvtxRangePop();
+        if (e == cudaSuccess && s == RAD_OK) e = cudaEventRecord(ev[1], 0);
+        if (e == cudaSuccess && s == RAD_OK) e = cudaEventSynchronize(ev[1]);
+        if (e == cudaSuccess && s == RAD_OK) e = cudaEventElapsedTime(&ms[i], ev[0], ev[1]);
+        if (e != cudaSuccess && s == RAD_OK)
+            s = rad_err(RADIAL_ERR_BACKEND, "cuda fp8 attention timing, rep %d: %s", i, cudaGetErrorString(e));
+    }
+    cudaEventDestroy(ev[0]);
+    cudaEventDestroy(ev[1]);
+    return s;
+}
+
 /* ---------------- helpers ---------------- */
 
 extern "C" rad_status rad_cuda_device_info(char *name, size_t size, int *cc_major, int *cc_minor) {

@@ -20,12 +20,11 @@
  *
  * Shared memory: Q 32 KB + STAGES x (K 32 KB + V 32 KB). Each 128 x 128 bf16 tile is two TMA boxes of
  * 128 rows x 64 columns (128-byte rows, the widest the 128-byte swizzle allows). */
-#include <cuda.h>
-#include <cudaTypedefs.h>
-
-#include "backend/cuda/attn_internal.cuh"
+#include "backend/cuda/sm90_util.cuh"
 
 namespace {
+using namespace rk_sm90; /* the shared Hopper helpers (mbarriers, TMA, wgmma descriptors and fences) */
+
 /* Tile geometry (enumerators, so the host pass, which compiles no kernel body, has nothing unused). */
 enum : uint32_t {
     D = 128,
@@ -52,62 +51,6 @@ __device__ int v3_built = 0;
 #endif
 
 #ifdef RAD_V3_DEVICE
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-/* Spins until the phase with this parity has completed (a fresh barrier counts parity 1 as complete). */
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile(
-        "{\n"
-        ".reg .pred P1;\n"
-        "LAB_WAIT:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
-        "@P1 bra DONE;\n"
-        "bra LAB_WAIT;\n"
-        "DONE:\n"
-        "}\n" ::"r"(bar),
-        "r"(parity)
-        : "memory");
-}
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, uint32_t bar, int c0, int c1) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
-            "r"(dst),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
-        : "memory");
-}
-__device__ __forceinline__ void named_sync(uint32_t id, uint32_t n) {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
-}
-__device__ __forceinline__ void named_arrive(uint32_t id, uint32_t n) {
-    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
-}
-
-/* wgmma shared-memory matrix descriptor with the 128-byte swizzle: start address, leading and stride byte
- * offsets (all >> 4). K-major tiles (Q, K): 8-row groups 1024 B apart (SBO); LBO unused. MN-major V: LBO =
- * distance between the two 64-column halves along N (one TMA box), SBO = distance between 8-key groups. */
-__device__ __forceinline__ uint64_t make_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) |
-           ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
-}
-
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void wgmma_wait() {
-    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-/* Pins accumulator registers at this point of the program (nothing moves a read of them above a wait). */
-__device__ __forceinline__ void fence_regs(float *r) {
-#pragma unroll
-    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(r[i])::"memory");
-}
-
 #define RAD_D8(i)                                                                                                \
     "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
         "+f"(d[i + 7])
@@ -384,26 +327,11 @@ __global__ void __launch_bounds__(NTHREADS, 1)
 #endif /* RAD_V3_DEVICE */
 }
 
-/* The driver's tensor-map encoder, fetched through the runtime (no -lcuda at link time). */
-rad_status get_encoder(PFN_cuTensorMapEncodeTiled_v12000 *out) {
-    static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
-    if (!fn) {
-        void *p = nullptr;
-        cudaDriverEntryPointQueryResult q;
-        RAD_CUDA_TRY(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
-        if (q != cudaDriverEntryPointSuccess || !p)
-            return rad_err(RADIAL_ERR_BACKEND, "attention v3: the driver has no cuTensorMapEncodeTiled");
-        fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-    }
-    *out = fn;
-    return RAD_OK;
-}
-
 /* [n_tokens, heads*128] bf16 seen as 2-D; boxes of 128 rows x 64 columns, 128-byte swizzle; rows past
  * n_tokens read as zeros. */
 rad_status make_map(CUtensorMap *m, const void *ptr, int64_t n_tokens, int heads, const char *what) {
     PFN_cuTensorMapEncodeTiled_v12000 enc = nullptr;
-    RAD_TRY(get_encoder(&enc));
+    RAD_TRY(get_encoder(&enc, "attention v3"));
     cuuint64_t dims[2] = {(cuuint64_t)heads * D, (cuuint64_t)n_tokens};
     cuuint64_t strides[1] = {(cuuint64_t)heads * D * 2};
     cuuint32_t box[2] = {64, 128}, estr[2] = {1, 1};

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "attn/bsr.h"
+#include "backend/fp8_attn_emul.h"
 #include "base/status.h"
 
 #ifdef __cplusplus
@@ -86,6 +87,31 @@ rad_status rad_cuda_attention_bf16(const void *q, const void *k, const void *v, 
 rad_status rad_cuda_attention_time(const void *q, const void *k, const void *v, void *out, int64_t heads,
                                    float scale, const rad_cuda_bsr *mask, int kernel, int warmup, int reps,
                                    float *ms);
+
+/* ---- fp8 attention (--attention-precision fp8; numerics and the scratch layout: backend/fp8_attn_emul.h) ----
+ * Self-attention only (mask->n_keys == mask->n_tokens), head_dim 128, on Hopper (sm_90) in a build with sm_90a code
+ * (attn_fp8_wgmma.cu); the quantisation pre-pass (attn_fp8_quant.cu) writes e4m3 Q, smoothed K and transposed V
+ * with their scales into one scratch buffer of the layout rad_fp8_attn_plan(n_tokens, heads) gives. */
+
+/* 1 when the current device runs the fp8 attention; 0 otherwise, with the reason in words in why[cap] (may be
+ * NULL): no device, not a Hopper GPU (the kernel is fp8 wgmma, sm_90a only), or no sm_90a code in this build. */
+int rad_cuda_attn_fp8_supported(char *why, size_t cap);
+/* Steps 1-3: bf16 q, k, v [L->n_tokens, L->heads, 128] (device, 16-byte aligned) into scratch (device, L->bytes,
+ * 256-byte aligned). Three kernels, asynchronous on stream (a cudaStream_t; NULL: the default stream). */
+rad_status rad_cuda_attn_fp8_quantize(const void *q, const void *k, const void *v, const rad_fp8_attn_layout *L,
+                                      void *scratch, void *stream);
+/* Steps 4-5: out (bf16 [L->n_tokens, L->heads, 128]) = the fp8 attention of a quantised scratch over mask (its
+ * n_tokens and n_keys both L->n_tokens). stages: the K/V ring depth, 2, 3 or 4 (0: the default, 2). */
+rad_status rad_cuda_attn_fp8_run(const rad_fp8_attn_layout *L, const void *scratch, void *out, float scale,
+                                 const rad_cuda_bsr *mask, int stages, void *stream);
+/* Both, in a scratch of scratch_bytes >= rad_fp8_attn_plan(mask->n_tokens, heads).bytes. */
+rad_status rad_cuda_attention_fp8(const void *q, const void *k, const void *v, void *out, int64_t heads, float scale,
+                                  const rad_cuda_bsr *mask, void *scratch, size_t scratch_bytes, void *stream);
+/* Times as rad_cuda_attention_time does: with_quant 0 times the attention alone (the scratch quantised once before
+ * the warm-up), 1 the quantisation and the attention of every launch. */
+rad_status rad_cuda_attention_fp8_time(const void *q, const void *k, const void *v, void *out, int64_t heads,
+                                       float scale, const rad_cuda_bsr *mask, void *scratch, size_t scratch_bytes,
+                                       int stages, int with_quant, int warmup, int reps, float *ms);
 
 /* ---- small device helpers for tests and benchmarks (C code never includes the CUDA headers) ---- */
 /* Whether a CUDA device is usable; *name (size bytes) gets its name and compute capability. */

@@ -30,6 +30,11 @@
  * is read from the bf16 shadow when there is one and is cached and invalidated with the shadows; weights are
  * read as stored (e4m3) or quantised per row (weight_fp8). Everything else is unchanged by the mode.
  *
+ * fp8 attention (set_attention RAD_ATTN_FP8, opt-in, Hopper only): self-attention (lq == lk, head_dim 128, no bias)
+ * takes the bf16 copies of q, k, v as the bf16 kernels would, quantises them into one scratch buffer (e4m3 Q, smoothed
+ * K, transposed V and their scales; attn_fp8_quant.cu) and runs the fp8 kernel (attn_fp8_wgmma.cu); cross-attention
+ * stays on the bf16 kernels.
+ *
  * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
  * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
  * earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
@@ -97,7 +102,7 @@ struct rad_weight {
 
 namespace {
 enum { N_SHADOWS = 3, N_PLANS = 64, N_CROSS = 4, N_MASKS = 2 };
-enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, SCR_BIAS16, N_SCRATCH };
+enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, SCR_BIAS16, SCR_FP8ATTN, N_SCRATCH }; /* FP8ATTN: fp8_attn_emul.h's layout */
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
 constexpr size_t IM2COL_BYTES = 64u << 20; /* bound on one conv3d chunk's bf16 column matrix */
 
@@ -180,6 +185,7 @@ struct cuda_be { /* be->state */
     int64_t rope_key[4];
     bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
     bool tc_attention; /* the device runs the bf16 tensor-core attention kernels (sm_80 and later) */
+    bool experimental; /* RADIAL_EXPERIMENTAL=1: the paths not yet checked on a GPU may run (rad_backend_cuda) */
     int ffn_path;      /* RAD_CUDA_FFN_*: the first ffn epilogue cuBLASLt took (cuda_ffn.h); UNTRIED until one ran */
     int ffn_last;      /* the path the last ffn call took */
     char ffn_why[320]; /* cuBLASLt's refusals of the paths tried before ffn_path */
@@ -187,6 +193,7 @@ struct cuda_be { /* be->state */
     int device;
     rk_fp8 *fp8;   /* the fp8 GEMM state (gemm_fp8.cu), made by the first set_gemm RAD_GEMM_FP8 */
     bool gemm_fp8; /* set_gemm: linear takes the fp8 GEMM where the shape allows (fp8_emul.h) */
+    bool attn_fp8; /* set_attention: self-attention takes the fp8 kernel (fp8_attn_emul.h) */
     cudaEvent_t prof_ev[RAD_PROF_SLOTS]; /* prof_mark's timestamps (NULL until a slot is first used) */
 };
 
@@ -832,6 +839,28 @@ rad_status be_set_gemm(rad_backend *be, int mode) {
     return RAD_OK;
 }
 
+/* The precision of attention (backend.h set_attention): fp8 needs a Hopper GPU and sm_90a code in the build. */
+rad_status be_set_attention(rad_backend *be, int mode) {
+    cuda_be *c = S(be);
+    if (mode == RAD_ATTN_BF16) {
+        c->attn_fp8 = false;
+        return RAD_OK;
+    }
+    if (mode != RAD_ATTN_FP8)
+        return rad_err(RADIAL_ERR_INVALID_ARG, "cuda set_attention: unknown attention precision %d (%d: bf16, %d: fp8)", mode,
+                       RAD_ATTN_BF16, RAD_ATTN_FP8);
+    char why[320];
+    if (!rad_cuda_attn_fp8_supported(why, sizeof why))
+        return rad_err(RADIAL_ERR_UNSUPPORTED, "CUDA device %d: %s", c->device, why);
+    if (!c->experimental)
+        return rad_err(RADIAL_ERR_UNSUPPORTED,
+                       "the fp8 attention (--attention-precision fp8) has not run on a GPU yet, so this version keeps it "
+                       "experimental: set RADIAL_EXPERIMENTAL=1 to run it anyway, and compare its video with a bf16 "
+                       "run (radial compare)");
+    c->attn_fp8 = true;
+    return RAD_OK;
+}
+
 rad_status be_sync(rad_backend *be) {
     CK("sync", cudaStreamSynchronize(S(be)->st));
     return RAD_OK;
@@ -1021,7 +1050,7 @@ rad_status ffn_unfused(rad_backend *be, const float *x, int64_t m, int64_t d, co
  * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it.
  * cuBLASLt may refuse the epilogue with an fp32 bias; then with the bias rounded to bf16; then the unfused ops run
  * (ffn_path keeps the first that worked, ffn_why the refusals: rad_cuda_ffn_path). For now only with
- * RADIAL_CUDA_FFN=fused (rad_backend_cuda); by default the unfused ops. */
+ * RADIAL_EXPERIMENTAL=1 (rad_backend_cuda); by default the unfused ops. */
 rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
                   const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
     const op_range family_range(RAD_OPF_GEMM);
@@ -1312,7 +1341,16 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
         RAD_TRY(attn_convert(c, q, nq, SCR_Q, &q16));
         RAD_TRY(attn_convert(c, k, nk, SCR_K, &k16));
         RAD_TRY(attn_convert(c, v, nk, SCR_V, &v16));
-        RAD_TRY(rad_cuda_attention_bf16(q16, k16, v16, o16, heads, scale, layout, RAD_CUDA_ATTN_AUTO, (void *)c->st));
+        if (c->attn_fp8 && lq == lk) { /* self-attention in fp8 (set_attention); cross-attention stays bf16 */
+            rad_fp8_attn_layout L;
+            void *f8;
+            RAD_TRY(rad_fp8_attn_plan(lq, heads, &L));
+            RAD_TRY(scratch(c, SCR_FP8ATTN, L.bytes, &f8)); /* cudaMalloc: 256-byte aligned */
+            RAD_TRY(rad_cuda_attn_fp8_quantize(q16, k16, v16, &L, f8, (void *)c->st));
+            RAD_TRY(rad_cuda_attn_fp8_run(&L, f8, o16, scale, layout, 0, (void *)c->st));
+        } else {
+            RAD_TRY(rad_cuda_attention_bf16(q16, k16, v16, o16, heads, scale, layout, RAD_CUDA_ATTN_AUTO, (void *)c->st));
+        }
         return rk_bf16_to_f32(o16, out, (int64_t)nq, c->st);
     }
     return rk_attention_generic(q, k, v, out, lq, lk, heads, head_dim, scale, bias, layout ? layout->row_ptr : NULL,
@@ -1638,6 +1676,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->copy2d = be_copy2d;
     be->transpose = be_transpose;
     be->set_gemm = be_set_gemm;
+    be->set_attention = be_set_attention;
     be->all_to_all = be_all_to_all;
     be->all_gather = be_all_gather;
     be->broadcast = be_broadcast;
@@ -1650,10 +1689,11 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     c->device = device;
     const char *conv_path = getenv("RADIAL_CUDA_CONV"); /* benchmarks and tests compare the two conv paths */
     c->conv_im2col = conv_path && !strcmp(conv_path, "im2col");
-    /* The fused FFN (GELU in the GEMM epilogue) is opt-in until a GPU run has checked it: the first run found the
-     * fp32-bias epilogue refused, and its bf16-bias fallback has not run on a device yet (bench/NOTES-kernels.md) */
-    const char *ffn_path = getenv("RADIAL_CUDA_FFN");
-    c->ffn_path = ffn_path && !strcmp(ffn_path, "fused") ? RAD_CUDA_FFN_UNTRIED : RAD_CUDA_FFN_UNFUSED;
+    /* Paths no GPU run has checked yet run only with RADIAL_EXPERIMENTAL=1 (README): the fused FFN (the first run
+     * found the fp32-bias epilogue refused; its bf16-bias form has not run) and the fp8 attention */
+    const char *exp = getenv("RADIAL_EXPERIMENTAL");
+    c->experimental = exp && !strcmp(exp, "1");
+    c->ffn_path = c->experimental ? RAD_CUDA_FFN_UNTRIED : RAD_CUDA_FFN_UNFUSED;
     cublasStatus_t ls = cublasLtCreate(&c->lt);
     rad_status s = ls == CUBLAS_STATUS_SUCCESS
                        ? RAD_OK

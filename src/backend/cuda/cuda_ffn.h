@@ -10,7 +10,7 @@ extern "C" {
 #endif
 
 /* The first GEMM's epilogue as cuBLASLt took it, tried in this order (the backend keeps the first that works).
- * The fused paths are tried only with the environment variable RADIAL_CUDA_FFN=fused when the backend is made
+ * The fused paths are tried only with the environment variable RADIAL_EXPERIMENTAL=1 when the backend is made
  * (opt-in until a GPU run has checked them); otherwise ffn runs the unfused ops. */
 enum {
     RAD_CUDA_FFN_UNTRIED = 0,
