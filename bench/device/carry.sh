@@ -20,7 +20,7 @@ for f in radial tests/tools/rad_compare $(cd build-dev && ls tests/cuda/test_* t
   cp "build-dev/$f" "$D/build-dev/$f" && strip "$D/build-dev/$f"
 done
 cp bench/device/run.sh bench/torch_peers.py bench/device/make_formats.py bench/device/make_pipeline.py \
-  bench/device/peer_pipeline.py "$D/"
+  bench/device/peer_pipeline.py bench/device/peer_dit.py "$D/"
 pwd > "$D/source_dir"
 git describe --always --dirty > "$D/commit"
 du -sh "$D"

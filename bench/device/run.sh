@@ -16,6 +16,8 @@
 #   memory     a full-size 1.3B diffusers folder made here (/tmp/wan13, make_pipeline.py), radial generate at
 #              480x832x81 dense and x241 radial, and diffusers' WanPipeline at x81 (peer_pipeline.py): time and
 #              peak device memory per phase
+#   dit14      one whole 14B forward at 1280x720x81, dense and radial, beside diffusers' WanTransformer3DModel
+#              on the same files (/tmp/wan14/transformer; peer_dit.py)
 #   memory14   the 14B DiT beside it (/tmp/wan14, the rest linked from /tmp/wan13: run memory first), radial generate
 #              at 1280x720x81 resident and --offload, and diffusers' WanPipeline there
 #   profile    bench/PROFILE.md: Nsight Compute SM cycles of one dense and one radial self-attention call at 241 frames
@@ -282,6 +284,24 @@ PY
         --seed 42 --prompt "A cat walks on the grass, realistic" --json "$OUT/peer_$P.json" > "$OUT/peer_$P.log" 2>&1
       show "$OUT/peer_$P.log" $? "^peer"
     fi
+    ;;
+  dit14)
+    # Issue 7's 14B forward: one whole 40-layer 1280x720x81 forward (75,600 tokens), dense and radial, on the 14B
+    # transformer in the diffusers layout (/tmp/wan14 or /tmp/wan14t, made here when missing, ~1 min), then diffusers'
+    # WanTransformer3DModel on the same files (peer_dit.py). About 4 min: two forwards each mode after a warm-up
+    # (~11 s dense, ~7 s radial), the peer's load and 3 forwards (~12 s each).
+    M=/tmp/wan14 # memory14's folder when an earlier call made it, else a transformer-only one of its own
+    [ -f "$M/transformer/config.json" ] || M=/tmp/wan14t
+    if [ -f "$M/transformer/config.json" ]; then echo "$M: made by an earlier call"; else
+      PYTHONUNBUFFERED=1 timeout 150 python3 "$C/make_pipeline.py" "$M" --size 14b --transformer-only > "$OUT/make14.log" 2>&1
+      show "$OUT/make14.log" $? "^(make_pipeline|transformer):"
+    fi
+    timeout 150 "$B/radial" bench dit --backend cuda --forward --model "$M/transformer" --latent-frames 21 --token-rows 45 \
+      --token-cols 80 --attention dense,radial --reps 2 > "$OUT/dit14.log" 2>&1
+    show "$OUT/dit14.log" $? "forward|peak|load|device"
+    PYTHONUNBUFFERED=1 timeout 120 python3 "$C/peer_dit.py" "$M/transformer" --width 1280 --height 720 --frames 81 \
+      --reps 2 --json "$OUT/peer_dit14.json" > "$OUT/peer_dit14.log" 2>&1
+    show "$OUT/peer_dit14.log" $? "^peer_dit"
     ;;
   *) echo "unknown section $s" ;;
   esac
