@@ -1,16 +1,22 @@
 #include "base/threads.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #define RAD_MAX_THREADS 256
 
-static int n_threads;
+/* Atomic: contexts on several threads (the CPU loopback ranks, a library user's) set and read it concurrently. The
+ * count is still one per process: the last rad_set_threads wins. */
+static atomic_int n_threads;
 
-void rad_set_threads(int n) { n_threads = n > RAD_MAX_THREADS ? RAD_MAX_THREADS : (n < 0 ? 0 : n); }
+void rad_set_threads(int n) {
+    atomic_store_explicit(&n_threads, n > RAD_MAX_THREADS ? RAD_MAX_THREADS : (n < 0 ? 0 : n), memory_order_relaxed);
+}
 
 int rad_get_threads(void) {
-    if (n_threads > 0) return n_threads;
+    const int n = atomic_load_explicit(&n_threads, memory_order_relaxed);
+    if (n > 0) return n;
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c < 1 ? 1 : (c > RAD_MAX_THREADS ? RAD_MAX_THREADS : (int)c);
 }

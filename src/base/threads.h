@@ -7,7 +7,7 @@
 
 typedef void (*rad_range_fn)(void *ctx, int64_t begin, int64_t end);
 
-/* Sets the number of threads (0 = number of online cores). */
+/* Sets the number of threads (0 = number of online cores), for the whole process (safe from any thread). */
 void rad_set_threads(int n);
 int rad_get_threads(void);
 
