@@ -31,6 +31,7 @@
 #include "backend/cuda/cuda_attention.h"
 #include "base/half.h"
 #include "base/mem.h"
+#include "attn_ref.h"
 #include "test_util.h"
 
 enum { D = 128 };
@@ -89,37 +90,6 @@ static rad_status make_mask(const test_case *tc, rad_bsr *m, const rad_bsr **use
     return s;
 }
 
-/* Double-precision attention of one (row, head) over the layout's blocks for that row (mk NULL: all nk keys). */
-static void ref_row(const float *q, const float *k, const float *v, int64_t nk, int64_t heads, int64_t row, int64_t h,
-                    const rad_bsr *mk, double *out) {
-    const int64_t stride = heads * D, rb = row / 128;
-    const float *qr = q + row * stride + h * D;
-    double mx = -INFINITY, sum = 0.0;
-    for (int d = 0; d < D; d++) out[d] = 0.0;
-    const int32_t e_begin = mk ? mk->row_ptr[rb] : 0, e_end = mk ? mk->row_ptr[rb + 1] : (int32_t)((nk + 127) / 128);
-    /* two passes over the listed keys: the max, then the weighted sum */
-    for (int pass = 0; pass < 2; pass++) {
-        for (int32_t e = e_begin; e < e_end; e++) {
-            const int64_t k0 = (int64_t)(mk ? mk->col_idx[e] : e) * 128, k1 = k0 + 128 < nk ? k0 + 128 : nk;
-            for (int64_t j = k0; j < k1; j++) {
-                const float *kr = k + j * stride + h * D;
-                double s = 0.0;
-                for (int d = 0; d < D; d++) s += (double)qr[d] * kr[d];
-                s /= sqrt((double)D);
-                if (pass == 0) {
-                    if (s > mx) mx = s;
-                } else {
-                    const double p = exp(s - mx);
-                    sum += p;
-                    const float *vr = v + j * stride + h * D;
-                    for (int d = 0; d < D; d++) out[d] += p * vr[d];
-                }
-            }
-        }
-    }
-    for (int d = 0; d < D; d++) out[d] = sum > 0 ? out[d] / sum : 0.0;
-}
-
 /* Runs one case through each kernel; out_keep (elems bf16, may be NULL) receives the last kernel's output. */
 static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_backend *cpu, uint16_t *out_keep) {
     const int64_t n = tc->n, heads = tc->heads, nk = tc->lk > 0 ? tc->lk : tc->n;
@@ -167,7 +137,8 @@ static int run_case(const test_case *tc, const int *kernels, int n_kernels, rad_
         CHECK_OK(rad_alloc((void **)&ref, (size_t)n_rows * (size_t)heads * D * sizeof(double), "reference rows"));
         double *dref = (double *)ref;
         for (int i = 0; i < n_rows; i++)
-            for (int64_t h = 0; h < heads; h++) ref_row(fq, fk, fv, nk, heads, rows[i], h, mk, dref + ((size_t)i * heads + h) * D);
+            for (int64_t h = 0; h < heads; h++)
+                attn_ref_row(fq, fk, fv, nk, heads, D, rows[i], h, mk, dref + ((size_t)i * heads + h) * D);
     }
 
     CHECK_OK(rad_cuda_malloc(&dq, bytes, "q"));

@@ -37,6 +37,7 @@
 #include "backend/fp8_attn_emul.h"
 #include "base/half.h"
 #include "base/mem.h"
+#include "attn_ref.h"
 #include "fp8_attn_cases.h"
 #include "test_util.h"
 
@@ -77,33 +78,6 @@ static rad_status make_mask(const tcase *tc, rad_bsr *own, const rad_bsr **use) 
     rad_free(bits);
     *use = own;
     return s;
-}
-
-/* Double-precision attention of one (row, head) over the layout's blocks for that row. */
-static void ref_row(const float *q, const float *k, const float *v, int64_t n, int64_t heads, int64_t row, int64_t h,
-                    const rad_bsr *mk, double *out) {
-    const int64_t stride = heads * D, rb = row / 128;
-    const float *qr = q + row * stride + h * D;
-    double mx = -INFINITY, sum = 0.0;
-    for (int d = 0; d < D; d++) out[d] = 0.0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int32_t e = mk->row_ptr[rb]; e < mk->row_ptr[rb + 1]; e++) {
-            const int64_t k0 = (int64_t)mk->col_idx[e] * 128, k1 = k0 + 128 < n ? k0 + 128 : n;
-            for (int64_t j = k0; j < k1; j++) {
-                const float *kr = k + j * stride + h * D;
-                double s = 0.0;
-                for (int d = 0; d < D; d++) s += (double)qr[d] * kr[d];
-                s /= sqrt((double)D);
-                if (pass == 0) {
-                    if (s > mx) mx = s;
-                } else {
-                    const double p = exp(s - mx);
-                    sum += p;
-                    for (int d = 0; d < D; d++) out[d] += p * v[j * stride + h * D + d];
-                }
-            }
-        }
-    for (int d = 0; d < D; d++) out[d] = sum > 0 ? out[d] / sum : 0.0;
 }
 
 /* rel L2 of got (bf16, rows `rows` of an [n, heads, 128] tensor; rows NULL: all) against ref (floats, n_rows rows). */
@@ -271,7 +245,7 @@ static void test_case(const tcase *tc, rad_backend *cpu) {
         double r[D];
         for (int64_t i = 0; i < n_rows; i++)
             for (int64_t h = 0; h < H; h++) {
-                ref_row(in.f[0], in.f[1], in.f[2], n, H, rows[i], h, mk, r);
+                attn_ref_row(in.f[0], in.f[1], in.f[2], n, H, D, rows[i], h, mk, r);
                 for (int d = 0; d < D; d++) ref[(i * H + h) * D + d] = (float)r[d];
             }
     }

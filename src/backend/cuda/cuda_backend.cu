@@ -396,21 +396,11 @@ rad_status plan_make(cuda_be *c, const gemm_key *k, gemm_plan *p, const char *op
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k->ldb), lb = e == CUBLAS_STATUS_SUCCESS;
     if (e == CUBLAS_STATUS_SUCCESS)
         e = cublasLtMatrixLayoutCreate(&p->lc, k->out16 ? CUDA_R_16BF : CUDA_R_32F, k->m, k->n, k->ldc), lc = e == CUBLAS_STATUS_SUCCESS;
-    cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
-    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatmulPreferenceCreate(&pref);
-    if (e == CUBLAS_STATUS_SUCCESS) {
-        const uint64_t wsb = WORKSPACE_BYTES;
-        const uint32_t aa = (uint32_t)k->align_a, ab = (uint32_t)k->align_b, acb = (uint32_t)k->align_c;
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof aa);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof ab);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &acb, sizeof acb);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &acb, sizeof acb);
-        e = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found);
-    }
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (e == CUBLAS_STATUS_SUCCESS)
+        e = rk_lt_heuristic(c->lt, p->op, p->la, p->lb, p->lc, WORKSPACE_BYTES, k->align_a, k->align_b, k->align_c, &res,
+                            &found);
     if (e != CUBLAS_STATUS_SUCCESS || found < 1)
         s = rad_err(RADIAL_ERR_BACKEND,
                     "cuda %s: cuBLASLt has no bf16 GEMM for m %lld n %lld k %lld (lda %lld ldb %lld ldc %lld, %s output%s): "
@@ -1071,18 +1061,19 @@ rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const r
     bf16 *x16, *h16 = (bf16 *)hidden;
     RAD_TRY(bf16_input(c, x, n, "cuda ffn", &x16));
     const bool b2_epilogue = b2 && (uintptr_t)b2 % 16 == 0;
+    const bool bias16 = c->ffn_path == RAD_CUDA_FFN_GELU_BF16_BIAS;
+    const gemm_epi epi = bias16 ? EPI_GELU_BIAS16 : EPI_GELU_BIAS;
+    const void *bias = b1;
+    if (bias16) { /* once per call, stream-ordered before this call's GEMMs read it */
+        void *b16;
+        RAD_TRY(scratch(c, SCR_BIAS16, (size_t)F * sizeof(bf16), &b16));
+        RAD_TRY(rk_f32_to_bf16(b1, (bf16 *)b16, F, c->st));
+        bias = b16;
+    }
     for (int64_t r = 0; r < m; r += chunk16) {
         const int64_t rows = m - r < chunk16 ? m - r : chunk16;
-        const void *bias = b1;
-        if (c->ffn_path == RAD_CUDA_FFN_GELU_BF16_BIAS) { /* stream-ordered: rewritten per call, read by this GEMM */
-            void *b16;
-            RAD_TRY(scratch(c, SCR_BIAS16, (size_t)F * sizeof(bf16), &b16));
-            RAD_TRY(rk_f32_to_bf16(b1, (bf16 *)b16, F, c->st));
-            bias = b16;
-        }
         const bf16 *w16;
         RAD_TRY(weight_bf16(c, w1, "ffn", &w16)); /* per chunk: a dequantised matrix shares one scratch buffer */
-        const gemm_epi epi = c->ffn_path == RAD_CUDA_FFN_GELU_BF16_BIAS ? EPI_GELU_BIAS16 : EPI_GELU_BIAS;
         rad_status s = gemm_ex(c, "ffn", true, false, F, rows, d, w16, d, x16 + r * d, d, h16, true, F, epi, bias);
         if (s != RAD_OK && r == 0) { /* nothing written yet: note why, take the next path from now on */
             const size_t used = strlen(c->ffn_why);

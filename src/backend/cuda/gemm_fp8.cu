@@ -284,7 +284,6 @@ void plan_destroy(fp8_plan *p) {
 bool plan_try(rk_fp8 *f, const plan_key *k, int mode, const call_ptrs *cp, fp8_plan *p, char *note, size_t cap) {
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
-    cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -318,19 +317,10 @@ bool plan_try(rk_fp8 *f, const plan_key *k, int mode, const call_ptrs *cp, fp8_p
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, (uint64_t)k->k, (uint64_t)k->n, k->k);
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, (uint64_t)k->k, (uint64_t)k->m, k->k);
     if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)k->n, (uint64_t)k->m, k->n);
-    if (e == CUBLAS_STATUS_SUCCESS) e = cublasLtMatmulPreferenceCreate(&pref);
     if (e == CUBLAS_STATUS_SUCCESS) {
         step = "heuristic";
-        const uint64_t wsb = f->ws_bytes;
-        const uint32_t aa = (uint32_t)k->align_a, ab = (uint32_t)k->align_b, ac = (uint32_t)k->align_c;
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof aa);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof ab);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof ac);
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof ac);
-        e = cublasLtMatmulAlgoGetHeuristic(f->lt, op, la, lb, lc, lc, pref, 1, &res, &found);
+        e = rk_lt_heuristic(f->lt, op, la, lb, lc, f->ws_bytes, k->align_a, k->align_b, k->align_c, &res, &found);
     }
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (e != CUBLAS_STATUS_SUCCESS || found < 1) {
         const size_t used = strlen(note);
         if (used + 1 < cap)
