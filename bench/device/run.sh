@@ -5,6 +5,7 @@
 #   test       every GPU test (ctest -L gpu) of the carried build
 #   memcheck   compute-sanitizer memcheck over the CUDA backend's op test
 #   attention  radial bench attention at 81,161,241 frames, then the PyTorch peers with the same masks
+#   attnfp8    the fp8 attention kernel beside the bf16 one at 81,161,241 frames, 2-4 stages
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
 #   vae        the VAE decode at 480x832x81 (random weights at the real shapes)
 #   base       this build against radial_base (another commit's CLI put in .devcarry/run by hand): one DiT block
@@ -16,6 +17,7 @@
 #   memory     a full-size 1.3B diffusers folder made here (/tmp/wan13, make_pipeline.py), radial generate at
 #              480x832x81 dense and x241 radial, and diffusers' WanPipeline at x81 (peer_pipeline.py): time and
 #              peak device memory per phase
+#   fewstep    radial bench pipeline --preset fewstep (the lightx2v 4-step recipe) on /tmp/wan13 (made when missing)
 #   dit14      one whole 14B forward at 1280x720x81, dense and radial, beside diffusers' WanTransformer3DModel
 #              on the same files (/tmp/wan14/transformer; peer_dit.py)
 #   memory14   the 14B DiT beside it (/tmp/wan14, the rest linked from /tmp/wan13: run memory first), radial generate
@@ -51,6 +53,14 @@ find_tool() {
     [ -x "$f" ] && { echo "$f"; return; }
   done
 }
+# make13: the full-size 1.3B diffusers folder /tmp/wan13 (random weights, ~1-2 min), unless an earlier call on this
+# warm machine made it
+make13() {
+  if [ -f /tmp/wan13/model_index.json ]; then echo "/tmp/wan13: made by an earlier call"; return; fi
+  PYTHONUNBUFFERED=1 timeout 210 python3 "$C/make_pipeline.py" /tmp/wan13 --size 1.3b \
+    --spiece "$R/tests/data/tiny-wan/tokenizer/spiece.model" > "$OUT/make13.log" 2>&1
+  show "$OUT/make13.log" $? "^(make_pipeline|tokenizer|transformer|text_encoder|vae):"
+}
 echo "commit $(cat "$C/commit")"
 for s in ${*:-env test}; do
   echo "=== $s ($(date -u +%H:%M:%S))"
@@ -73,6 +83,11 @@ for s in ${*:-env test}; do
     for f in 81 161 241; do "$B/radial" mask --width 832 --height 480 --video-frames $f -o "$OUT/masks/f$f.pbm" >/dev/null; done
     timeout 150 python3 "$C/torch_peers.py" --frames 81,161,241 --masks "$OUT/masks" --reps 20 --warmup 5
     ;;
+  attnfp8)
+    # issue 10 scope 3: the fp8 kernel beside the bf16 one, 2-4 stages
+    timeout 200 "$B/radial" bench attention --frames 81,161,241 --attention-precision fp8 \
+      --fp8-stages 2,3,4 --reps 20 --warmup 3 --seed 7 --json "$OUT/attn_fp8.json"
+    ;;
   dit)
     timeout 120 "$B/radial" bench dit --backend cuda --forward --latent-frames 21 --token-rows 30 --token-cols 52 --attention dense,radial --reps 5
     timeout 150 "$B/radial" bench dit --backend cuda --forward --latent-frames 61 --token-rows 30 --token-cols 52 --attention dense,radial --reps 3
@@ -83,13 +98,19 @@ for s in ${*:-env test}; do
     ;;
   base)
     # This build against radial_base (another commit's CLI placed in .devcarry/run by hand, same flags) on the same
-    # card: one DiT block per op family at 32,760 tokens, then the VAE decode at 480x832x81.
+    # card: one DiT block per op family at 32,760 tokens, the VAE decode at 480x832x81, a whole dense forward; then
+    # the two forwards' outputs compared (relative L2, the bf16-noise bound 2e-3).
     if [ ! -x "$C/radial_base" ]; then echo "no radial_base carried"; continue; fi
     for bin in "$B/radial" "$C/radial_base"; do
       echo "--- $bin"
       timeout 60 "$bin" bench dit --backend cuda --latent-frames 21 --token-rows 30 --token-cols 52 --reps 5 | grep -E "block|linear|attention|other"
       timeout 100 "$bin" bench vae --backend cuda | tail -3
+      timeout 60 "$bin" bench dit --backend cuda --forward --latent-frames 21 --token-rows 30 --token-cols 52 --reps 1 \
+        --attention dense --out "$OUT/base_v_$(basename "$bin").safetensors" | grep -E "forward"
     done
+    # the same outputs (issue 9): the two builds' whole 30-block forwards on the same random weights and input
+    "$B/tests/tools/rad_compare" --mode rel --tol 2e-3 "$OUT/base_v_radial.safetensors" "$OUT/base_v_radial_base.safetensors" v
+    rm -f "$OUT"/base_v_*.safetensors
     ;;
   pipeline)
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3
@@ -122,11 +143,7 @@ for s in ${*:-env test}; do
     # min(12, 4/4) = 1), diffusers ~1.5 min (its load included). The videos of random weights go to a temporary
     # folder; the JSON summaries and logs to $OUT.
     M=/tmp/wan13 d=$(mktemp -d) rg="^(time|memory|load):|^wrote "
-    if [ -f "$M/model_index.json" ]; then echo "$M: made by an earlier call"; else
-      PYTHONUNBUFFERED=1 timeout 210 python3 "$C/make_pipeline.py" "$M" --size 1.3b \
-        --spiece "$R/tests/data/tiny-wan/tokenizer/spiece.model" > "$OUT/make13.log" 2>&1
-      show "$OUT/make13.log" $? "^(make_pipeline|tokenizer|transformer|text_encoder|vae):"
-    fi
+    make13
     echo "--- radial 480x832x81 dense"
     timeout 75 "$B/radial" generate --model "$M" -W 832 -H 480 --frames 81 --steps 4 --seed 1 -p "$PROMPT" \
       -o "$d/r81.y4m" --json "$OUT/r81.json" > "$OUT/r81.log" 2>&1
@@ -284,6 +301,15 @@ PY
         --seed 42 --prompt "A cat walks on the grass, realistic" --json "$OUT/peer_$P.json" > "$OUT/peer_$P.log" 2>&1
       show "$OUT/peer_$P.log" $? "^peer"
     fi
+    ;;
+  fewstep)
+    # Issue 7: the lightx2v 4-step recipe (Euler, timesteps 1000,750,500,250, shift 5, guidance 1) on the full-size
+    # 1.3B folder at 480x832x81, dense and radial (radial: the first step dense), 3 timed runs after a warm-up that
+    # loads; about 2 min with the folder made here
+    make13
+    timeout 240 "$B/radial" bench pipeline --model /tmp/wan13 --backend cuda --preset fewstep \
+      --record "$OUT/RESULTS-fewstep.md" --json "$OUT/fewstep.json" > "$OUT/fewstep.log" 2>&1
+    show "$OUT/fewstep.log" $? "^(\| (model|/)|schedule|radial.s speed-up|\(medians)"
     ;;
   dit14)
     # Issue 7's 14B forward: one whole 40-layer 1280x720x81 forward (75,600 tokens), dense and radial, on the 14B

@@ -133,8 +133,8 @@ struct rad_backend {
     /* The DiT's feed-forward network: y[m, d] = gelu_tanh(x[m, d] · w1ᵀ + b1) · w2ᵀ + b2 (w1 [F, d], w2 [d, F]),
      * through `hidden`, a work buffer of hidden_floats floats (at least F) holding the hidden state of as many
      * rows at a time as fit. The CPU runs linear, gelu_tanh, linear on fp32 row chunks, and so does CUDA by
-     * default; its fused path (opt-in for now, RADIAL_EXPERIMENTAL=1: cuda_ffn.h) keeps the hidden state in bf16, what the second GEMM
-     * reads (so twice the rows fit), with the GELU in the first GEMM's epilogue: written once and read once
+     * when cuBLASLt refuses its fused path (cuda_ffn.h), which keeps the hidden state in bf16, what the second
+     * GEMM reads (so twice the rows fit), with the GELU in the first GEMM's epilogue: written once and read once
      * instead of five passes in fp32. */
     rad_status (*ffn)(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
                       const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y);

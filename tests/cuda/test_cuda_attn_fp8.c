@@ -283,7 +283,6 @@ static void test_case(const tcase *tc, rad_backend *cpu) {
 /* 3: through the backend's attention op on fp32 tensors. */
 static void test_backend(void) {
     rad_backend *gpu = NULL, *gpu16 = NULL;
-    setenv("RADIAL_EXPERIMENTAL", "1", 1); /* the backend runs fp8 attention only when asked to (README) */
     CHECK_OK(rad_backend_cuda(0, &gpu));
     CHECK_OK(rad_backend_cuda(0, &gpu16));
     if (!gpu || !gpu16) return;

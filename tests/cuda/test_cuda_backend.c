@@ -486,7 +486,6 @@ int main(void) {
         return 77;
     }
     printf("device: %s\n", name);
-    setenv("RADIAL_EXPERIMENTAL", "1", 1); /* the fused FFN is opt-in (cuda_ffn.h): this test checks it */
     CHECK_OK(rad_backend_cpu(&cpu));
     CHECK_OK(rad_backend_cuda(0, &gpu));
     if (!cpu || !gpu) TEST_MAIN_END();

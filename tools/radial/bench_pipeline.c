@@ -1,7 +1,8 @@
 /* radial bench pipeline: whole generations with a model folder (default: the tiny test model), median timings
  * of each stage over repetitions after a warm-up run (which also loads and converts the DiT and VAE), for dense
  * and/or radial attention. The presets are the seed project's two measurements: 480x832 at 81 frames (standard)
- * and at 241 frames (long), 50 steps, dense against radial.
+ * and at 241 frames (long), 50 steps, dense against radial; fewstep is the lightx2v 4-step recipe (issue 7) at
+ * 480x832x81: Euler on the unshifted timesteps 1000,750,500,250, shift 5, guidance 1 (one forward per step).
  * --profile adds one more run per attention mode with a profile attached to the backend (backend/profile.h):
  * where its time went per stage and op family, printed, recorded and in the JSON record. It is a run of its own
  * because its timestamps cost (a CUDA event pair per op), so the medians stay those of unprofiled runs. */
@@ -28,17 +29,21 @@
 enum { MAXR = 1000 };
 
 static const char *const CMD = "bench pipeline";
-static const char *const presets[] = {"standard", "long", NULL};
-static const int preset_frames[] = {81, 241};
+static const char *const presets[] = {"standard", "long", "fewstep", NULL};
+enum { PRESET_FEWSTEP = 2 };
+static const int preset_frames[] = {81, 241, 81};
+static const double fewstep_timesteps[] = {1000, 750, 500, 250};
 static const char *const attention_lists[] = {"dense", "radial", "dense,radial", NULL};
 
 static const cli_usage usage = {
-    .synopsis = "radial bench pipeline [--model DIR] [--preset standard|long] [options] [--profile] [--record FILE.md] "
+    .synopsis = "radial bench pipeline [--model DIR] [--preset standard|long|fewstep] [options] [--profile] "
+                "[--record FILE.md] "
                 "[--json FILE]",
     .about = "Times whole generations with a model folder: the median of each stage over repetitions after a "
              "warm-up run (which also loads and converts the DiT and VAE; its total is reported as the first run), "
              "for each attention mode asked for. --preset standard is 480x832 with 81 frames, long 241 frames, both "
-             "50 steps, dense and radial (the seed project's two measurements). --profile: one more run per mode with "
+             "50 steps, dense and radial (the seed project's two measurements); fewstep the lightx2v 4-step recipe at "
+             "480x832x81 (Euler, timesteps 1000,750,500,250, shift 5, guidance 1). --profile: one more run per mode with "
              "a profile attached, and a table of where its time went per stage and op family.",
 };
 
@@ -138,6 +143,12 @@ static bool body_text(text *t, const char *model, bool on_gpu, const radial_gen_
     }
     ok = ok && text_add(t, "(medians of %d run%s after %d warm-up run%s; the first run of the process loads the models)\n",
                         reps, reps == 1 ? "" : "s", warmup, warmup == 1 ? "" : "s");
+    ok = ok && text_add(t, "schedule: sampler %s, guidance %g (%s), shift ", cli_sampler_names[g->sampler],
+                        (double)g->guidance, g->guidance == 1.0f ? "one forward per step" : "two forwards per step");
+    ok = ok && (g->shift == g->shift ? text_add(t, "%g", (double)g->shift) : text_add(t, "the model folder's"));
+    for (int i = 0; i < g->n_timesteps; i++)
+        ok = ok && text_add(t, "%s%g", i ? "," : ", timesteps ", g->timesteps[i]);
+    ok = ok && text_add(t, "\n");
     if (n == 2 && m[1].med[3] > 0)
         ok = ok && text_add(t, "\nradial's speed-up over dense: %.2fx per step, %.2fx in all\n", m[0].med[1] / m[1].med[1],
                             m[0].med[3] / m[1].med[3]);
@@ -200,7 +211,9 @@ int bench_pipeline(int argc, char **argv) {
          .help = "Wan 2.1 T2V model folder; the default is this source tree's tiny test model"},
         {"--preset", NULL, CLI_CHOICE, .value = &preset, .choices = presets,
          .help = "standard: 832x480, 81 frames; long: 832x480, 241 frames; both 50 steps, dense and radial, 1 timed "
-                 "run (the seed project's measurements); sets the size (leave --width, --height, --frames out)"},
+                 "run (the seed project's measurements); fewstep: 832x480, 81 frames, the lightx2v 4-step schedule "
+                 "(Euler, timesteps 1000,750,500,250, shift 5, guidance 1), dense and radial, 3 timed runs; sets the "
+                 "size (leave --width, --height, --frames out) and fewstep the schedule (leave --steps out)"},
         {"--record", NULL, CLI_TEXT, .value = &record, .arg = "FILE.md",
          .help = "append the result, with the machine, date and commit, to this Markdown file (bench/RESULTS.md)"},
         {"--json", NULL, CLI_TEXT, .value = &json, .arg = "FILE",
@@ -237,12 +250,18 @@ int bench_pipeline(int argc, char **argv) {
     if (preset >= 0 && (g.width || g.height || g.frames))
         return cli_usage_error(CMD, "--preset %s sets the size: leave --width, --height and --frames out",
                                presets[preset]);
+    if (preset == PRESET_FEWSTEP && g.steps)
+        return cli_usage_error(CMD, "--preset fewstep sets the schedule (4 timesteps): leave --steps out");
     if (preset >= 0) g.width = 832, g.height = 480, g.frames = preset_frames[preset];
+    if (preset == PRESET_FEWSTEP) {
+        g.timesteps = fewstep_timesteps, g.n_timesteps = 4, g.steps = 4;
+        g.sampler = RADIAL_SAMPLER_EULER, g.shift = 5.0f, g.guidance = 1.0f;
+    }
     if (!g.width) g.width = 96;
     if (!g.height) g.height = 64;
     if (!g.frames) g.frames = 9;
     if (!g.steps) g.steps = preset >= 0 ? 50 : 10;
-    if (!reps) reps = preset >= 0 ? 1 : 3;
+    if (!reps) reps = preset >= 0 && preset != PRESET_FEWSTEP ? 1 : 3;
     if (attention < 0) attention = preset >= 0 ? 2 : 0;
     const radial_attention modes[2] = {attention == 1 ? RADIAL_ATTN_RADIAL : RADIAL_ATTN_DENSE, RADIAL_ATTN_RADIAL};
     const int n_modes = attention == 2 ? 2 : 1;

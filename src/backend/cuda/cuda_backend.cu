@@ -185,7 +185,6 @@ struct cuda_be { /* be->state */
     int64_t rope_key[4];
     bool conv_im2col; /* conv3d through im2col + cuBLASLt instead of the implicit GEMM (RADIAL_CUDA_CONV=im2col) */
     bool tc_attention; /* the device runs the bf16 tensor-core attention kernels (sm_80 and later) */
-    bool experimental; /* RADIAL_EXPERIMENTAL=1: the paths not yet checked on a GPU may run (rad_backend_cuda) */
     int ffn_path;      /* RAD_CUDA_FFN_*: the first ffn epilogue cuBLASLt took (cuda_ffn.h); UNTRIED until one ran */
     int ffn_last;      /* the path the last ffn call took */
     char ffn_why[320]; /* cuBLASLt's refusals of the paths tried before ffn_path */
@@ -842,11 +841,6 @@ rad_status be_set_attention(rad_backend *be, int mode) {
     char why[320];
     if (!rad_cuda_attn_fp8_supported(why, sizeof why))
         return rad_err(RADIAL_ERR_UNSUPPORTED, "CUDA device %d: %s", c->device, why);
-    if (!c->experimental)
-        return rad_err(RADIAL_ERR_UNSUPPORTED,
-                       "the fp8 attention (--attention-precision fp8) has not run on a GPU yet, so this version keeps it "
-                       "experimental: set RADIAL_EXPERIMENTAL=1 to run it anyway, and compare its video with a bf16 "
-                       "run (radial compare)");
     c->attn_fp8 = true;
     return RAD_OK;
 }
@@ -1039,8 +1033,7 @@ rad_status ffn_unfused(rad_backend *be, const float *x, int64_t m, int64_t d, co
 /* ffn (backend.h): per chunk one GEMM with the GELU + bias epilogue writing the bf16 hidden state into `hidden`
  * (what the second GEMM would have read from gelu_tanh's fp32 output after rounding it) and one GEMM from it.
  * cuBLASLt may refuse the epilogue with an fp32 bias; then with the bias rounded to bf16; then the unfused ops run
- * (ffn_path keeps the first that worked, ffn_why the refusals: rad_cuda_ffn_path). For now only with
- * RADIAL_EXPERIMENTAL=1 (rad_backend_cuda); by default the unfused ops. */
+ * (ffn_path keeps the first that worked, ffn_why the refusals: rad_cuda_ffn_path). */
 rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const rad_weight *w1, const float *b1,
                   const rad_weight *w2, const float *b2, float *hidden, size_t hidden_floats, float *y) {
     const op_range family_range(RAD_OPF_GEMM);
@@ -1680,11 +1673,7 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     c->device = device;
     const char *conv_path = getenv("RADIAL_CUDA_CONV"); /* benchmarks and tests compare the two conv paths */
     c->conv_im2col = conv_path && !strcmp(conv_path, "im2col");
-    /* Paths no GPU run has checked yet run only with RADIAL_EXPERIMENTAL=1 (README): the fused FFN (the first run
-     * found the fp32-bias epilogue refused; its bf16-bias form has not run) and the fp8 attention */
-    const char *exp = getenv("RADIAL_EXPERIMENTAL");
-    c->experimental = exp && !strcmp(exp, "1");
-    c->ffn_path = c->experimental ? RAD_CUDA_FFN_UNTRIED : RAD_CUDA_FFN_UNFUSED;
+    c->ffn_path = RAD_CUDA_FFN_UNTRIED;
     cublasStatus_t ls = cublasLtCreate(&c->lt);
     rad_status s = ls == CUBLAS_STATUS_SUCCESS
                        ? RAD_OK
