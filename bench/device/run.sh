@@ -7,6 +7,7 @@
 #   attention  radial bench attention at 81,161,241 frames, then the PyTorch peers with the same masks
 #   attnfp8    the fp8 attention kernel beside the bf16 one at 81,161,241 frames, 2-4 stages
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
+#   conv       cuda_conv_bench: the VAE's conv3d layers at 480x832, implicit GEMM and im2col, per layer
 #   vae        the VAE decode at 480x832x81 (random weights at the real shapes)
 #   base       this build against radial_base (another commit's CLI put in .devcarry/run by hand): one DiT block
 #              per op family and the VAE decode, one after the other on the same card
@@ -111,6 +112,10 @@ for s in ${*:-env test}; do
     # the same outputs (issue 9): the two builds' whole 30-block forwards on the same random weights and input
     "$B/tests/tools/rad_compare" --mode rel --tol 2e-3 "$OUT/base_v_radial.safetensors" "$OUT/base_v_radial_base.safetensors" v
     rm -f "$OUT"/base_v_*.safetensors
+    ;;
+  conv)
+    # the VAE's conv3d layers at 480x832 (one decode chunk each), implicit GEMM against im2col; needs no model
+    timeout 120 "$B/tests/cuda/cuda_conv_bench" 5
     ;;
   pipeline)
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3

@@ -16,7 +16,16 @@
  * or 128, picked per cout to waste the least). Warp tile 32 x 8·WN, mma.sync m16n8k16 (bf16 in, fp32
  * accumulate), fragments by ldmatrix from rows padded to 80 bytes (8 rows of an ldmatrix hit distinct banks).
  * Two shared-memory stages: the weights of step s+1 arrive by cp.async and its activations sit in registers
- * while step s multiplies; one barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P]. */
+ * while step s multiplies; one barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P].
+ *
+ * Kernels up to 3x3 spatially (every conv of the Wan VAE) take the halo form: the block's 128 pixels are an
+ * 8 x 16 tile of the output image, and per (channel block, dt) the (8 + kh - 1) x (16 + kw - 1) input pixels
+ * under it (at most 10 x 18 = 180, 32 channels each: 11.5 KB) are loaded into shared memory once; the kh x kw
+ * taps of that group then read their A fragments from it, each lane's ldmatrix row address shifted by the tap
+ * (a fragment's 16 rows are one tile row, so a shift stays inside the halo). The per-tap loader above reads
+ * 128 pixels x 32 channels for every tap (73 KB per group of nine): the halo cuts the activation loads 6.4x
+ * (NOTES-kernels: that loader's traffic set the achieved rate). The next group's halo is loaded into registers
+ * while the group's last tap multiplies and stored after it (one more barrier per group). */
 #include "backend/cuda/cuda_kernels.cuh"
 
 namespace {
@@ -30,7 +39,7 @@ struct conv_args {
     const bf16 *wp;
     const float *bias;
     float *y;
-    int cin, t, h, w, n_prev, kt, kh, kw, ph, pw, wo, P, cin_pad, cout, cout_pad;
+    int cin, t, h, w, n_prev, kt, kh, kw, ph, pw, ho, wo, P, cin_pad, cout, cout_pad;
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -186,6 +195,138 @@ template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kerne
             }
 }
 
+/* The halo form (see the top): 8 x 16 output pixels per block, kh, kw <= 3. */
+constexpr int TR = 8, TC = 16;                     /* output tile rows x columns (TR * TC = BM) */
+constexpr int HALO_MAX = (TR + 2) * (TC + 2);      /* input pixels under a tile for a 3 x 3 kernel */
+static_assert(TR * TC == BM && HALO_MAX <= THREADS, "one loader thread per halo pixel");
+
+template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_halo_kernel(conv_args a) {
+    constexpr int BN = 16 * WN;
+    __shared__ __align__(16) bf16 sH[HALO_MAX * LDS];
+    __shared__ __align__(16) bf16 sB[2][BN * LDS];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp & 3, wn = warp >> 2;
+    const int f = blockIdx.y, co0 = blockIdx.z * BN, tiles_x = (a.wo + TC - 1) / TC;
+    const int yo0 = (int)(blockIdx.x / tiles_x) * TR, xo0 = (int)(blockIdx.x % tiles_x) * TC;
+    const int hw = TC + a.kw - 1;
+
+    /* this thread's halo pixel (threads past the halo only multiply) */
+    const bool lown = tid < (TR + a.kh - 1) * hw;
+    const int ly = yo0 - a.ph + tid / hw, lx = xo0 - a.pw + tid % hw;
+    const bool lin = lown && ly >= 0 && ly < a.h && lx >= 0 && lx < a.w;
+    const int64_t plane = (int64_t)a.h * a.w, lpix = lin ? (int64_t)ly * a.w + lx : 0;
+
+    const int n_prev = a.prev ? a.n_prev : 0;
+    const int dt0 = max(0, a.kt - 1 - f - n_prev);
+    const int steps = (a.cin_pad / BK) * (a.kt - dt0) * a.kh * a.kw;
+
+    /* the 32 channels of block cb at this thread's halo pixel in source frame f + dt - (kt - 1), as bf16 pairs */
+    auto load_halo = [&](int cb, int dt, uint32_t (&v)[16]) {
+        const int sf = f + dt - (a.kt - 1);
+        const bf16 *base = sf >= 0 ? a.x + sf * plane : a.prev + (n_prev + sf) * plane;
+        const int64_t cs = (sf >= 0 ? (int64_t)a.t : (int64_t)n_prev) * plane; /* channel stride */
+        const int c0 = cb * BK;
+        const bf16 *src = base + (lin ? (int64_t)c0 * cs + lpix : 0);
+        const bf16 zero = __ushort_as_bfloat16(0);
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            const bf16 lo = lin && c0 + 2 * i < a.cin ? __ldg(src + 2 * i * cs) : zero;
+            const bf16 hi = lin && c0 + 2 * i + 1 < a.cin ? __ldg(src + (2 * i + 1) * cs) : zero;
+            v[i] = pack_bf16(lo, hi);
+        }
+    };
+    auto store_halo = [&](const uint32_t (&v)[16]) {
+        if (!lown) return;
+        uint4 *d = (uint4 *)(sH + tid * LDS);
+#pragma unroll
+        for (int i = 0; i < 4; i++) d[i] = make_uint4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
+    };
+    auto load_w = [&](const kstep &s, bf16 *sb) {
+        const int tap = (s.dt * a.kh + s.dy) * a.kw + s.dx;
+        const bf16 *src = a.wp + ((int64_t)tap * a.cout_pad + co0) * a.cin_pad + s.cb * BK;
+        for (int c = tid; c < BN * 4; c += THREADS) {
+            const int n = c >> 2, part = c & 3;
+            cp_async16(sb + n * LDS + part * 8, src + (int64_t)n * a.cin_pad + part * 8);
+        }
+        cp_async_commit();
+    };
+    auto advance = [&](kstep &s) {
+        if (++s.dx < a.kw) return;
+        s.dx = 0;
+        if (++s.dy < a.kh) return;
+        s.dy = 0;
+        if (++s.dt < a.kt) return;
+        s.dt = dt0, s.cb++;
+    };
+
+    float acc[2][WN][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < WN; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+
+    kstep cur = {0, dt0, 0, 0};
+    uint32_t v[16];
+    load_w(cur, sB[0]);
+    load_halo(cur.cb, cur.dt, v);
+    store_halo(v);
+    cp_async_wait_all();
+    __syncthreads();
+    for (int s = 0; s < steps; s++) {
+        const int st = s & 1;
+        const bool more = s + 1 < steps;
+        const bool next_group = more && cur.dy == a.kh - 1 && cur.dx == a.kw - 1; /* this is its group's last tap */
+        kstep nxt = cur;
+        advance(nxt);
+        if (more) load_w(nxt, sB[st ^ 1]); /* that stage was last read before the previous barrier */
+        if (next_group) load_halo(nxt.cb, nxt.dt, v); /* in registers while this tap multiplies */
+        const bf16 *sb = sB[st];
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            uint32_t af[2][4], bfr[WN][2];
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++) /* rows: tile row wm * 2 + mi, column lane & 15, shifted by the tap */
+                ldmatrix_x4(af[mi], sH + ((wm * 2 + mi + cur.dy) * hw + (lane & 15) + cur.dx) * LDS + kk +
+                                        (lane >> 4) * 8);
+#pragma unroll
+            for (int nj = 0; nj < WN; nj += 2) {
+                uint32_t r[4];
+                ldmatrix_x4(r, sb + (wn * WN * 8 + nj * 8 + (lane >> 4) * 8 + (lane & 7)) * LDS + kk +
+                                   ((lane >> 3) & 1) * 8);
+                bfr[nj][0] = r[0], bfr[nj][1] = r[1], bfr[nj + 1][0] = r[2], bfr[nj + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                for (int ni = 0; ni < WN; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
+        }
+        if (more) cp_async_wait_all();
+        if (next_group) { /* every warp is done with this group's halo: the next one replaces it */
+            __syncthreads();
+            store_halo(v);
+        }
+        __syncthreads();
+        cur = nxt;
+    }
+
+    /* epilogue: accumulator row g or g+8 = tile column, tile row wm * 2 + mi; column 2q, 2q+1 = output channel */
+    const int g = lane >> 2, q = lane & 3;
+    const int64_t co_stride = (int64_t)a.t * a.P;
+    float *yf = a.y + (int64_t)f * a.P;
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < WN; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int yo = yo0 + wm * 2 + mi, xo = xo0 + g + (e >> 1) * 8;
+                const int co = co0 + wn * WN * 8 + ni * 8 + 2 * q + (e & 1);
+                if (yo < a.ho && xo < a.wo && co < a.cout)
+                    yf[co * co_stride + yo * a.wo + xo] = acc[mi][ni][e] + (a.bias ? a.bias[co] : 0.0f);
+            }
+}
+
 /* wp[tap][co][ci] = w[co][ci * taps + tap], zero outside cout x cin. */
 __global__ void pack_weight_kernel(const bf16 *w, int64_t cout, int64_t cin, int64_t taps, int64_t cout_pad,
                                    int64_t cin_pad, bf16 *wp) {
@@ -197,8 +338,13 @@ __global__ void pack_weight_kernel(const bf16 *w, int64_t cout, int64_t cin, int
 }
 
 template <int WN> rad_status launch(const conv_args &a, cudaStream_t st) {
-    dim3 grid((unsigned)((a.P + BM - 1) / BM), (unsigned)a.t, (unsigned)(a.cout_pad / (16 * WN)));
-    conv_igemm_kernel<WN><<<grid, THREADS, 0, st>>>(a);
+    const unsigned co_tiles = (unsigned)(a.cout_pad / (16 * WN));
+    if (a.kh <= 3 && a.kw <= 3) {
+        const int64_t tiles = (int64_t)((a.wo + TC - 1) / TC) * ((a.ho + TR - 1) / TR);
+        conv_halo_kernel<WN><<<dim3((unsigned)tiles, (unsigned)a.t, co_tiles), THREADS, 0, st>>>(a);
+    } else {
+        conv_igemm_kernel<WN><<<dim3((unsigned)((a.P + BM - 1) / BM), (unsigned)a.t, co_tiles), THREADS, 0, st>>>(a);
+    }
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return rad_err(RADIAL_ERR_BACKEND, "cuda conv3d (implicit GEMM): launch failed: %s", cudaGetErrorString(e));
     return RAD_OK;
@@ -252,7 +398,7 @@ rad_status rk_conv3d_igemm(const rk_conv_geom *g, const bf16 *wp, int64_t cout, 
     a.x = g->x, a.prev = g->n_prev > 0 ? g->prev : NULL, a.wp = wp, a.bias = bias, a.y = y;
     a.cin = (int)g->cin, a.t = (int)g->t, a.h = (int)g->h, a.w = (int)g->w, a.n_prev = a.prev ? (int)g->n_prev : 0;
     a.kt = (int)g->kt, a.kh = (int)g->kh, a.kw = (int)g->kw, a.ph = (int)g->ph, a.pw = (int)g->pw;
-    a.wo = (int)g->wo, a.P = (int)(g->ho * g->wo), a.cin_pad = (int)cin_padded(g->cin);
+    a.ho = (int)g->ho, a.wo = (int)g->wo, a.P = (int)(g->ho * g->wo), a.cin_pad = (int)cin_padded(g->cin);
     a.cout = (int)cout, a.cout_pad = (int)cout_padded(cout);
     if (a.P == 0) return RAD_OK;
     switch (bn) {

@@ -1047,7 +1047,9 @@ rad_status be_ffn(rad_backend *be, const float *x, int64_t m, int64_t d, const r
     RAD_TRY(count("ffn", m, d, &n));
     shadow_inval(c, hidden, hidden_floats * sizeof(float));
     if (c->ffn_path == RAD_CUDA_FFN_UNTRIED) c->ffn_path = RAD_CUDA_FFN_GELU_F32_BIAS;
-    const bool fusable = !c->gemm_fp8 && b1 && (uintptr_t)b1 % 16 == 0 && (uintptr_t)hidden % 16 == 0;
+    /* fp8 mode: the unfused ops when either GEMM would take fp8 (no chunk has more rows than m) */
+    const bool fp8 = c->gemm_fp8 && (rad_fp8_gemm_shape_ok(m, F, d) || rad_fp8_gemm_shape_ok(m, d, F));
+    const bool fusable = !fp8 && b1 && (uintptr_t)b1 % 16 == 0 && (uintptr_t)hidden % 16 == 0;
     c->ffn_last = fusable ? c->ffn_path : RAD_CUDA_FFN_UNFUSED;
     if (c->ffn_last == RAD_CUDA_FFN_UNFUSED) return ffn_unfused(be, x, m, d, w1, b1, w2, b2, hidden, chunk, y);
     shadow_inval(c, y, n * sizeof(float));

@@ -15,7 +15,7 @@ enum {
     RAD_CUDA_FFN_UNTRIED = 0,
     RAD_CUDA_FFN_GELU_F32_BIAS = 1,  /* GELU + bias epilogue, fp32 bias, bf16 hidden state */
     RAD_CUDA_FFN_GELU_BF16_BIAS = 2, /* the same with the bias rounded to bf16 (cuBLASLt's default bias type) */
-    RAD_CUDA_FFN_UNFUSED = 3         /* linear, gelu_tanh, linear in fp32 (also: fp8 mode, an unaligned bias) */
+    RAD_CUDA_FFN_UNFUSED = 3         /* linear, gelu_tanh, linear in fp32 (also: a GEMM the fp8 mode takes, an unaligned bias) */
 };
 
 /* The path be's ffn took last (RAD_CUDA_FFN_*); why (cap bytes, may be NULL) gets cuBLASLt's refusals of the
