@@ -8,7 +8,7 @@
 #   attnfp8    the fp8 attention kernel beside the bf16 one at 81,161,241 frames, 2-4 stages
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
 #   conv       cuda_conv_bench: the VAE's conv3d layers at 480x832, implicit GEMM and im2col, per layer
-#   vae        the VAE decode at 480x832x81 (random weights at the real shapes)
+#   vae        the VAE decode at 480x832x81 (random weights at the real shapes), then a profiled one (its table)
 #   base       this build against radial_base (another commit's CLI put in .devcarry/run by hand): one DiT block
 #              per op family and the VAE decode, one after the other on the same card
 #   pipeline   the tiny model end to end, dense and radial
@@ -95,7 +95,7 @@ for s in ${*:-env test}; do
     timeout 60 "$B/radial" bench dit --backend cuda --latent-frames 21 --token-rows 30 --token-cols 52 --reps 5
     ;;
   vae)
-    timeout 100 "$B/radial" bench vae --backend cuda
+    timeout 100 "$B/radial" bench vae --backend cuda --profile
     ;;
   base)
     # This build against radial_base (another commit's CLI placed in .devcarry/run by hand, same flags) on the same

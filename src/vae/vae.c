@@ -429,11 +429,14 @@ static rad_status cache_push(rad_vae *v, vae_cache *cache, int64_t cin, const vo
     }
     if (cache->n == CACHE_T) { /* shift the newer cached frame down */
         RAD_TRY(be->copy2d(be, buf, pitch2, buf + fb, pitch2, fb, rows));
-    } else { /* first frame ever: the older frame is zeros (all-zero bytes: +0 in fp32 and bf16) */
+    } else { /* first frame ever: the older frame is zeros (all-zero bytes: +0 in fp32 and bf16), uploaded for
+              * channel 0 and copied on the device to the others, doubling (a few calls, not one upload each) */
         void *zero = NULL;
         rad_status st = rad_calloc(&zero, 1, fb, "VAE zero frame");
-        for (size_t c = 0; st == RAD_OK && c < rows; c++) st = be->upload(be, buf + c * pitch2, zero, fb);
+        if (st == RAD_OK) st = be->upload(be, buf, zero, fb);
         rad_free(zero);
+        for (size_t k = 1; st == RAD_OK && k < rows; k *= 2)
+            st = be->copy2d(be, buf + k * pitch2, pitch2, buf, pitch2, fb, k < rows - k ? k : rows - k);
         RAD_TRY(st);
     }
     RAD_TRY(be->copy2d(be, buf + fb, pitch2, x, fb, fb, rows));

@@ -1,6 +1,7 @@
 /* Every op of the CUDA backend against the CPU backend (the fp32 reference) on fresh random inputs, outputs
  * poisoned with NaN before each call. Tolerances (relative L2): bf16-operand ops (linear, ffn, conv3d, attention
- * with head_dim 128) < 1e-2; fp32 ops < 1e-5 or exact. Also: the bf16-copy bookkeeping across a sequence of
+ * without bias and mask: the tensor-core kernels at head_dim 128, the GEMM path at other multiples of 8) < 1e-2;
+ * fp32 ops < 1e-5 or exact. Also: the bf16-copy bookkeeping across a sequence of
  * ops that rewrites a GEMM input, cross-attention, block-CSR layouts, the T5 bias, and argument errors.
  * Exits 77 (skipped) without a CUDA device. */
 #include <math.h>
@@ -506,13 +507,17 @@ int main(void) {
     test_attention(300, 77, 2, 128, 0, 0, 1e-2);  /* cross, partial key block */
     test_attention(200, 512, 2, 128, 0, 0, 1e-2); /* cross over 512 text keys */
     test_attention(500, 500, 2, 128, 0, 1, 1e-2); /* block mask, an empty block row */
-    /* generic fp32 path */
-    test_attention(70, 70, 2, 24, 0, 0, 1e-4);
-    test_attention(50, 37, 2, 24, 0, 0, 1e-4);
+    /* GEMM path (other head dims, multiples of 8, no bias or mask): bf16 GEMMs, fp32 softmax, bf16 P */
+    test_attention(70, 70, 2, 24, 0, 0, 1e-2);
+    test_attention(50, 37, 2, 24, 0, 0, 1e-2);    /* key count no multiple of 8: padded score rows */
+    test_attention(300, 200, 3, 64, 0, 0, 1e-2);
+    test_attention(200, 200, 1, 384, 0, 0, 1e-2); /* VAE middle attention */
+    test_attention(6240, 6240, 1, 384, 0, 0, 1e-2); /* its size at 480x832: several query chunks */
+    /* generic fp32 path (a bias, a mask, head dims no multiple of 8) */
     test_attention(96, 96, 4, 64, 1, 0, 1e-4); /* T5: bias with -inf entries, scale irrelevant */
     test_attention(130, 130, 2, 128, 1, 0, 1e-4);
-    test_attention(200, 200, 1, 384, 0, 0, 1e-4); /* VAE middle attention */
     test_attention(300, 300, 2, 24, 0, 1, 1e-4);
+    test_attention(40, 33, 2, 20, 0, 0, 1e-4);
     test_conv(5, 3, 6, 7, 2, 4, 3, 3, 3, 1, 1);
     test_conv(5, 2, 6, 7, 0, 4, 3, 3, 3, 1, 1); /* causal zero frames */
     test_conv(8, 1, 9, 11, 1, 6, 3, 3, 3, 1, 1); /* one prev frame: the other is zero */

@@ -1,21 +1,15 @@
 #include "bench_record.h"
 
+#include "rad_commit.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void read_line_of(FILE *f, char *out, size_t size) {
-    out[0] = '\0';
-    if (f && fgets(out, (int)size, f)) out[strcspn(out, "\n")] = '\0';
-}
-
 void bench_env_get(bench_env *e, int argc, char **argv) {
     time_t now = time(NULL);
     strftime(e->date, sizeof e->date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    FILE *g = popen("git describe --always --dirty 2>/dev/null", "r");
-    read_line_of(g, e->commit, sizeof e->commit);
-    if (g) pclose(g);
-    if (!e->commit[0]) strcpy(e->commit, "unknown");
+    snprintf(e->commit, sizeof e->commit, "%s", RAD_BUILD_COMMIT); /* the binary's, from the build */
     strcpy(e->cpu, "unknown");
     FILE *c = fopen("/proc/cpuinfo", "r");
     char line[256];

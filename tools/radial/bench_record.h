@@ -6,7 +6,7 @@
 
 typedef struct bench_env {
     char date[32];     /* UTC, ISO 8601 */
-    char commit[64];   /* git describe of the source tree, or "unknown" */
+    char commit[64];   /* git describe of the tree the binary was built from (cmake/RadialCommit.cmake), or "unknown" */
     char cpu[128];     /* /proc/cpuinfo model name */
     char command[1024];
 } bench_env;

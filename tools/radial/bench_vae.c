@@ -2,7 +2,8 @@
  * Without --model the decoder gets random weights at the Wan 2.1 shapes (--base-dim), written to a temporary
  * safetensors file, so the real cost can be measured without the real checkpoint. --vae-tile also decodes in
  * tiles and prints how far that is from the whole-frame decode; --plan prints the working memory of both
- * convolution input types without decoding. Measures; never asserts. */
+ * convolution input types without decoding; --profile decodes once more with a profile attached (backend/profile.h)
+ * and prints where that decode's time went per VAE stage and op family. Measures; never asserts. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/profile.h"
 #include "base/mem.h"
 #include "base/threads.h"
 #include "base/timer.h"
@@ -147,7 +149,7 @@ typedef struct {
 typedef struct {
     const char *model, *json;
     int64_t width, height, frames, base_dim;
-    int backend, tile, plan;
+    int backend, tile, plan, profile;
 } bench_opts;
 
 /* One decode into `video`: seconds, and the line that reports it. */
@@ -171,6 +173,32 @@ static rad_status decode_once(bench_run *r, const bench_opts *o, int tile, float
            *seconds, *seconds / (double)T, vs.conv_flops, vs.conv_seconds, vs.conv_flops / vs.conv_seconds * 1e-9,
            vs.weight_bytes / mib, vs.work_peak_bytes / mib, rad_mem_peak() / mib, sum / (double)n_vid);
     return RAD_OK;
+}
+
+/* One more whole-frame decode with a profile attached and without the per-convolution synchronisation: its
+ * table. */
+static rad_status profiled_decode(bench_run *r, const bench_opts *o) {
+    const int64_t T = (o->frames - 1) / 4 + 1, H = o->height / 8, W = o->width / 8;
+    rad_profile *p = NULL;
+    char *table = NULL;
+    RAD_TRY(rad_profile_new(0, &p));
+    rad_vae_set_conv_timing(r->vae, false);
+    const double t0 = rad_now();
+    rad_status s = rad_profile_attach(p, r->be);
+    if (s == RAD_OK) {
+        const rad_status sd = rad_vae_decode(r->vae, r->latent, T, H, W, r->video);
+        s = rad_profile_detach(p);
+        if (sd != RAD_OK) s = sd;
+    }
+    const double dt = rad_now() - t0;
+    rad_vae_set_conv_timing(r->vae, true);
+    if (s == RAD_OK) s = rad_profile_table(p, &table);
+    if (s == RAD_OK)
+        printf("\nProfile of one more decode (%.2f s in all, with the profile's timestamps and no per-convolution "
+               "synchronisation):\n\n%s", dt, table);
+    rad_free(table);
+    rad_profile_free(p);
+    return s;
 }
 
 static rad_status run(bench_run *r, const bench_opts *o) {
@@ -221,6 +249,7 @@ static rad_status run(bench_run *r, const bench_opts *o) {
     RAD_TRY(decode_once(r, o, 0, r->video, &dt));
     const rad_vae_stats vs = rad_vae_last_stats(r->vae);
     size_t tiled_peak = 0;
+    if (o->profile) RAD_TRY(profiled_decode(r, o));
     if (o->tile) {
         RAD_TRY(rad_alloc((void **)&r->tiled, (size_t)n_vid * sizeof(float), "tiled video"));
         RAD_TRY(decode_once(r, o, o->tile, r->tiled, &dt_tiled));
@@ -255,7 +284,7 @@ static rad_status run(bench_run *r, const bench_opts *o) {
 int bench_vae(int argc, char **argv) {
     bench_opts o = {.width = 832, .height = 480, .frames = 81, .base_dim = 96, .backend = RADIAL_BACKEND_CPU};
     int threads = 0, tile_size = 256;
-    bool tile = false, plan = false;
+    bool tile = false, plan = false, profile = false;
     const cli_flag flags[] = {
         {"--model", NULL, CLI_TEXT, .value = &o.model, .arg = "PATH",
          .help = "the VAE to time (a vae/ folder, a diffusers root or the official file) instead of random weights"},
@@ -276,6 +305,8 @@ int bench_vae(int argc, char **argv) {
          .help = "--vae-tile: tile size in pixels, a multiple of 32 (tiles overlap by a quarter)"},
         {"--plan", NULL, CLI_SWITCH, .value = &plan,
          .help = "print the working memory of the decode for fp32 and bf16 convolution inputs, without decoding"},
+        {"--profile", NULL, CLI_SWITCH, .value = &profile,
+         .help = "after the timed decode, one more with a profile attached: its time per VAE stage and op family"},
         {"--threads", NULL, CLI_INT, .value = &threads, .min = 0, .max = 256, .help = "CPU threads, 0 = all cores"},
     };
     const int rc = cli_parse(CMD, &usage, flags, CLI_N(flags), argc, argv);
@@ -283,7 +314,7 @@ int bench_vae(int argc, char **argv) {
     if (o.base_dim % 2)
         return cli_usage_error(CMD, "--base-dim: expected an even number, found %lld", (long long)o.base_dim);
     if (tile_size % 32) return cli_usage_error(CMD, "--tile-size: expected a multiple of 32, found %d", tile_size);
-    o.tile = tile ? tile_size : 0, o.plan = plan;
+    o.tile = tile ? tile_size : 0, o.plan = plan, o.profile = profile;
     rad_set_threads(threads);
     bench_run r = {0};
     rad_status st = run(&r, &o);

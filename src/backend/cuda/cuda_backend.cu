@@ -102,7 +102,7 @@ struct rad_weight {
 
 namespace {
 enum { N_SHADOWS = 3, N_PLANS = 64, N_CROSS = 4, N_MASKS = 2 };
-enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, SCR_BIAS16, SCR_FP8ATTN, N_SCRATCH }; /* FP8ATTN: fp8_attn_emul.h's layout */
+enum { SCR_Q, SCR_K, SCR_V, SCR_O, SCR_IM2COL, SCR_DEQ, SCR_BIAS16, SCR_FP8ATTN, SCR_S, SCR_P, N_SCRATCH }; /* FP8ATTN: fp8_attn_emul.h's layout */
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
 constexpr size_t IM2COL_BYTES = 64u << 20; /* bound on one conv3d chunk's bf16 column matrix */
 
@@ -1292,6 +1292,42 @@ rad_status attn_convert(cuda_be *c, const float *x, size_t n, int slot, bf16 **h
     return rk_f32_to_bf16(x, *h, (int64_t)n, c->st);
 }
 
+/* Attention for the head dims the tensor-core kernels do not take (the VAE's single head of 384), no bias, no
+ * mask: per head and chunk of query rows, S = Q Kᵀ by a bf16 GEMM into fp32, P = softmax(scale S) rounded to
+ * bf16, O = P V by a second GEMM (fp32 accumulation). The chunk's scores and probabilities stay within
+ * GEMM_ATTN_SCRATCH (they sit in the memory estimate's headroom). 6240 tokens x 384 (the VAE at 480x832): 60
+ * GFLOP a call on the tensor cores, where the generic fp32 kernel took 11 ms. */
+constexpr size_t GEMM_ATTN_SCRATCH = 48u << 20;
+
+rad_status attention_gemm(cuda_be *c, const float *q, const float *k, const float *v, float *out, int64_t lq,
+                          int64_t lk, int64_t heads, int64_t hd, float scale, size_t nq, size_t nk) {
+    bf16 *q16 = attn_shadow(c, q, nq), *k16 = attn_shadow(c, k, nk), *v16 = attn_shadow(c, v, nk);
+    RAD_TRY(attn_convert(c, q, nq, SCR_Q, &q16));
+    RAD_TRY(attn_convert(c, k, nk, SCR_K, &k16));
+    RAD_TRY(attn_convert(c, v, nk, SCR_V, &v16));
+    /* the scores' row pitch a multiple of 8 elements: 16-byte aligned rows for cuBLASLt */
+    const int64_t ld = heads * hd, lds = (lk + 7) / 8 * 8, per_row = lds * (int64_t)(sizeof(float) + sizeof(bf16));
+    int64_t rows = (int64_t)(GEMM_ATTN_SCRATCH / (size_t)per_row);
+    rows = rows < 1 ? 1 : rows > lq ? lq : rows;
+    void *sbuf, *pbuf;
+    RAD_TRY(scratch(c, SCR_S, (size_t)(rows * lds) * sizeof(float), &sbuf));
+    RAD_TRY(scratch(c, SCR_P, (size_t)(rows * lds) * sizeof(bf16), &pbuf));
+    float *sc = (float *)sbuf;
+    bf16 *pr = (bf16 *)pbuf;
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t r0 = 0; r0 < lq; r0 += rows) {
+            const int64_t n = lq - r0 < rows ? lq - r0 : rows;
+            /* row-major S [n, lk] (pitch lds) is column-major Sᵀ = K (transposed [hd, lk] column-major) · Qᵀ */
+            RAD_TRY(gemm(c, "attention scores", true, false, lk, n, hd, k16 + h * hd, ld, q16 + r0 * ld + h * hd, ld,
+                         sc, lds, NULL));
+            RAD_TRY(rk_softmax_rows_bf16(sc, n, lk, lds, scale, pr, c->st));
+            /* row-major O [n, hd] (row stride ld) is column-major Oᵀ = Vᵀ ([hd, lk] column-major) · Pᵀ */
+            RAD_TRY(gemm(c, "attention output", false, false, hd, n, lk, v16 + h * hd, ld, pr, lds,
+                         out + r0 * ld + h * hd, ld, NULL));
+        }
+    return RAD_OK;
+}
+
 rad_status be_attention(rad_backend *be, const float *q, const float *k, const float *v, float *out, int64_t lq,
                         int64_t lk, int64_t heads, int64_t head_dim, float scale, const float *bias,
                         const rad_bsr *mask) {
@@ -1339,6 +1375,8 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
         }
         return rk_bf16_to_f32(o16, out, (int64_t)nq, c->st);
     }
+    if (!bias && !mask && c->tc_attention && head_dim % 8 == 0 && scale > 0 && lq <= 0x7fffffff)
+        return attention_gemm(c, q, k, v, out, lq, lk, heads, head_dim, scale, nq, nk);
     return rk_attention_generic(q, k, v, out, lq, lk, heads, head_dim, scale, bias, layout ? layout->row_ptr : NULL,
                                 layout ? layout->col_idx : NULL, layout ? layout->block : 0, c->st);
 }

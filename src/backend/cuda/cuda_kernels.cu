@@ -476,3 +476,41 @@ rad_status rk_add_channel_bias(float *y, int64_t c, int64_t per, const float *bi
 rad_status rk_add_col_bias(float *y, int64_t m, int64_t n, const float *bias, cudaStream_t st) {
     return launch_rowcol(m, n, ColBiasOp{y, bias, n}, "linear bias", st);
 }
+
+/* ---- row softmax for the GEMM attention (cuda_backend.cu) ---- */
+namespace {
+/* Block maximum (threadIdx.x < 32 * 32); every thread gets it. sh: 32 floats. */
+__device__ float block_max(float v, float *sh) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int w = threadIdx.x / 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (threadIdx.x % 32 == 0) sh[w] = v;
+    __syncthreads();
+    float t = sh[0];
+    for (int i = 1; i < nw; i++) t = fmaxf(t, sh[i]);
+    return t;
+}
+
+/* p[r, :] = softmax(scale · s[r, :]) in bf16, one block per row: the maximum and the sum in fp32 (the sum in
+ * double across the block, fixed order), each probability normalised in fp32 before its rounding. */
+__global__ void softmax_rows_bf16_kernel(const float *s, int64_t cols, int64_t pitch, float scale_log2e, bf16 *p) {
+    __shared__ float shf[32];
+    __shared__ double shd[32];
+    const float *r = s + (int64_t)blockIdx.x * pitch;
+    bf16 *o = p + (int64_t)blockIdx.x * pitch;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, r[j]);
+    m = block_max(m, shf);
+    float part = 0.0f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) part += exp2f((r[j] - m) * scale_log2e);
+    const float inv = (float)(1.0 / block_sum((double)part, shd));
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) o[j] = __float2bfloat16_rn(exp2f((r[j] - m) * scale_log2e) * inv);
+}
+} // namespace
+
+rad_status rk_softmax_rows_bf16(const float *s, int64_t rows, int64_t cols, int64_t pitch, float scale, bf16 *p,
+                                cudaStream_t st) {
+    if (rows <= 0 || cols <= 0) return RAD_OK;
+    softmax_rows_bf16_kernel<<<(unsigned)rows, TPB, 0, st>>>(s, cols, pitch, scale * 1.4426950408889634f, p);
+    return launched("attention softmax");
+}

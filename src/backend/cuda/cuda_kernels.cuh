@@ -38,6 +38,10 @@ rad_status rk_add_gated(float *x, const float *y, int64_t m, int64_t d, const fl
 rad_status rk_rope3d(float *x, const double *cs, int64_t f, int64_t h, int64_t w, int64_t heads, int64_t hd,
                      int64_t pt, int64_t ph, bf16 *x16, cudaStream_t st);
 rad_status rk_transpose(const float *x, int64_t rows, int64_t cols, float *y, cudaStream_t st);
+/* p[r, :cols] = softmax(scale · s[r, :cols]) rounded to bf16, for rows of s and p `pitch` elements apart (fp32,
+ * bf16; rows <= 2^31 - 1; scale > 0). */
+rad_status rk_softmax_rows_bf16(const float *s, int64_t rows, int64_t cols, int64_t pitch, float scale, bf16 *p,
+                                cudaStream_t st);
 rad_status rk_upsample2x(const bf16 *x, int64_t c, int64_t h, int64_t w, bf16 *y, cudaStream_t st);
 rad_status rk_rmsnorm_channels(const float *x, int64_t c, int64_t s, const float *gamma, float *y, cudaStream_t st);
 rad_status rk_rmsnorm_silu_channels(const float *x, int64_t c, int64_t s, const float *gamma, bf16 *y, cudaStream_t st);
