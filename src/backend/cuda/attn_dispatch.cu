@@ -520,6 +520,9 @@ extern "C" void rad_cuda_free(void *p) {
 
 extern "C" rad_status rad_cuda_upload(void *dst, const void *src, size_t bytes) {
     RAD_CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    /* from pageable memory cudaMemcpy may return before the DMA lands; kernels on other (non-blocking) streams,
+     * as the backend's, read these buffers next */
+    RAD_CUDA_TRY(cudaStreamSynchronize(cudaStreamLegacy));
     return RAD_OK;
 }
 

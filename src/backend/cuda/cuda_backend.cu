@@ -35,9 +35,9 @@
  * K, transposed V and their scales; attn_fp8_quant.cu) and runs the fp8 kernel (attn_fp8_wgmma.cu); cross-attention
  * stays on the bf16 kernels.
  *
- * Execution: every op is queued on the legacy default stream and returns without waiting; upload and
- * download are synchronous cudaMemcpy calls (so download also waits for the queued ops, and a failure of an
- * earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
+ * Execution: every op is queued on the context's own stream (non-blocking: it never waits for the legacy default
+ * stream, nor for another context's work) and returns without waiting; upload and download are queued on it too and
+ * waited for (so download also waits for the queued ops, and a failure of an earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
  * weights as stored and their scales, shadows, scratch including the dequantised-weight buffer, staging buffers,
  * the cuBLASLt workspace) is counted in mem_stats, beside the driver's count of the whole device, sampled after
  * every allocation and staging.
@@ -164,7 +164,7 @@ struct stage_slot {
 };
 
 struct cuda_be { /* be->state */
-    cudaStream_t st; /* 0: the legacy default stream */
+    cudaStream_t st; /* every op's stream (non-blocking; rad_cuda_backend_stream) */
     cudaStream_t copy_st; /* uploads of streamed weights (non-blocking: runs beside the compute stream) */
     stage_slot slots[RAD_STAGE_SLOTS];
     int next_slot;
@@ -463,21 +463,26 @@ rad_status be_alloc(rad_backend *be, size_t bytes, const char *what, void **out)
 
 void be_free(rad_backend *be, void *p) { dev_free(S(be), p); }
 
+/* A host <-> device copy in the context's stream order, waited for (the host buffer is free to reuse after it). */
+cudaError_t copy_wait(cuda_be *c, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    const cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, c->st);
+    return e != cudaSuccess ? e : cudaStreamSynchronize(c->st);
+}
+
 rad_status be_upload(rad_backend *be, void *dst, const void *src_host, size_t bytes) {
     const op_range family_range(RAD_OPF_TRANSFER);
     if (!bytes) return RAD_OK;
     if (!dst || !src_host) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda upload: NULL buffer");
     shadow_inval(S(be), dst, bytes);
-    CK("upload", cudaMemcpy(dst, src_host, bytes, cudaMemcpyHostToDevice));
+    CK("upload", copy_wait(S(be), dst, src_host, bytes, cudaMemcpyHostToDevice));
     return RAD_OK;
 }
 
 rad_status be_download(rad_backend *be, void *dst_host, const void *src, size_t bytes) {
     const op_range family_range(RAD_OPF_TRANSFER);
-    (void)be;
     if (!bytes) return RAD_OK;
     if (!dst_host || !src) return rad_err(RADIAL_ERR_INVALID_ARG, "cuda download: NULL buffer");
-    CK("download (or an earlier queued op)", cudaMemcpy(dst_host, src, bytes, cudaMemcpyDeviceToHost));
+    CK("download (or an earlier queued op)", copy_wait(S(be), dst_host, src, bytes, cudaMemcpyDeviceToHost));
     return RAD_OK;
 }
 
@@ -565,7 +570,7 @@ rad_status pinned_new(cuda_be *c, size_t bytes, const char *nm, void **out) {
 /* *dev = a new device buffer holding bytes from host (what: which part of weight nm). */
 rad_status upload_new(cuda_be *c, const void *host, size_t bytes, const char *nm, const char *what, void **dev) {
     RAD_TRY(dev_alloc(c, bytes, nm, dev));
-    cudaError_t e = cudaMemcpy(*dev, host, bytes, cudaMemcpyHostToDevice);
+    cudaError_t e = copy_wait(c, *dev, host, bytes, cudaMemcpyHostToDevice);
     if (e != cudaSuccess) {
         dev_free(c, *dev);
         *dev = NULL;
@@ -714,7 +719,7 @@ rad_status be_weight_park(rad_backend *be, rad_weight *w, int park) {
     if (park) {
         if (!w->parked) {
             RAD_TRY(pinned_new(c, w->bytes, w->name, &w->parked));
-            CK("weight_park", cudaMemcpy(w->parked, w->data, w->bytes, cudaMemcpyDeviceToHost)); /* waits for its users */
+            CK("weight_park", copy_wait(c, w->parked, w->data, w->bytes, cudaMemcpyDeviceToHost)); /* after its users */
         } else {
             CK("weight_park", cudaStreamSynchronize(c->st)); /* queued ops may still read it */
         }
@@ -1156,7 +1161,7 @@ rad_status rope_table(cuda_be *c, int64_t f, int64_t h, int64_t w, int64_t hd, c
     }
     rad_status s = dev_alloc(c, total * sizeof(double), "rope3d table", (void **)&c->rope_cs);
     if (s == RAD_OK) {
-        cudaError_t e = cudaMemcpy(c->rope_cs, host, total * sizeof(double), cudaMemcpyHostToDevice);
+        cudaError_t e = copy_wait(c, c->rope_cs, host, total * sizeof(double), cudaMemcpyHostToDevice);
         if (e != cudaSuccess) s = rad_err(RADIAL_ERR_BACKEND, "cuda rope3d: table upload: %s", cudaGetErrorString(e));
     }
     rad_free(host);
@@ -1557,6 +1562,7 @@ void be_destroy(rad_backend *be) {
         for (int i = 0; i < RAD_STAGE_SLOTS; i++)
             if (c->slots[i].copied) cudaEventDestroy(c->slots[i].copied), cudaEventDestroy(c->slots[i].consumed);
         if (c->copy_st) cudaStreamDestroy(c->copy_st);
+        if (c->st) cudaStreamDestroy(c->st);
         /* whatever the models did not free (they free theirs first) goes with the backend */
         for (size_t i = 0; i < c->n_recs; i++) cudaFree(c->recs[i].p);
         free(c->recs);
@@ -1586,7 +1592,7 @@ extern "C" rad_status rad_cuda_weight_bf16(rad_backend *be, const rad_weight *w,
     const bf16 *w16;
     RAD_TRY(weight_bf16(S(be), w, "weight_bf16", &w16));
     const size_t bytes = (size_t)w->rows * (size_t)w->cols * sizeof(bf16);
-    cudaError_t e = cudaMemcpy(host, w16, bytes, cudaMemcpyDeviceToHost);
+    cudaError_t e = copy_wait(S(be), host, w16, bytes, cudaMemcpyDeviceToHost);
     if (e != cudaSuccess)
         return rad_err(RADIAL_ERR_BACKEND, "cuda weight %s: download of its bf16 matrix failed: %s", w->name,
                        cudaGetErrorString(e));
@@ -1709,7 +1715,6 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
     be->prof_mark = be_prof_mark;
     be->prof_elapsed = be_prof_elapsed;
     be->destroy = be_destroy;
-    c->st = 0;
     c->device = device;
     const char *conv_path = getenv("RADIAL_CUDA_CONV"); /* benchmarks and tests compare the two conv paths */
     c->conv_im2col = conv_path && !strcmp(conv_path, "im2col");
@@ -1719,6 +1724,8 @@ extern "C" rad_status rad_backend_cuda(int device, rad_backend **out) {
                        ? RAD_OK
                        : rad_err(RADIAL_ERR_BACKEND, "cuda backend on %s: cublasLtCreate failed: status %d", dev, (int)ls);
     if (s == RAD_OK) s = dev_alloc(c, WORKSPACE_BYTES, "cuBLASLt workspace", &c->ws);
+    if (s == RAD_OK && cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking) != cudaSuccess)
+        s = rad_err(RADIAL_ERR_BACKEND, "cuda backend on %s: cannot create the compute stream", dev);
     if (s == RAD_OK && cudaStreamCreateWithFlags(&c->copy_st, cudaStreamNonBlocking) != cudaSuccess)
         s = rad_err(RADIAL_ERR_BACKEND, "cuda backend on %s: cannot create the upload stream", dev);
     if (s != RAD_OK) {

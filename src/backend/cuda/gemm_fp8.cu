@@ -606,6 +606,8 @@ extern "C" rad_status rad_cuda_fp8_set_fast_accum(rad_backend *be, int on) {
     return RAD_OK;
 }
 
+extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be); /* cuda_backend.cu */
+
 extern "C" rad_status rad_cuda_linear_time(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
                                            const float *bias, float *y, int warmup, int reps, int requant, float *ms) {
     if (!be || warmup < 0 || reps < 1 || !ms || strcmp(be->name, "cuda"))
@@ -623,12 +625,13 @@ extern "C" rad_status rad_cuda_linear_time(rad_backend *be, const float *x, int6
             s = rad_err(RADIAL_ERR_BACKEND, "cuda linear timing: cudaEventCreate failed");
             break;
         }
-    /* queued back to back: the device never waits for the host between calls */
-    if (s == RAD_OK && cudaEventRecord(ev[0], 0) != cudaSuccess) s = rad_err(RADIAL_ERR_BACKEND, "cuda linear timing: event");
+    /* queued back to back on the backend's stream: the device never waits for the host between calls */
+    const cudaStream_t st = rad_cuda_backend_stream(be);
+    if (s == RAD_OK && cudaEventRecord(ev[0], st) != cudaSuccess) s = rad_err(RADIAL_ERR_BACKEND, "cuda linear timing: event");
     for (int i = 0; i < reps && s == RAD_OK; i++) {
         if (requant) s = rad_cuda_fp8_forget(be);
         if (s == RAD_OK) s = be->linear(be, x, m, k, w, bias, y);
-        if (s == RAD_OK && cudaEventRecord(ev[i + 1], 0) != cudaSuccess)
+        if (s == RAD_OK && cudaEventRecord(ev[i + 1], st) != cudaSuccess)
             s = rad_err(RADIAL_ERR_BACKEND, "cuda linear timing: event");
     }
     if (s == RAD_OK) {
