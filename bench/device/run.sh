@@ -19,6 +19,7 @@
 #              480x832x81 dense and x241 radial, and diffusers' WanPipeline at x81 (peer_pipeline.py): time and
 #              peak device memory per phase
 #   fewstep    radial bench pipeline --preset fewstep (the lightx2v 4-step recipe) on /tmp/wan13 (made when missing)
+#   fastmodes  whole 1.3B forwards in bf16, fp8 GEMMs, fp8 attention and both: time and error against bf16
 #   dit14      one whole 14B forward at 1280x720x81, dense and radial, beside diffusers' WanTransformer3DModel
 #              on the same files (/tmp/wan14/transformer; peer_dit.py)
 #   memory14   the 14B DiT beside it (/tmp/wan14, the rest linked from /tmp/wan13: run memory first), radial generate
@@ -315,6 +316,24 @@ PY
     timeout 240 "$B/radial" bench pipeline --model /tmp/wan13 --backend cuda --preset fewstep \
       --record "$OUT/RESULTS-fewstep.md" --json "$OUT/fewstep.json" > "$OUT/fewstep.log" 2>&1
     show "$OUT/fewstep.log" $? "^(\| (model|/)|schedule|radial.s speed-up|\(medians)"
+    ;;
+  fastmodes)
+    # Issue 10 scope 5: the fast modes alone and combined on whole 1.3B forwards (random weights, 30 blocks): time
+    # and the output's relative L2 error against the bf16 path with the same attention, at 81 frames dense and
+    # radial and 241 frames radial. About 2 min.
+    for grid in "21 30 52 dense" "21 30 52 radial" "61 30 52 radial"; do
+      set -- $grid
+      for m in bf16 gemm8 attn8 both; do
+        case $m in bf16) fl= ;; gemm8) fl="--gemm fp8" ;; attn8) fl="--attention-precision fp8" ;;
+          both) fl="--gemm fp8 --attention-precision fp8" ;; esac
+        echo "--- $1 latent frames, $4, $m"
+        timeout 90 "$B/radial" bench dit --backend cuda --forward --latent-frames $1 --token-rows $2 --token-cols $3 \
+          --attention $4 --reps 3 $fl --out "$OUT/fm_$m.safetensors" | grep -E "^forward"
+        [ $m = bf16 ] || "$B/tests/tools/rad_compare" --mode rel --tol 1 "$OUT/fm_$m.safetensors" \
+          "$OUT/fm_bf16.safetensors" v | grep -E "^ok|FAIL"
+      done
+      rm -f "$OUT"/fm_*.safetensors
+    done
     ;;
   dit14)
     # Issue 7's 14B forward: one whole 40-layer 1280x720x81 forward (75,600 tokens), dense and radial, on the 14B
