@@ -36,11 +36,11 @@
  * stays on the bf16 kernels.
  *
  * Execution: every op is queued on the context's own stream (non-blocking: it never waits for the legacy default
- * stream, nor for another context's work) and returns without waiting; upload and download are queued on it too and
- * waited for (so download also waits for the queued ops, and a failure of an earlier kernel surfaces there). Memory comes from cudaMalloc; every buffer the backend holds (activations,
- * weights as stored and their scales, shadows, scratch including the dequantised-weight buffer, staging buffers,
- * the cuBLASLt workspace) is counted in mem_stats, beside the driver's count of the whole device, sampled after
- * every allocation and staging.
+ * stream, nor for another context's work) and returns without waiting; upload and download are queued on it too
+ * and waited for (so download also waits for the queued ops, and a failure of an earlier kernel surfaces there).
+ * Memory comes from cudaMalloc; every buffer the backend holds (activations, weights as stored and their scales,
+ * shadows, scratch including the dequantised-weight buffer, staging buffers, the cuBLASLt workspace) is counted in
+ * mem_stats, beside the driver's count of the whole device, sampled after every allocation and staging.
  *
  * Streamed weights (weight_new_host, stage): the bytes a resident weight would hold on the device live in
  * page-locked host memory; stage() copies a group into the next of RAD_STAGE_SLOTS device buffers on a
