@@ -465,7 +465,8 @@ static void test_errors(void) {
     CHECK_FAILS(gpu->linear(gpu, d, 4, 7, wg, NULL, d + 1024));
     rad_weight *wbad = NULL;
     CHECK_FAILS(gpu->weight_new(gpu, &(rad_weight_src){RAD_DT_F32, w, NULL, 0}, 0, 8, "bad", &wbad));
-    CHECK_FAILS(gpu->attention(gpu, d, d, d, d + 2048, 2, 2, 1, 600, 1.0f, NULL, NULL)); /* head_dim > 512 */
+    /* head_dim 601: no multiple of 8 for the GEMM path and past the generic kernel's 512 */
+    CHECK_FAILS(gpu->attention(gpu, d, d, d, d + 2048, 2, 2, 1, 601, 1.0f, NULL, NULL));
     CHECK_FAILS(gpu->conv3d(gpu, d, 1, 1, 2, 2, NULL, 0, wg, NULL, 8, 1, 3, 3, 0, 0, d + 1024)); /* 3x3 > 2x2 */
     CHECK_FAILS(gpu->transpose(gpu, d, 8, 8, d));
     rad_bsr bad;
