@@ -203,6 +203,12 @@ typedef struct radial_timings {
      * blocks were skipped. */
     int cache_forwards[2], cache_skipped[2];
     int64_t seed_used;
+    /* What ran, the defaults resolved: the sampler and its shift (the model folder's when not asked for, else the
+     * official Wan ones), the denoising steps (an explicit timestep list sets them) and, with radial attention, the
+     * dense warm-up steps (0 with dense attention). */
+    radial_sampler sampler_used;
+    double shift_used;
+    int steps_used, dense_steps_used;
 } radial_timings;
 
 typedef struct radial_video {

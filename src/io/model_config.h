@@ -7,6 +7,13 @@
 
 /* Latent channels of the Wan 2.1 VAE (z_dim), which the text-to-video DiT takes and predicts. */
 #define RAD_LATENT_CHANNELS 16
+/* Its compression: the first video frame alone, then each group of RAD_VAE_TIME_FACTOR frames, into one latent
+ * frame; RAD_VAE_SPACE_FACTOR pixels per latent pixel along each axis. */
+#define RAD_VAE_TIME_FACTOR 4
+#define RAD_VAE_SPACE_FACTOR 8
+
+/* Latent frames of a video of 4n+1 frames. */
+static inline int64_t rad_latent_frames(int64_t video_frames) { return (video_frames - 1) / RAD_VAE_TIME_FACTOR + 1; }
 
 typedef struct rad_dit_config {
     int dim, ffn_dim, num_heads, head_dim, num_layers;

@@ -534,7 +534,8 @@ static rad_status check_memory(radial_ctx *c, const radial_gen_params *g, const 
     c->be->mem_stats(c->be, 0, &m);
     /* multi-rank: Ulysses holds 1/degree of the tokens' activations; ranks other than 0 run the DiT alone */
     rad_mem_inputs in = {.t5 = c->t5_w, .dit = c->ex[0].w, .vae = c->vae_w, .dit_cfg = c->ex[0].cfg,
-                         .latent_t = (g->frames - 1) / 4 + 1, .latent_h = g->height / 8, .latent_w = g->width / 8,
+                         .latent_t = (int)rad_latent_frames(g->frames), .latent_h = g->height / RAD_VAE_SPACE_FACTOR,
+                         .latent_w = g->width / RAD_VAE_SPACE_FACTOR,
                          .resident_blocks = c->resident_blocks, .vae_resident = c->vae != NULL,
                          .vae_tile = g->vae_tile, .step_cache = g->cache != RADIAL_CACHE_NONE,
                          .attn_fp8 = c->params.attention_precision == RADIAL_ATTN_PRECISION_FP8,
@@ -696,7 +697,7 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     if (s == RAD_OK) s = s_end;
     tm.text_encoder_s = rad_now() - t0;
 
-    const int T = (g.frames - 1) / 4 + 1, H = g.height / 8, W = g.width / 8;
+    const int T = (int)rad_latent_frames(g.frames), H = g.height / RAD_VAE_SPACE_FACTOR, W = g.width / RAD_VAE_SPACE_FACTOR;
     const size_t n_latent = (size_t)16 * T * H * W;
     if (s == RAD_OK) s = rad_alloc((void **)&latent, n_latent * sizeof(float), "initial noise");
     if (s == RAD_OK && rank == 0) {
@@ -707,6 +708,7 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     }
     if (s == RAD_OK && grp) s = rad_parallel_bcast_host(c->be, grp, 0, latent, (int64_t)n_latent, "the initial noise");
     tm.seed_used = g.seed;
+    tm.steps_used = g.steps, tm.dense_steps_used = g.attention == RADIAL_ATTN_RADIAL ? g.dense_steps : 0;
     if (s == RAD_OK) s = denoise_and_decode(c, &g, grp, plan.mode, ctx_c, len_c, ctx_u, len_u, latent, video_out, &tm);
     rad_free(ctx_c);
     rad_free(ctx_u);
@@ -807,7 +809,8 @@ static rad_status branch_forward(rad_dit *dit, const rad_dit_parallel *par, cons
 static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, rad_group *grp, rad_parallel mode,
                                      const float *ctx_cond, int len_cond, const float *ctx_uncond, int len_uncond,
                                      float *latent, float **video_out, radial_timings *tm) {
-    const int T = (g->frames - 1) / 4 + 1, H = g->height / 8, W = g->width / 8;
+    const int T = (int)rad_latent_frames(g->frames), H = g->height / RAD_VAE_SPACE_FACTOR,
+              W = g->width / RAD_VAE_SPACE_FACTOR;
     const size_t n_latent = (size_t)16 * T * H * W;
     float *v_c = NULL, *v_u = NULL;
     rad_sched *sched = NULL;
@@ -818,6 +821,7 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
     /* The schedule: the sampler and shift asked for, else the model folder's, else the official Wan ones. */
     const radial_sampler sampler = g->sampler == RADIAL_SAMPLER_AUTO ? c->sched.sampler : g->sampler;
     const double shift = isfinite(g->shift) ? g->shift : isfinite(c->sched.shift) ? c->sched.shift : 5.0;
+    tm->sampler_used = sampler, tm->shift_used = shift;
     static const rad_sched_kind kinds[] = {RAD_SCHED_UNIPC_OFFICIAL, RAD_SCHED_EULER, RAD_SCHED_UNIPC_DIFFUSERS};
     static const char *const sampler_names[] = {"UniPC (official Wan grid)", "Euler", "UniPC (diffusers grid)"};
     if (g->timesteps)

@@ -56,6 +56,8 @@ typedef struct {
     char *table;         /* --profile: the profiled run's table (rad_alloc'ed) */
     json_t *profile;     /* and its JSON (with --json) */
     double profile_s;    /* and its total */
+    radial_sampler sampler; /* what ran (radial_timings: the defaults resolved) */
+    double shift;
 } mode_result;
 
 /* One generation with a profile attached to the context's backend: its table, its JSON (when asked) and total. */
@@ -89,6 +91,7 @@ static rad_status run_mode(radial_ctx *ctx, const radial_gen_params *g, int warm
         RAD_TRY(radial_generate(ctx, g, &vid, &tm));
         radial_video_free(&vid);
         if (!*first_done) r->first_s = tm.total_s, *first_done = true;
+        r->sampler = tm.sampler_used, r->shift = tm.shift_used;
         if (i < 0) continue; /* warm-up: the first loads the text encoder, the DiT and the VAE */
         te[i] = tm.text_encoder_s, step[i] = tm.denoise_per_step_s, vae[i] = tm.vae_s, total[i] = tm.total_s;
         if (tm.peak_bytes > r->peak) r->peak = tm.peak_bytes;
@@ -143,9 +146,9 @@ static bool body_text(text *t, const char *model, bool on_gpu, const radial_gen_
     }
     ok = ok && text_add(t, "(medians of %d run%s after %d warm-up run%s; the first run of the process loads the models)\n",
                         reps, reps == 1 ? "" : "s", warmup, warmup == 1 ? "" : "s");
-    ok = ok && text_add(t, "schedule: sampler %s, guidance %g (%s), shift ", cli_sampler_names[g->sampler],
-                        (double)g->guidance, g->guidance == 1.0f ? "one forward per step" : "two forwards per step");
-    ok = ok && (g->shift == g->shift ? text_add(t, "%g", (double)g->shift) : text_add(t, "the model folder's"));
+    ok = ok && text_add(t, "schedule: sampler %s, shift %g, guidance %g (%s)", cli_sampler_names[m[0].sampler],
+                        m[0].shift, (double)g->guidance,
+                        g->guidance == 1.0f ? "one forward per step" : "two forwards per step");
     for (int i = 0; i < g->n_timesteps; i++)
         ok = ok && text_add(t, "%s%g", i ? "," : ", timesteps ", g->timesteps[i]);
     ok = ok && text_add(t, "\n");

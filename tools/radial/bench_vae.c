@@ -17,6 +17,7 @@
 #include "base/timer.h"
 #include "bench.h"
 #include "cli_args.h"
+#include "io/model_config.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "vae/vae.h"
@@ -154,7 +155,8 @@ typedef struct {
 
 /* One decode into `video`: seconds, and the line that reports it. */
 static rad_status decode_once(bench_run *r, const bench_opts *o, int tile, float *video, double *seconds) {
-    const int64_t T = (o->frames - 1) / 4 + 1, H = o->height / 8, W = o->width / 8;
+    const int64_t T = rad_latent_frames(o->frames), H = o->height / RAD_VAE_SPACE_FACTOR,
+                  W = o->width / RAD_VAE_SPACE_FACTOR;
     RAD_TRY(rad_vae_set_tiling(r->vae, tile));
     const double t0 = rad_now();
     RAD_TRY(rad_vae_decode(r->vae, r->latent, T, H, W, video));
@@ -178,7 +180,8 @@ static rad_status decode_once(bench_run *r, const bench_opts *o, int tile, float
 /* One more whole-frame decode with a profile attached and without the per-convolution synchronisation: its
  * table. */
 static rad_status profiled_decode(bench_run *r, const bench_opts *o) {
-    const int64_t T = (o->frames - 1) / 4 + 1, H = o->height / 8, W = o->width / 8;
+    const int64_t T = rad_latent_frames(o->frames), H = o->height / RAD_VAE_SPACE_FACTOR,
+                  W = o->width / RAD_VAE_SPACE_FACTOR;
     rad_profile *p = NULL;
     char *table = NULL;
     RAD_TRY(rad_profile_new(0, &p));
@@ -216,7 +219,8 @@ static rad_status run(bench_run *r, const bench_opts *o) {
         model = r->tmp;
     }
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
-    const int64_t T = (o->frames - 1) / 4 + 1, H = o->height / 8, W = o->width / 8, n_lat = 16 * T * H * W;
+    const int64_t T = rad_latent_frames(o->frames), H = o->height / RAD_VAE_SPACE_FACTOR,
+                  W = o->width / RAD_VAE_SPACE_FACTOR, n_lat = 16 * T * H * W;
     if (o->plan) {
         size_t f32 = 0, bf16 = 0;
         RAD_TRY(rad_vae_plan_work(r->w, H, W, RAD_DT_F32, o->tile, &f32));

@@ -696,6 +696,13 @@ int cmd_generate(int argc, char **argv) {
         if (json) write_json(json, &pv, NULL, &tm, &ra, job.s == RADIAL_ERR_CANCELLED ? "cancelled" : "failed", job.err);
         return 1;
     }
+    /* the record says what ran: the seed, sampler, shift, steps and dense warm-up as the run resolved them */
+    radial_gen_params ran = g;
+    ran.seed = tm.seed_used, ran.shift = (float)tm.shift_used, ran.steps = tm.steps_used;
+    ran.dense_steps = tm.dense_steps_used;
+    make_provenance(&pv, &ran, &rp, model, cli_sampler_names[tm.sampler_used], rngs[rng], job.backend_info,
+                    lr.world > 1 ? ra.plan.what : NULL);
+    wp.meta = pv.kv, wp.n_meta = pv.n;
     radial_video vid = job.vid;
     radial_status s = radial_video_write(output, &vid, &wp);
     const char *written = output;

@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "cli_args.h"
 #include "eval.h"
+#include "io/model_config.h"
 #include "io/safetensors.h"
 #include "pipeline/pipeline.h"
 #include "vae/vae.h"
@@ -96,8 +97,8 @@ int eval_pipeline(int argc, char **argv) {
     float *noise = NULL, *video = NULL, *f01 = NULL;
     uint8_t *u8 = NULL;
     radial_ctx *ctx = NULL;
-    const int T = (g.frames - 1) / 4 + 1;
-    const int64_t want[4] = {16, T, g.height / 8, g.width / 8};
+    const int T = (int)rad_latent_frames(g.frames);
+    const int64_t want[4] = {RAD_LATENT_CHANNELS, T, g.height / RAD_VAE_SPACE_FACTOR, g.width / RAD_VAE_SPACE_FACTOR};
     const rad_st_tensor *nt;
     rad_status s = rad_st_read_f32(cf, "noise", &nt, &noise);
     if (s == RAD_OK && (nt->ndim != 4 || memcmp(nt->shape, want, sizeof want))) {
