@@ -104,7 +104,8 @@ rad_status rad_mem_estimate_run(const rad_mem_inputs *in, rad_mem_estimate *out)
                (in->vae_resident ? out->vae_weights : 0) + HEADROOM;
 
     /* VAE decode: the DiT stays resident beside it (its activations are freed) */
-    /* the decode's own buffer plan, bf16 conv inputs as the CUDA backend keeps them (vae.h rad_vae_plan_work) */
+    /* the decode's own buffer plan, bf16 conv inputs as the CUDA backend keeps them (vae.h rad_vae_plan_work); the
+     * CUDA attention's score chunks of the middle block (at most 48 MiB, cuda_backend.cu) sit in HEADROOM */
     RAD_TRY(rad_vae_plan_work(in->vae, in->latent_h, in->latent_w, RAD_DT_BF16, in->vae_tile, &out->vae_work));
     out->vae = out->dit_weights + out->vae_weights + out->vae_work + HEADROOM;
     if (in->dit_only) out->text = out->vae = 0;
