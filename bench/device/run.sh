@@ -5,6 +5,8 @@
 #   test       every GPU test (ctest -L gpu) of the carried build
 #   memcheck   compute-sanitizer memcheck over the CUDA backend's op test
 #   attention  radial bench attention at 81,161,241 frames, then the PyTorch peers with the same masks
+#   portable   issue 13's record: the portable attention kernel forced beside v3 and SDPA flash, forwards with each,
+#              the GPU tests with the portable path forced
 #   attnfp8    the fp8 attention kernel beside the bf16 one at 81,161,241 frames, 2-4 stages
 #   dit        whole 1.3B forwards at 81 and 241 frames (dense, radial) and one block per op family
 #   conv       cuda_conv_bench: the VAE's conv3d layers at 480x832, implicit GEMM and im2col, per layer
@@ -84,6 +86,23 @@ for s in ${*:-env test}; do
     timeout 120 "$B/radial" bench attention --frames 81,161,241 --reps 20 --json "$OUT/attn.json" --csv "$OUT/attn.csv"
     for f in 81 161 241; do "$B/radial" mask --width 832 --height 480 --video-frames $f -o "$OUT/masks/f$f.pbm" >/dev/null; done
     timeout 150 python3 "$C/torch_peers.py" --frames 81,161,241 --masks "$OUT/masks" --reps 20 --warmup 5
+    ;;
+  portable)
+    # Issue 13's record in one call: the portable (FlashAttention-2-style, sm_80+) kernel forced on this Hopper card
+    # beside the Hopper kernel and PyTorch's SDPA flash (FA2) on the same shapes, then whole 1.3B forwards with each
+    # path, and the GPU tests with the portable path forced. About 3 min.
+    mkdir -p "$OUT/masks"
+    timeout 150 "$B/radial" bench attention --frames 81,161,241 --kernel v3,portable --mode dense,radial --reps 10 \
+      --warmup 3 --seed 7 --json "$OUT/attn_portable.json"
+    for f in 81 161 241; do "$B/radial" mask --width 832 --height 480 --video-frames $f -o "$OUT/masks/f$f.pbm" >/dev/null; done
+    timeout 120 python3 "$C/torch_peers.py" --frames 81,161,241 --masks "$OUT/masks" --reps 10 --warmup 3 --peers flash
+    for k in "" portable; do
+      echo "--- forward, attention kernel ${k:-auto}"
+      RADIAL_ATTN_KERNEL=$k timeout 90 "$B/radial" bench dit --backend cuda --forward --latent-frames 21 --token-rows 30 \
+        --token-cols 52 --attention dense,radial --reps 3 | grep -E "^forward"
+    done
+    (cd "$B" && RADIAL_ATTN_KERNEL=portable timeout 300 ctest -L gpu -j3 --output-on-failure) > "$OUT/gpu_tests_portable.log" 2>&1
+    grep -E "tests passed|tests failed|\*\*\*" "$OUT/gpu_tests_portable.log"
     ;;
   attnfp8)
     # issue 10 scope 3: the fp8 kernel beside the bf16 one, 2-4 stages
