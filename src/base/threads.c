@@ -6,16 +6,25 @@
 
 #define RAD_MAX_THREADS 256
 
-/* Atomic: contexts on several threads (the CPU loopback ranks, a library user's) set and read it concurrently. The
- * count is still one per process: the last rad_set_threads wins. */
+/* The process's count (atomic: the tools set it while contexts on other threads may read it), and the calling
+ * thread's own while it works for a context (-1: none, the process's applies). */
 static atomic_int n_threads;
+static _Thread_local int thread_threads = -1;
 
-void rad_set_threads(int n) {
-    atomic_store_explicit(&n_threads, n > RAD_MAX_THREADS ? RAD_MAX_THREADS : (n < 0 ? 0 : n), memory_order_relaxed);
+static int clamp_threads(int n) { return n > RAD_MAX_THREADS ? RAD_MAX_THREADS : (n < 0 ? 0 : n); }
+
+void rad_set_threads(int n) { atomic_store_explicit(&n_threads, clamp_threads(n), memory_order_relaxed); }
+
+int rad_threads_enter(int n) {
+    const int prev = thread_threads;
+    thread_threads = clamp_threads(n);
+    return prev;
 }
 
+void rad_threads_restore(int prev) { thread_threads = prev; }
+
 int rad_get_threads(void) {
-    const int n = atomic_load_explicit(&n_threads, memory_order_relaxed);
+    const int n = thread_threads >= 0 ? thread_threads : atomic_load_explicit(&n_threads, memory_order_relaxed);
     if (n > 0) return n;
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c < 1 ? 1 : (c > RAD_MAX_THREADS ? RAD_MAX_THREADS : (int)c);

@@ -340,7 +340,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     c->resident_blocks = -1;
     /* the caller's strings need not outlive this call */
     c->params.tokenizer = c->params.dit = c->params.t5 = c->params.vae = NULL, c->params.loras = NULL, c->params.n_loras = 0;
-    rad_set_threads(c->params.n_threads);
+    const int prev_threads = rad_threads_enter(c->params.n_threads); /* this context's count, not the process's */
     rad_status s = RAD_OK;
     if (params && (params->n_loras < 0 || params->n_loras > 64 || (params->n_loras && !params->loras)))
         s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: %d LoRAs (at most 64)", params->n_loras);
@@ -383,6 +383,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
         else if ((s = c->be->set_attention(c->be, RAD_ATTN_FP8)) == RAD_OK)
             RAD_INFO("attention: fp8 (e4m3) for the DiT's self-attention, bf16 for cross-attention");
     }
+    rad_threads_restore(prev_threads);
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -726,9 +727,11 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     *video_out = NULL;
     *frames_out = 0;
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
+    const int prev_threads = rad_threads_enter(c->params.n_threads);
     rad_range_push(c->be, "generate");
     rad_status s = generate(c, gp, video_out, frames_out, tm_out);
     rad_range_pop(c->be);
+    rad_threads_restore(prev_threads);
     /* a rank that failed, wherever it was, will not reach the next collective: release the others */
     if (s != RAD_OK && c->group) rad_group_abort(c->group);
     return s;

@@ -1,4 +1,6 @@
 /* Base layer: conversions against exact IEEE values, overflow checks, the parallel loop. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -10,6 +12,45 @@
 static void add_range(void *ctx, int64_t b, int64_t e) {
     int *hits = ctx;
     for (int64_t i = b; i < e; i++) hits[i]++;
+}
+
+/* A context's count on one thread while another thread holds another (rad_threads_enter): each sees its own, the
+ * process's is untouched, and restoring gives the process's back. */
+typedef struct {
+    int want, seen_inside, seen_after;
+} thread_case;
+
+static pthread_barrier_t both_inside;
+
+static void *context_thread(void *arg) {
+    thread_case *t = arg;
+    const int prev = rad_threads_enter(t->want);
+    pthread_barrier_wait(&both_inside); /* both threads hold their counts at once */
+    t->seen_inside = rad_get_threads();
+    pthread_barrier_wait(&both_inside);
+    rad_threads_restore(prev);
+    t->seen_after = rad_get_threads();
+    return NULL;
+}
+
+static void test_thread_counts(void) {
+    rad_set_threads(2);
+    thread_case a = {3, 0, 0}, b = {5, 0, 0};
+    pthread_t ta, tb;
+    pthread_barrier_init(&both_inside, NULL, 2);
+    CHECK(pthread_create(&ta, NULL, context_thread, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, context_thread, &b) == 0);
+    pthread_join(ta, NULL), pthread_join(tb, NULL);
+    pthread_barrier_destroy(&both_inside);
+    CHECK(a.seen_inside == 3 && b.seen_inside == 5);
+    CHECK(a.seen_after == 2 && b.seen_after == 2);
+    CHECK(rad_get_threads() == 2);
+    const int prev = rad_threads_enter(0); /* 0: every core, not "the process's" */
+    CHECK(rad_get_threads() >= 1);
+    rad_threads_enter(7);
+    CHECK(rad_get_threads() == 7);
+    rad_threads_restore(prev);
+    CHECK(rad_get_threads() == 2);
 }
 
 int main(void) {
@@ -57,5 +98,6 @@ int main(void) {
         for (int i = 0; i < 1001; i++) all_once &= hits[i] == 1;
         CHECK(all_once);
     }
+    test_thread_counts();
     TEST_MAIN_END();
 }

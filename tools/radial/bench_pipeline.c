@@ -269,6 +269,7 @@ int bench_pipeline(int argc, char **argv) {
     const radial_attention modes[2] = {attention == 1 ? RADIAL_ATTN_RADIAL : RADIAL_ATTN_DENSE, RADIAL_ATTN_RADIAL};
     const int n_modes = attention == 2 ? 2 : 1;
     rp.backend = (radial_backend)backend;
+    rad_set_threads(rp.n_threads); /* the process's too: the record names the count */
 
     radial_ctx *ctx;
     if (radial_init(model, &rp, &ctx) != RADIAL_OK) return cli_error(CMD);
