@@ -121,7 +121,7 @@ static void test_convs(void) {
         {64, 2, 17, 19, 2, 128, 3, 1, 1, 0, 0}, /* time_conv 3x1x1 */
         {40, 2, 16, 16, 0, 20, 1, 3, 3, 1, 1},  /* 2-D resample conv */
         {70, 3, 9, 13, 0, 33, 1, 1, 1, 0, 0},   /* 1x1x1 shortcut */
-        {24, 2, 11, 13, 1, 40, 3, 5, 5, 2, 2},  /* 5x5: past the halo form (per-tap loader) */
+        {24, 2, 11, 13, 1, 40, 3, 5, 5, 2, 2},  /* 5x5: past the implicit GEMM's 3x3, so im2col on both paths */
         {32, 1, 37, 70, 0, 64, 1, 3, 3, 1, 1},  /* several 8 x 16 halo tiles, partial at the bottom and right */
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) test_conv(&fixed[i]);

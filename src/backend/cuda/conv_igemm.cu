@@ -1,31 +1,28 @@
-/* Conv3d as an implicit GEMM on the tensor cores: no column matrix in memory.
+/* Conv3d as an implicit GEMM on the tensor cores: no column matrix in memory, for kernels up to 3x3 spatially
+ * (every conv of the Wan VAE; larger ones go to im2col + cuBLASLt, rk_conv_igemm_fits).
  *
  * Per output frame f, Y^T[pixel, cout] = X_col[pixel, K] · W^T[K, cout] with K walked as (channel block of 32,
- * tap (dt, dy, dx)). The loader builds each X_col tile straight from the bf16 inputs (the backend's conv_dtype,
- * rounded to nearest even by to_conv_dtype when they were made): every thread owns one output pixel of the tile
- * (its row and column computed once) and 16 input channels, so a tap costs one bounds check and one address per
- * thread, and a warp's loads are 32 neighbouring pixels of one channel (coalesced). The causal front frames come
+ * tap (dt, dy, dx)). A block's 128 pixels are an 8 x 16 tile of the output image. Per (channel block, dt) the
+ * (8 + kh - 1) x (16 + kw - 1) input pixels under the tile (at most 10 x 18 = 180, 32 channels each: 11.5 KB) are
+ * loaded into shared memory once, one loader thread per halo pixel (its 32 channels, a warp's loads 32 neighbouring
+ * pixels of one channel: coalesced), straight from the bf16 inputs (the backend's conv_dtype, rounded to nearest
+ * even by to_conv_dtype when they were made); the kh x kw taps of that group then read their A fragments from it,
+ * each lane's ldmatrix row address shifted by the tap (a fragment's 16 rows are one tile row, so a shift stays
+ * inside the halo). Reading the 128 x 32 inputs of every tap instead, as this kernel first did, moved 6.4x the
+ * activation bytes and set its speed (NOTES-kernels). The next group's halo is loaded into registers while the
+ * group's last tap multiplies and stored after it (one more barrier per group). The causal front frames come
  * from `prev` or are skipped (a block's frame is fixed, so taps that would read a zero frame are left out of its
- * K loop), spatial padding and channels past cin load zeros.
+ * K loop); spatial padding and channels past cin load zeros.
  *
  * Weights are read from a repacked copy wp[tap][cout_pad][cin_pad] (rk_conv_pack_weight, made once per
  * weight): rows of 32 channels are 64 contiguous bytes, copied with cp.async; the zero padding of cout and cin
  * makes every weight copy in bounds and every padded product zero.
  *
- * Block: 256 threads = 8 warps, 4 along the 128 pixels x 2 along the BN output channels (BN = 16·WN: 32, 64, 96
- * or 128, picked per cout to waste the least). Warp tile 32 x 8·WN, mma.sync m16n8k16 (bf16 in, fp32
- * accumulate), fragments by ldmatrix from rows padded to 80 bytes (8 rows of an ldmatrix hit distinct banks).
- * Two shared-memory stages: the weights of step s+1 arrive by cp.async and its activations sit in registers
- * while step s multiplies; one barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P].
- *
- * Kernels up to 3x3 spatially (every conv of the Wan VAE) take the halo form: the block's 128 pixels are an
- * 8 x 16 tile of the output image, and per (channel block, dt) the (8 + kh - 1) x (16 + kw - 1) input pixels
- * under it (at most 10 x 18 = 180, 32 channels each: 11.5 KB) are loaded into shared memory once; the kh x kw
- * taps of that group then read their A fragments from it, each lane's ldmatrix row address shifted by the tap
- * (a fragment's 16 rows are one tile row, so a shift stays inside the halo). The per-tap loader above reads
- * 128 pixels x 32 channels for every tap (73 KB per group of nine): the halo cuts the activation loads 6.4x
- * (NOTES-kernels: that loader's traffic set the achieved rate). The next group's halo is loaded into registers
- * while the group's last tap multiplies and stored after it (one more barrier per group). */
+ * Block: 256 threads = 8 warps, 4 along the pixels (two tile rows each) x 2 along the BN output channels (BN =
+ * 16·WN: 32, 64, 96 or 128, picked per cout to waste the least). Warp tile 32 x 8·WN, mma.sync m16n8k16 (bf16 in,
+ * fp32 accumulate), fragments by ldmatrix from rows padded to 80 bytes (8 rows of an ldmatrix hit distinct banks).
+ * Two shared-memory stages for the weights: those of step s+1 arrive by cp.async while step s multiplies; one
+ * barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P]. */
 #include "backend/cuda/cuda_kernels.cuh"
 
 namespace {
@@ -71,131 +68,7 @@ struct kstep { /* one K step: channel block cb at tap (dt, dy, dx) */
     int cb, dt, dy, dx;
 };
 
-template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_igemm_kernel(conv_args a) {
-    constexpr int BN = 16 * WN;
-    __shared__ __align__(16) bf16 sA[2][BM * LDS];
-    __shared__ __align__(16) bf16 sB[2][BN * LDS];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp & 3, wn = warp >> 2;
-    const int f = blockIdx.y, co0 = blockIdx.z * BN, p0 = blockIdx.x * BM;
-
-    /* this thread's loader pixel and channel half */
-    const int lj = tid & (BM - 1), lh = tid >> 7;
-    const int lp = p0 + lj;
-    const bool lpv = lp < a.P;
-    const int lyo = lpv ? lp / a.wo : 0, lxo = lpv ? lp % a.wo : 0;
-    const int64_t plane = (int64_t)a.h * a.w;
-
-    /* taps whose source frame exists: dt from dt0 (front frames before x and prev are zeros, skipped) */
-    const int n_prev = a.prev ? a.n_prev : 0;
-    const int dt0 = max(0, a.kt - 1 - f - n_prev);
-    const int steps = (a.cin_pad / BK) * (a.kt - dt0) * a.kh * a.kw;
-
-    auto load_x = [&](const kstep &s, bf16 (&v)[16]) {
-        const int sf = f + s.dt - (a.kt - 1); /* source frame: >= 0 in x, else in prev (dt >= dt0) */
-        const bf16 *base = sf >= 0 ? a.x + sf * plane : a.prev + (n_prev + sf) * plane;
-        const int64_t cs = (sf >= 0 ? (int64_t)a.t : (int64_t)n_prev) * plane; /* channel stride */
-        const int yi = lyo + s.dy - a.ph, xi = lxo + s.dx - a.pw, c0 = s.cb * BK + lh * 16;
-        const bool ok = lpv && yi >= 0 && yi < a.h && xi >= 0 && xi < a.w;
-        const bf16 *src = base + (ok ? (int64_t)c0 * cs + (int64_t)yi * a.w + xi : 0);
-        const bf16 zero = __ushort_as_bfloat16(0);
-#pragma unroll
-        for (int i = 0; i < 16; i++) v[i] = ok && c0 + i < a.cin ? __ldg(src + i * cs) : zero;
-    };
-    auto store_x = [&](bf16 *sa, const bf16 (&v)[16]) {
-        uint4 q0, q1;
-        q0.x = pack_bf16(v[0], v[1]), q0.y = pack_bf16(v[2], v[3]), q0.z = pack_bf16(v[4], v[5]);
-        q0.w = pack_bf16(v[6], v[7]);
-        q1.x = pack_bf16(v[8], v[9]), q1.y = pack_bf16(v[10], v[11]), q1.z = pack_bf16(v[12], v[13]);
-        q1.w = pack_bf16(v[14], v[15]);
-        uint4 *d = (uint4 *)(sa + lj * LDS + lh * 16);
-        d[0] = q0, d[1] = q1;
-    };
-    auto load_w = [&](const kstep &s, bf16 *sb) {
-        const int tap = (s.dt * a.kh + s.dy) * a.kw + s.dx;
-        const bf16 *src = a.wp + ((int64_t)tap * a.cout_pad + co0) * a.cin_pad + s.cb * BK;
-        for (int c = tid; c < BN * 4; c += THREADS) {
-            const int n = c >> 2, part = c & 3;
-            cp_async16(sb + n * LDS + part * 8, src + (int64_t)n * a.cin_pad + part * 8);
-        }
-        cp_async_commit();
-    };
-    auto advance = [&](kstep &s) {
-        if (++s.dx < a.kw) return;
-        s.dx = 0;
-        if (++s.dy < a.kh) return;
-        s.dy = 0;
-        if (++s.dt < a.kt) return;
-        s.dt = dt0, s.cb++;
-    };
-
-    float acc[2][WN][4];
-#pragma unroll
-    for (int mi = 0; mi < 2; mi++)
-#pragma unroll
-        for (int ni = 0; ni < WN; ni++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-
-    kstep cur = {0, dt0, 0, 0};
-    bf16 v[16];
-    load_w(cur, sB[0]);
-    load_x(cur, v);
-    store_x(sA[0], v);
-    cp_async_wait_all();
-    __syncthreads();
-    for (int s = 0; s < steps; s++) {
-        const int st = s & 1;
-        const bool more = s + 1 < steps;
-        kstep nxt = cur;
-        advance(nxt);
-        if (more) {
-            load_w(nxt, sB[st ^ 1]); /* that stage was last read before the previous barrier */
-            load_x(nxt, v);
-        }
-        const bf16 *sa = sA[st], *sb = sB[st];
-#pragma unroll
-        for (int kk = 0; kk < BK; kk += 16) {
-            uint32_t af[2][4], bfr[WN][2];
-#pragma unroll
-            for (int mi = 0; mi < 2; mi++)
-                ldmatrix_x4(af[mi], sa + (wm * 32 + mi * 16 + (lane & 15)) * LDS + kk + (lane >> 4) * 8);
-#pragma unroll
-            for (int nj = 0; nj < WN; nj += 2) {
-                uint32_t r[4];
-                ldmatrix_x4(r, sb + (wn * WN * 8 + nj * 8 + (lane >> 4) * 8 + (lane & 7)) * LDS + kk +
-                                   ((lane >> 3) & 1) * 8);
-                bfr[nj][0] = r[0], bfr[nj][1] = r[1], bfr[nj + 1][0] = r[2], bfr[nj + 1][1] = r[3];
-            }
-#pragma unroll
-            for (int mi = 0; mi < 2; mi++)
-#pragma unroll
-                for (int ni = 0; ni < WN; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
-        }
-        if (more) {
-            store_x(sA[st ^ 1], v);
-            cp_async_wait_all();
-        }
-        __syncthreads();
-        cur = nxt;
-    }
-
-    /* epilogue: accumulator (row g or g+8 = pixel, column 2q, 2q+1 = output channel) + bias -> y[co][f][p] */
-    const int g = lane >> 2, q = lane & 3;
-    const int64_t co_stride = (int64_t)a.t * a.P;
-    float *yf = a.y + (int64_t)f * a.P;
-#pragma unroll
-    for (int mi = 0; mi < 2; mi++)
-#pragma unroll
-        for (int ni = 0; ni < WN; ni++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int p = p0 + wm * 32 + mi * 16 + g + (e >> 1) * 8;
-                const int co = co0 + wn * WN * 8 + ni * 8 + 2 * q + (e & 1);
-                if (p < a.P && co < a.cout) yf[co * co_stride + p] = acc[mi][ni][e] + (a.bias ? a.bias[co] : 0.0f);
-            }
-}
-
-/* The halo form (see the top): 8 x 16 output pixels per block, kh, kw <= 3. */
+/* 8 x 16 output pixels per block (see the top), kh, kw <= 3. */
 constexpr int TR = 8, TC = 16;                     /* output tile rows x columns (TR * TC = BM) */
 constexpr int HALO_MAX = (TR + 2) * (TC + 2);      /* input pixels under a tile for a 3 x 3 kernel */
 static_assert(TR * TC == BM && HALO_MAX <= THREADS, "one loader thread per halo pixel");
@@ -338,13 +211,8 @@ __global__ void pack_weight_kernel(const bf16 *w, int64_t cout, int64_t cin, int
 }
 
 template <int WN> rad_status launch(const conv_args &a, cudaStream_t st) {
-    const unsigned co_tiles = (unsigned)(a.cout_pad / (16 * WN));
-    if (a.kh <= 3 && a.kw <= 3) {
-        const int64_t tiles = (int64_t)((a.wo + TC - 1) / TC) * ((a.ho + TR - 1) / TR);
-        conv_halo_kernel<WN><<<dim3((unsigned)tiles, (unsigned)a.t, co_tiles), THREADS, 0, st>>>(a);
-    } else {
-        conv_igemm_kernel<WN><<<dim3((unsigned)((a.P + BM - 1) / BM), (unsigned)a.t, co_tiles), THREADS, 0, st>>>(a);
-    }
+    const int64_t tiles = (int64_t)((a.wo + TC - 1) / TC) * ((a.ho + TR - 1) / TR);
+    conv_halo_kernel<WN><<<dim3((unsigned)tiles, (unsigned)a.t, (unsigned)(a.cout_pad / (16 * WN))), THREADS, 0, st>>>(a);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return rad_err(RADIAL_ERR_BACKEND, "cuda conv3d (implicit GEMM): launch failed: %s", cudaGetErrorString(e));
     return RAD_OK;
@@ -377,7 +245,7 @@ int64_t rk_conv_igemm_packed_elems(int64_t cout, int64_t cin, int64_t taps) {
 bool rk_conv_igemm_fits(const rk_conv_geom *g, int64_t cout) {
     const int64_t P = g->ho * g->wo, bn = igemm_bn(cout);
     return P <= (int64_t)0x7fffffff - BM && g->t <= 65535 && g->cin <= (1 << 20) && cout <= (1 << 24) &&
-           (cout + bn - 1) / bn <= 65535 && g->kt <= 64 && g->kh <= 64 && g->kw <= 64 && g->ph < (1 << 20) &&
+           (cout + bn - 1) / bn <= 65535 && g->kt <= 64 && g->kh <= 3 && g->kw <= 3 && g->ph < (1 << 20) &&
            g->pw < (1 << 20) && g->n_prev <= 64;
 }
 

@@ -59,7 +59,8 @@ rad_status rk_im2col(const rk_conv_geom *g, int64_t f, int64_t p0, int64_t np, b
 /* Conv3d as an implicit GEMM (conv_igemm.cu): the same result as im2col + GEMM + channel bias, without the
  * column matrix. It reads the weight from a repacked copy wp [taps][cout_pad][cin_pad] (bf16, zero padded) that
  * rk_conv_pack_weight makes from the [cout][cin * taps] weight; rk_conv_igemm_packed_elems gives its size.
- * rk_conv_igemm_fits says whether a geometry is within the kernel's 32-bit index ranges (else: im2col). */
+ * rk_conv_igemm_fits says whether a geometry is one the kernel takes: up to 3x3 spatially, within its 32-bit index
+ * ranges (else: im2col). */
 bool rk_conv_igemm_fits(const rk_conv_geom *g, int64_t cout);
 int64_t rk_conv_igemm_packed_elems(int64_t cout, int64_t cin, int64_t taps);
 rad_status rk_conv_pack_weight(const bf16 *w, int64_t cout, int64_t cin, int64_t taps, bf16 *wp, cudaStream_t st);
