@@ -37,8 +37,7 @@ static const char *const attention_lists[] = {"dense", "radial", "dense,radial",
 
 static const cli_usage usage = {
     .synopsis = "radial bench pipeline [--model DIR] [--preset standard|long|fewstep] [options] [--profile] "
-                "[--record FILE.md] "
-                "[--json FILE]",
+                "[--record FILE.md] [--json FILE]",
     .about = "Times whole generations with a model folder: the median of each stage over repetitions after a "
              "warm-up run (which also loads and converts the DiT and VAE; its total is reported as the first run), "
              "for each attention mode asked for. --preset standard is 480x832 with 81 frames, long 241 frames, both "
@@ -257,7 +256,7 @@ int bench_pipeline(int argc, char **argv) {
         return cli_usage_error(CMD, "--preset fewstep sets the schedule (4 timesteps): leave --steps out");
     if (preset >= 0) g.width = 832, g.height = 480, g.frames = preset_frames[preset];
     if (preset == PRESET_FEWSTEP) {
-        g.timesteps = fewstep_timesteps, g.n_timesteps = 4, g.steps = 4;
+        g.timesteps = fewstep_timesteps, g.steps = g.n_timesteps = (int)(sizeof fewstep_timesteps / sizeof(double));
         g.sampler = RADIAL_SAMPLER_EULER, g.shift = 5.0f, g.guidance = 1.0f;
     }
     if (!g.width) g.width = 96;
