@@ -402,6 +402,7 @@ int cli_parse(const char *cmd, const cli_usage *usage, const cli_flag *flags, si
         if (!inline_val && i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
         if (!set_value(f, inline_val ? inline_val : argv[++i], why, sizeof why))
             return cli_usage_error(cmd, "%s: %s", a, why);
+        if (f->given) *f->given = true;
     }
     return -1;
 }

@@ -46,6 +46,7 @@ typedef struct cli_flag {
      * (dense|radial) and a switch has none. */
     const char *arg;
     const char *help; /* one line (wrapped as needed) for --help, without the default: it is appended */
+    bool *given;      /* optional: set when the flag is on the command line (a default and an explicit value differ) */
 } cli_flag;
 
 #define CLI_N(flags) (sizeof(flags) / sizeof((flags)[0]))

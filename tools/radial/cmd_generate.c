@@ -439,7 +439,7 @@ int cmd_generate(int argc, char **argv) {
     radial_gen_params g = radial_default_gen_params();
     radial_write_params wp = radial_default_write_params();
     g.prompt = NULL; /* required */
-    g.steps = 0;     /* until given: the default, or the length of --timesteps */
+    bool steps_given = false; /* --timesteps sets the steps unless --steps says otherwise (an error) */
     int sampler = g.sampler, attention = g.attention, backend = rp.backend, rng = g.rng, prog = PROGRESS_AUTO;
     int gemm = rp.gemm, device = -1, gpus = 0, parallel = RAD_PAR_AUTO; /* device, gpus: -1 / 0 until given */
     static const char *const gemms[] = {"bf16", "fp8", NULL}; /* radial_gemm order */
@@ -470,7 +470,7 @@ int cmd_generate(int argc, char **argv) {
         {"--frames", "--video-frames", CLI_INT, .value = &g.frames, .min = 1, .max = 4097,
          .help = "video frames, 4n+1; others become N//4*4+1"},
         {"--steps", "--num-inference-steps", CLI_INT, .value = &g.steps, .min = 1, .max = 1000,
-         .help = "denoising steps (50; with --timesteps, their count)"},
+         .help = "denoising steps; with --timesteps, the list's length", .given = &steps_given},
         {"--guidance", "--cfg|--cfg-scale|--guidance-scale", CLI_FLOAT, .value = &g.guidance, .lo = 0, .hi = 100,
          .arg = "G", .help = "classifier-free guidance scale; 1 disables CFG"},
         {"--guidance-2", "--guidance-scale-2", CLI_FLOAT, .value = &g.guidance_2, .lo = 0, .hi = 100, .arg = "G",
@@ -557,13 +557,12 @@ int cmd_generate(int argc, char **argv) {
     g.sampler = (radial_sampler)sampler;
     if (timesteps) {
         if (!cli_timesteps(cmd, "--timesteps", timesteps, ts, CLI_MAX_TIMESTEPS, &g.n_timesteps)) return 2;
-        if (g.steps && g.steps != g.n_timesteps)
+        if (steps_given && g.steps != g.n_timesteps)
             return cli_usage_error(cmd, "--steps %d but --timesteps lists %d: the list sets the steps (leave --steps "
                                         "out)", g.steps, g.n_timesteps);
         g.timesteps = ts;
         g.steps = g.n_timesteps;
     }
-    if (!g.steps) g.steps = radial_default_gen_params().steps;
     g.attention = (radial_attention)attention;
     if (!parse_cache(cmd, cache, &g)) return 2;
     g.rng = (radial_rng)rng;
