@@ -143,6 +143,7 @@ typedef struct {
     rad_backend *be;
     rad_weights *w;
     rad_vae *vae;
+    int64_t T, H, W; /* the latent of the video size asked for */
     float *latent, *video, *tiled;
     char tmp[256];
 } bench_run;
@@ -155,11 +156,10 @@ typedef struct {
 
 /* One decode into `video`: seconds, and the line that reports it. */
 static rad_status decode_once(bench_run *r, const bench_opts *o, int tile, float *video, double *seconds) {
-    const int64_t T = rad_latent_frames(o->frames), H = o->height / RAD_VAE_SPACE_FACTOR,
-                  W = o->width / RAD_VAE_SPACE_FACTOR;
+    const int64_t T = r->T;
     RAD_TRY(rad_vae_set_tiling(r->vae, tile));
     const double t0 = rad_now();
-    RAD_TRY(rad_vae_decode(r->vae, r->latent, T, H, W, video));
+    RAD_TRY(rad_vae_decode(r->vae, r->latent, T, r->H, r->W, video));
     *seconds = rad_now() - t0;
     const int64_t F = rad_vae_out_frames(r->vae, T), n_vid = 3 * F * o->height * o->width;
     double sum = 0;
@@ -179,9 +179,7 @@ static rad_status decode_once(bench_run *r, const bench_opts *o, int tile, float
 
 /* One more whole-frame decode with a profile attached and without the per-convolution synchronisation: its
  * table. */
-static rad_status profiled_decode(bench_run *r, const bench_opts *o) {
-    const int64_t T = rad_latent_frames(o->frames), H = o->height / RAD_VAE_SPACE_FACTOR,
-                  W = o->width / RAD_VAE_SPACE_FACTOR;
+static rad_status profiled_decode(bench_run *r) {
     rad_profile *p = NULL;
     char *table = NULL;
     RAD_TRY(rad_profile_new(0, &p));
@@ -189,7 +187,7 @@ static rad_status profiled_decode(bench_run *r, const bench_opts *o) {
     const double t0 = rad_now();
     rad_status s = rad_profile_attach(p, r->be);
     if (s == RAD_OK) {
-        const rad_status sd = rad_vae_decode(r->vae, r->latent, T, H, W, r->video);
+        const rad_status sd = rad_vae_decode(r->vae, r->latent, r->T, r->H, r->W, r->video);
         s = rad_profile_detach(p);
         if (sd != RAD_OK) s = sd;
     }
@@ -219,8 +217,8 @@ static rad_status run(bench_run *r, const bench_opts *o) {
         model = r->tmp;
     }
     RAD_TRY(rad_weights_open(model, RAD_COMP_VAE, &r->w));
-    const int64_t T = rad_latent_frames(o->frames), H = o->height / RAD_VAE_SPACE_FACTOR,
-                  W = o->width / RAD_VAE_SPACE_FACTOR, n_lat = 16 * T * H * W;
+    r->T = rad_latent_frames(o->frames), r->H = o->height / RAD_VAE_SPACE_FACTOR, r->W = o->width / RAD_VAE_SPACE_FACTOR;
+    const int64_t T = r->T, H = r->H, W = r->W, n_lat = RAD_LATENT_CHANNELS * T * H * W;
     if (o->plan) {
         size_t f32 = 0, bf16 = 0;
         RAD_TRY(rad_vae_plan_work(r->w, H, W, RAD_DT_F32, o->tile, &f32));
@@ -253,7 +251,7 @@ static rad_status run(bench_run *r, const bench_opts *o) {
     RAD_TRY(decode_once(r, o, 0, r->video, &dt));
     const rad_vae_stats vs = rad_vae_last_stats(r->vae);
     size_t tiled_peak = 0;
-    if (o->profile) RAD_TRY(profiled_decode(r, o));
+    if (o->profile) RAD_TRY(profiled_decode(r));
     if (o->tile) {
         RAD_TRY(rad_alloc((void **)&r->tiled, (size_t)n_vid * sizeof(float), "tiled video"));
         RAD_TRY(decode_once(r, o, o->tile, r->tiled, &dt_tiled));

@@ -1297,6 +1297,16 @@ rad_status attn_convert(cuda_be *c, const float *x, size_t n, int slot, bf16 **h
     return rk_f32_to_bf16(x, *h, (int64_t)n, c->st);
 }
 
+/* q, k, v as bf16 for the tensor cores: their shadows, else converted into the Q, K, V scratch slots (not shadows:
+ * an output's shadow claimed after this cannot evict them). */
+rad_status attn_inputs_bf16(cuda_be *c, const float *q, const float *k, const float *v, size_t nq, size_t nk,
+                            bf16 **q16, bf16 **k16, bf16 **v16) {
+    *q16 = attn_shadow(c, q, nq), *k16 = attn_shadow(c, k, nk), *v16 = attn_shadow(c, v, nk);
+    RAD_TRY(attn_convert(c, q, nq, SCR_Q, q16));
+    RAD_TRY(attn_convert(c, k, nk, SCR_K, k16));
+    return attn_convert(c, v, nk, SCR_V, v16);
+}
+
 /* Attention for the head dims the tensor-core kernels do not take (the VAE's single head of 384), no bias, no
  * mask: per head and chunk of query rows, S = Q Kᵀ by a bf16 GEMM into fp32, P = softmax(scale S) rounded to
  * bf16, O = P V by a second GEMM (fp32 accumulation). The chunk's scores and probabilities stay within
@@ -1306,10 +1316,8 @@ constexpr size_t GEMM_ATTN_SCRATCH = 48u << 20;
 
 rad_status attention_gemm(cuda_be *c, const float *q, const float *k, const float *v, float *out, int64_t lq,
                           int64_t lk, int64_t heads, int64_t hd, float scale, size_t nq, size_t nk) {
-    bf16 *q16 = attn_shadow(c, q, nq), *k16 = attn_shadow(c, k, nk), *v16 = attn_shadow(c, v, nk);
-    RAD_TRY(attn_convert(c, q, nq, SCR_Q, &q16));
-    RAD_TRY(attn_convert(c, k, nk, SCR_K, &k16));
-    RAD_TRY(attn_convert(c, v, nk, SCR_V, &v16));
+    bf16 *q16, *k16, *v16;
+    RAD_TRY(attn_inputs_bf16(c, q, k, v, nq, nk, &q16, &k16, &v16));
     /* the scores' row pitch a multiple of 8 elements: 16-byte aligned rows for cuBLASLt */
     const int64_t ld = heads * hd, lds = (lk + 7) / 8 * 8, per_row = lds * (int64_t)(sizeof(float) + sizeof(bf16));
     int64_t rows = (int64_t)(GEMM_ATTN_SCRATCH / (size_t)per_row);
@@ -1357,7 +1365,8 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
     /* bf16 tensor-core kernels (sm_80 and later; below, the generic kernel) */
     if (head_dim == RAD_CUDA_ATTN_HEAD_DIM && !bias && heads <= 4096 && c->tc_attention) {
         if (!layout) RAD_TRY(cross_device(c, lq, lk, &layout));
-        bf16 *q16 = attn_shadow(c, q, nq), *k16 = attn_shadow(c, k, nk), *v16 = attn_shadow(c, v, nk), *o16;
+        bf16 *q16, *k16, *v16, *o16;
+        RAD_TRY(attn_inputs_bf16(c, q, k, v, nq, nk, &q16, &k16, &v16));
         const bf16 *keep[3] = {q16, k16, v16}; /* the output's copy must not evict the inputs' */
         RAD_TRY(shadow_claim_keep(c, out, nq, keep, 3, &o16));
         if (!o16) {
@@ -1365,9 +1374,6 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
             RAD_TRY(scratch(c, SCR_O, nq * sizeof(bf16), &buf));
             o16 = (bf16 *)buf;
         }
-        RAD_TRY(attn_convert(c, q, nq, SCR_Q, &q16));
-        RAD_TRY(attn_convert(c, k, nk, SCR_K, &k16));
-        RAD_TRY(attn_convert(c, v, nk, SCR_V, &v16));
         if (c->attn_fp8 && lq == lk) { /* self-attention in fp8 (set_attention); cross-attention stays bf16 */
             rad_fp8_attn_layout L;
             void *f8;
@@ -1380,7 +1386,7 @@ rad_status be_attention(rad_backend *be, const float *q, const float *k, const f
         }
         return rk_bf16_to_f32(o16, out, (int64_t)nq, c->st);
     }
-    if (!bias && !mask && c->tc_attention && head_dim % 8 == 0 && scale > 0 && lq <= 0x7fffffff)
+    if (!bias && !mask && c->tc_attention && head_dim % 8 == 0 && scale > 0)
         return attention_gemm(c, q, k, v, out, lq, lk, heads, head_dim, scale, nq, nk);
     return rk_attention_generic(q, k, v, out, lq, lk, heads, head_dim, scale, bias, layout ? layout->row_ptr : NULL,
                                 layout ? layout->col_idx : NULL, layout ? layout->block : 0, c->st);

@@ -27,12 +27,10 @@
 
 extern "C" {
 #include "backend/backend.h"
+#include "backend/cuda/cuda_stream.cuh"
 #include "backend/group.h"
 }
 
-/* The backend's device and stream (cuda_backend.cu); -1 / NULL for a backend that is not CUDA. */
-extern "C" int rad_cuda_backend_device(rad_backend *be);
-extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be);
 
 /* The NCCL entry points this file uses, from the library loaded at run time. */
 typedef struct {

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "backend/cuda/cublaslt_util.cuh"
+#include "backend/cuda/cuda_stream.cuh"
 #include "backend/cuda/gemm_fp8.cuh"
 
 extern "C" {
@@ -605,8 +606,6 @@ extern "C" rad_status rad_cuda_fp8_set_fast_accum(rad_backend *be, int on) {
     f->fast_accum = on != 0;
     return RAD_OK;
 }
-
-extern "C" cudaStream_t rad_cuda_backend_stream(rad_backend *be); /* cuda_backend.cu */
 
 extern "C" rad_status rad_cuda_linear_time(rad_backend *be, const float *x, int64_t m, int64_t k, const rad_weight *w,
                                            const float *bias, float *y, int warmup, int reps, int requant, float *ms) {
