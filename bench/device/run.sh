@@ -30,6 +30,9 @@
 #              (the seed's measurement), an Nsight Systems capture of the tiny model's pipeline (stages and op
 #              families by name), and the built-in profile table (radial bench pipeline --profile); without ncu or
 #              nsys their parts say so and are skipped
+#   kprof      Nsight Compute's detailed sections (speed of light, warp stalls, pipes, memory) of the VAE's conv
+#              kernel (3x3 taps, BN 96: a 192-channel layer), and of the portable attention kernel at 81 frames dense:
+#              what limits them; $OUT/ncu_conv.txt, $OUT/ncu_fa2.txt
 #   profilefull  the built-in profile table of full-size generations (/tmp/wan13: run memory first) at 480x832, 81
 #              frames dense and radial and 241 frames radial
 #   preset     radial bench pipeline --preset standard|long (PRESET=, default standard) on /tmp/wan13 (run memory
@@ -289,6 +292,20 @@ PY
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3 --profile --json "$OUT/profile_tiny_dense.json"
     timeout 60 "$B/radial" bench pipeline --backend cuda --reps 3 --attention radial --profile \
       --json "$OUT/profile_tiny_radial.json" | grep -E "^\| (attention|op family|other)|self-attention per call"
+    ;;
+  kprof)
+    NCU=$(find_tool ncu)
+    if [ -z "$NCU" ]; then echo "ncu: not found: kprof skipped"; continue; fi
+    SEC="--section SpeedOfLight --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis \
+      --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats --section InstructionStats"
+    # shellcheck disable=SC2086
+    timeout 200 "$NCU" $SEC --kernel-name-base demangled -k "regex:conv_halo_kernel<\\(int\\)6, \\(int\\)3>" --launch-skip 1 --launch-count 3 \
+      "$B/tests/cuda/cuda_conv_bench" 1 > "$OUT/ncu_conv.txt" 2>&1
+    echo "ncu conv: exit $?"; grep -E "conv_halo|Duration|Compute \(SM\) Throughput|Memory Throughput|Stall|Issue Slots Busy|Registers|Achieved Occupancy" "$OUT/ncu_conv.txt" | head -40
+    # shellcheck disable=SC2086
+    timeout 200 "$NCU" $SEC -k regex:attn_fa2 --launch-skip 1 --launch-count 1 \
+      "$B/radial" bench attention --frames 81 --kernel portable --mode dense --warmup 1 --reps 1 --seed 1 > "$OUT/ncu_fa2.txt" 2>&1
+    echo "ncu fa2: exit $?"; grep -E "attn_fa2|Duration|Compute \(SM\) Throughput|Stall|Issue Slots Busy|Achieved Occupancy" "$OUT/ncu_fa2.txt" | head -30
     ;;
   profilefull)
     # Expected about 4 min: radial bench pipeline --profile on the full-size 1.3B folder of the memory section, 4 steps

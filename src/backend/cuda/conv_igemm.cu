@@ -9,8 +9,8 @@
  * even by to_conv_dtype when they were made); the kh x kw taps of that group then read their A fragments from it,
  * each lane's ldmatrix row address shifted by the tap (a fragment's 16 rows are one tile row, so a shift stays
  * inside the halo). Reading the 128 x 32 inputs of every tap instead, as this kernel first did, moved 6.4x the
- * activation bytes and set its speed (NOTES-kernels). The next group's halo is loaded into registers while the
- * group's last tap multiplies and stored after it (one more barrier per group). The causal front frames come
+ * activation bytes and set its speed (NOTES-kernels). The next group's halo is loaded into registers from the
+ * group's first tap on and stored after its last (one more barrier per group). The causal front frames come
  * from `prev` or are skipped (a block's frame is fixed, so taps that would read a zero frame are left out of its
  * K loop); spatial padding and channels past cin load zeros.
  *
@@ -21,8 +21,10 @@
  * Block: 256 threads = 8 warps, 4 along the pixels (two tile rows each) x 2 along the BN output channels (BN =
  * 16·WN: 32, 64, 96 or 128, picked per cout to waste the least). Warp tile 32 x 8·WN, mma.sync m16n8k16 (bf16 in,
  * fp32 accumulate), fragments by ldmatrix from rows padded to 80 bytes (8 rows of an ldmatrix hit distinct banks).
- * Two shared-memory stages for the weights: those of step s+1 arrive by cp.async while step s multiplies; one
- * barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P]. */
+ * Three shared-memory stages for the weights: those of step s+2 arrive by cp.async while step s multiplies; one
+ * barrier per step. The epilogue adds the bias and writes fp32 y[cout, t, P]. A wgmma version of this kernel (A
+ * from registers, B in shared memory) measured 0.9-1.0x on the big layers of an H100 (NOTES-kernels): with 32
+ * channels per barrier the per-step costs, not the tensor cores, set the speed. */
 #include "backend/cuda/cuda_kernels.cuh"
 
 namespace {
@@ -45,7 +47,9 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait_group() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16 *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -60,8 +64,15 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
-    return (uint32_t)__bfloat16_as_ushort(lo) | (uint32_t)__bfloat16_as_ushort(hi) << 16;
+/* *p when ok, else 0, through the read-only path. A volatile asm, so the compiler issues the load here, a whole
+ * group of taps before its value is stored, instead of sinking it next to its use (which it did with __ldg under
+ * the kernels' 128-register cap: every group then waited for a full memory latency). */
+__device__ __forceinline__ uint16_t ld_early(const bf16 *p, bool ok) {
+    uint16_t v = 0;
+    asm volatile("{\n.reg .pred q;\nsetp.ne.b32 q, %2, 0;\n@q ld.global.nc.b16 %0, [%1];\n}\n"
+                 : "+h"(v)
+                 : "l"(p), "r"((int)ok));
+    return v;
 }
 
 struct kstep { /* one K step: channel block cb at tap (dt, dy, dx) */
@@ -73,46 +84,69 @@ constexpr int TR = 8, TC = 16;                     /* output tile rows x columns
 constexpr int HALO_MAX = (TR + 2) * (TC + 2);      /* input pixels under a tile for a 3 x 3 kernel */
 static_assert(TR * TC == BM && HALO_MAX <= THREADS, "one loader thread per halo pixel");
 
-template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_halo_kernel(conv_args a) {
-    constexpr int BN = 16 * WN;
-    __shared__ __align__(16) bf16 sH[HALO_MAX * LDS];
-    __shared__ __align__(16) bf16 sB[2][BN * LDS];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp & 3, wn = warp >> 2;
-    const int f = blockIdx.y, co0 = blockIdx.z * BN, tiles_x = (a.wo + TC - 1) / TC;
-    const int yo0 = (int)(blockIdx.x / tiles_x) * TR, xo0 = (int)(blockIdx.x % tiles_x) * TC;
-    const int hw = TC + a.kw - 1;
+/* A block's tile and K loop: the output frame and tile, this thread's halo pixel (threads
+ * past the halo only multiply), the first tap that reads no causal zero frame, the number of K steps. */
+struct conv_tile {
+    int f, yo0, xo0, hw, dt0, n_prev, steps;
+    bool lown, lin;
+    int64_t plane, lpix;
 
-    /* this thread's halo pixel (threads past the halo only multiply) */
-    const bool lown = tid < (TR + a.kh - 1) * hw;
-    const int ly = yo0 - a.ph + tid / hw, lx = xo0 - a.pw + tid % hw;
-    const bool lin = lown && ly >= 0 && ly < a.h && lx >= 0 && lx < a.w;
-    const int64_t plane = (int64_t)a.h * a.w, lpix = lin ? (int64_t)ly * a.w + lx : 0;
-
-    const int n_prev = a.prev ? a.n_prev : 0;
-    const int dt0 = max(0, a.kt - 1 - f - n_prev);
-    const int steps = (a.cin_pad / BK) * (a.kt - dt0) * a.kh * a.kw;
-
+    __device__ conv_tile(const conv_args &a, int tid) {
+        const int tiles_x = (a.wo + TC - 1) / TC;
+        f = blockIdx.y, yo0 = (int)(blockIdx.x / tiles_x) * TR, xo0 = (int)(blockIdx.x % tiles_x) * TC;
+        hw = TC + a.kw - 1;
+        lown = tid < (TR + a.kh - 1) * hw;
+        const int ly = yo0 - a.ph + tid / hw, lx = xo0 - a.pw + tid % hw;
+        lin = lown && ly >= 0 && ly < a.h && lx >= 0 && lx < a.w;
+        plane = (int64_t)a.h * a.w, lpix = lin ? (int64_t)ly * a.w + lx : 0;
+        n_prev = a.prev ? a.n_prev : 0;
+        dt0 = max(0, a.kt - 1 - f - n_prev);
+        steps = (a.cin_pad / BK) * (a.kt - dt0) * a.kh * a.kw;
+    }
     /* the 32 channels of block cb at this thread's halo pixel in source frame f + dt - (kt - 1), as bf16 pairs */
-    auto load_halo = [&](int cb, int dt, uint32_t (&v)[16]) {
+    __device__ void load_halo(const conv_args &a, int cb, int dt, uint32_t (&v)[16]) const {
         const int sf = f + dt - (a.kt - 1);
         const bf16 *base = sf >= 0 ? a.x + sf * plane : a.prev + (n_prev + sf) * plane;
         const int64_t cs = (sf >= 0 ? (int64_t)a.t : (int64_t)n_prev) * plane; /* channel stride */
         const int c0 = cb * BK;
         const bf16 *src = base + (lin ? (int64_t)c0 * cs + lpix : 0);
-        const bf16 zero = __ushort_as_bfloat16(0);
 #pragma unroll
-        for (int i = 0; i < 16; i++) {
-            const bf16 lo = lin && c0 + 2 * i < a.cin ? __ldg(src + 2 * i * cs) : zero;
-            const bf16 hi = lin && c0 + 2 * i + 1 < a.cin ? __ldg(src + (2 * i + 1) * cs) : zero;
-            v[i] = pack_bf16(lo, hi);
-        }
-    };
-    auto store_halo = [&](const uint32_t (&v)[16]) {
+        for (int i = 0; i < 16; i++)
+            v[i] = (uint32_t)ld_early(src + 2 * i * cs, lin && c0 + 2 * i < a.cin) |
+                   (uint32_t)ld_early(src + (2 * i + 1) * cs, lin && c0 + 2 * i + 1 < a.cin) << 16;
+    }
+    __device__ void store_halo(bf16 *sH, int tid, const uint32_t (&v)[16]) const {
         if (!lown) return;
         uint4 *d = (uint4 *)(sH + tid * LDS);
 #pragma unroll
         for (int i = 0; i < 4; i++) d[i] = make_uint4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
-    };
+    }
+    /* the K step after s: taps in (dt, dy, dx) order inside a channel block */
+    __device__ void advance(const conv_args &a, kstep &s) const {
+        if (++s.dx < a.kw) return;
+        s.dx = 0;
+        if (++s.dy < a.kh) return;
+        s.dy = 0;
+        if (++s.dt < a.kt) return;
+        s.dt = dt0, s.cb++;
+    }
+    /* at the first tap of a group, whether a group follows (and which: (cb, dt + 1) or (cb + 1, dt0)) */
+    __device__ bool next_group(const conv_args &a, const kstep &cur, int s, int &cb, int &dt) const {
+        const bool dt_next = cur.dt + 1 < a.kt;
+        cb = dt_next ? cur.cb : cur.cb + 1, dt = dt_next ? cur.dt + 1 : dt0;
+        return steps - s > a.kh * a.kw;
+    }
+};
+
+template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_halo_kernel(conv_args a) {
+    constexpr int BN = 16 * WN;
+    __shared__ __align__(16) bf16 sH[HALO_MAX * LDS];
+    __shared__ __align__(16) bf16 sB[3][BN * LDS];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp & 3, wn = warp >> 2;
+    const int co0 = blockIdx.z * BN;
+    const conv_tile T(a, tid);
+    const int hw = T.hw, steps = T.steps;
+
     auto load_w = [&](const kstep &s, bf16 *sb) {
         const int tap = (s.dt * a.kh + s.dy) * a.kw + s.dx;
         const bf16 *src = a.wp + ((int64_t)tap * a.cout_pad + co0) * a.cin_pad + s.cb * BK;
@@ -121,14 +155,6 @@ template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_halo_kernel
             cp_async16(sb + n * LDS + part * 8, src + (int64_t)n * a.cin_pad + part * 8);
         }
         cp_async_commit();
-    };
-    auto advance = [&](kstep &s) {
-        if (++s.dx < a.kw) return;
-        s.dx = 0;
-        if (++s.dy < a.kh) return;
-        s.dy = 0;
-        if (++s.dt < a.kt) return;
-        s.dt = dt0, s.cb++;
     };
 
     float acc[2][WN][4];
@@ -139,22 +165,27 @@ template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_halo_kernel
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
 
-    kstep cur = {0, dt0, 0, 0};
+    /* Weights ride a ring of three stages: step s + 2's copy is issued while step s multiplies, so a copy has two
+     * steps of lead time (with two stages its L2 latency showed at every step's barrier). The next group's halo
+     * is loaded into registers at its group's first tap (a whole group of lead time) and stored after the last. */
+    kstep cur = {0, T.dt0, 0, 0}, n1 = cur, n2;
+    T.advance(a, n1);
+    n2 = n1;
+    T.advance(a, n2);
     uint32_t v[16];
     load_w(cur, sB[0]);
-    load_halo(cur.cb, cur.dt, v);
-    store_halo(v);
-    cp_async_wait_all();
+    if (steps > 1) load_w(n1, sB[1]); else cp_async_commit();
+    T.load_halo(a, cur.cb, cur.dt, v);
+    T.store_halo(sH, tid, v);
+    cp_async_wait_group<1>();
     __syncthreads();
     for (int s = 0; s < steps; s++) {
-        const int st = s & 1;
-        const bool more = s + 1 < steps;
-        const bool next_group = more && cur.dy == a.kh - 1 && cur.dx == a.kw - 1; /* this is its group's last tap */
-        kstep nxt = cur;
-        advance(nxt);
-        if (more) load_w(nxt, sB[st ^ 1]); /* that stage was last read before the previous barrier */
-        if (next_group) load_halo(nxt.cb, nxt.dt, v); /* in registers while this tap multiplies */
-        const bf16 *sb = sB[st];
+        const bool first_tap = cur.dy == 0 && cur.dx == 0, last_tap = cur.dy == a.kh - 1 && cur.dx == a.kw - 1;
+        if (s + 2 < steps) load_w(n2, sB[(s + 2) % 3]); /* that stage was last read at step s - 1 */
+        else cp_async_commit();                          /* an empty group keeps wait_group's count */
+        int gcb, gdt;
+        if (first_tap && T.next_group(a, cur, s, gcb, gdt)) T.load_halo(a, gcb, gdt, v); /* in registers meanwhile */
+        const bf16 *sb = sB[s % 3];
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
             uint32_t af[2][4], bfr[WN][2];
@@ -174,26 +205,27 @@ template <int WN> __global__ void __launch_bounds__(THREADS, 2) conv_halo_kernel
 #pragma unroll
                 for (int ni = 0; ni < WN; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
         }
-        if (more) cp_async_wait_all();
-        if (next_group) { /* every warp is done with this group's halo: the next one replaces it */
+        if (last_tap && s + 1 < steps) { /* every warp is done with this group's halo: the next one replaces it */
             __syncthreads();
-            store_halo(v);
+            T.store_halo(sH, tid, v);
         }
+        cp_async_wait_group<1>(); /* step s + 1's weights landed (only step s + 2's may be in flight) */
         __syncthreads();
-        cur = nxt;
+        cur = n1, n1 = n2;
+        T.advance(a, n2);
     }
 
     /* epilogue: accumulator row g or g+8 = tile column, tile row wm * 2 + mi; column 2q, 2q+1 = output channel */
     const int g = lane >> 2, q = lane & 3;
     const int64_t co_stride = (int64_t)a.t * a.P;
-    float *yf = a.y + (int64_t)f * a.P;
+    float *yf = a.y + (int64_t)T.f * a.P;
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
         for (int ni = 0; ni < WN; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const int yo = yo0 + wm * 2 + mi, xo = xo0 + g + (e >> 1) * 8;
+                const int yo = T.yo0 + wm * 2 + mi, xo = T.xo0 + g + (e >> 1) * 8;
                 const int co = co0 + wn * WN * 8 + ni * 8 + 2 * q + (e & 1);
                 if (yo < a.ho && xo < a.wo && co < a.cout)
                     yf[co * co_stride + yo * a.wo + xo] = acc[mi][ni][e] + (a.bias ? a.bias[co] : 0.0f);
