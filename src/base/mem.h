@@ -21,7 +21,24 @@ rad_status rad_alloc(void **out, size_t bytes, const char *what);
 rad_status rad_calloc(void **out, size_t count, size_t elem_size, const char *what);
 void rad_free(void *p);
 
+/* The process's host bytes held by rad_alloc and their peak. */
 size_t rad_mem_current(void);
 size_t rad_mem_peak(void);
 void rad_mem_reset_peak(void);
+
+/* A context's share of them (issue 12: per-context state): while a thread works for a context (rad_mem_enter,
+ * as radial_init and radial_generate do, and the workers of its rad_parallel_for), its allocations count to the
+ * context's account too, and each block is taken off the account it was counted to when it is freed, on any
+ * thread, even after the context is gone: an account lives until its owner has released it and its last block
+ * is freed. */
+typedef struct rad_mem_account rad_mem_account;
+rad_status rad_mem_account_new(rad_mem_account **out);
+void rad_mem_account_release(rad_mem_account *a); /* the owner's reference; NULL is a no-op */
+/* The calling thread counts to a (NULL: to no account) until rad_mem_restore(the returned previous one). */
+rad_mem_account *rad_mem_enter(rad_mem_account *a);
+void rad_mem_restore(rad_mem_account *prev);
+rad_mem_account *rad_mem_entered(void);
+size_t rad_mem_account_current(const rad_mem_account *a);
+size_t rad_mem_account_peak(const rad_mem_account *a);
+void rad_mem_account_reset_peak(rad_mem_account *a);
 #endif

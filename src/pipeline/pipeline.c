@@ -77,6 +77,7 @@ struct radial_ctx {
     rad_forward_trace_fn forward_trace; /* tests: every DiT forward (rad_pipeline_set_forward_trace) */
     void *forward_trace_user;
     rad_vae *vae; /* loaded at the first decode, kept */
+    rad_mem_account *mem; /* this context's host allocations (rad_mem_enter in radial_init and generate) */
     /* multi-rank generation (rad_pipeline_set_parallel, parallel.h): this rank's group and the mode asked;
      * own_group: the NCCL group this context made (rad_pipeline_join_nccl), freed with it */
     rad_group *group, *own_group;
@@ -338,9 +339,14 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     if (!c) return rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
     c->params = params ? *params : radial_default_params();
     c->resident_blocks = -1;
+    if (rad_mem_account_new(&c->mem) != RAD_OK) {
+        free(c);
+        return rad_err(RADIAL_ERR_NOMEM, "radial_init: out of memory");
+    }
     /* the caller's strings need not outlive this call */
     c->params.tokenizer = c->params.dit = c->params.t5 = c->params.vae = NULL, c->params.loras = NULL, c->params.n_loras = 0;
     const int prev_threads = rad_threads_enter(c->params.n_threads); /* this context's count, not the process's */
+    rad_mem_account *prev_mem = rad_mem_enter(c->mem);                /* and its memory */
     rad_status s = RAD_OK;
     if (params && (params->n_loras < 0 || params->n_loras > 64 || (params->n_loras && !params->loras)))
         s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: %d LoRAs (at most 64)", params->n_loras);
@@ -384,6 +390,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
             RAD_INFO("attention: fp8 (e4m3) for the DiT's self-attention, bf16 for cross-attention");
     }
     rad_threads_restore(prev_threads);
+    rad_mem_restore(prev_mem);
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -409,6 +416,7 @@ void radial_free(radial_ctx *c) {
     rad_group_free(c->own_group);
     if (c->be) c->be->destroy(c->be);
     free((char *)c->params.tokenizer);
+    rad_mem_account_release(c->mem); /* blocks still out (a video the caller holds) keep it until they are freed */
     free(c);
 }
 
@@ -676,7 +684,7 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     if (grp) RAD_INFO("rank %d of %d: %s", rank, grp->size, plan.what);
     if (grp && plan.why[0] && rank == 0) RAD_INFO("%s", plan.why);
     const char *negative = g.negative_prompt ? g.negative_prompt : default_negative_prompt;
-    rad_mem_reset_peak();
+    rad_mem_account_reset_peak(c->mem);
 
     float *ctx_c = NULL, *ctx_u = NULL, *latent = NULL;
     int len_c = 0, len_u = 0;
@@ -716,8 +724,9 @@ static rad_status generate(radial_ctx *c, const radial_gen_params *gp, float **v
     rad_free(latent);
     *frames_out = 1 + 4 * (T - 1);
     tm.total_s = rad_now() - t0;
-    /* CPU: all host memory since this call began; CUDA: the largest phase peak of the backend's buffers (phase_end) */
-    if (!strcmp(c->be->name, "cpu")) tm.peak_bytes = rad_mem_peak();
+    /* CPU: the context's host memory since this call began; CUDA: the largest phase peak of the backend's buffers
+     * (phase_end) */
+    if (!strcmp(c->be->name, "cpu")) tm.peak_bytes = rad_mem_account_peak(c->mem);
     if (tm_out) *tm_out = tm;
     return s;
 }
@@ -728,10 +737,12 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     *frames_out = 0;
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
     const int prev_threads = rad_threads_enter(c->params.n_threads);
+    rad_mem_account *prev_mem = rad_mem_enter(c->mem);
     rad_range_push(c->be, "generate");
     rad_status s = generate(c, gp, video_out, frames_out, tm_out);
     rad_range_pop(c->be);
     rad_threads_restore(prev_threads);
+    rad_mem_restore(prev_mem);
     /* a rank that failed, wherever it was, will not reach the next collective: release the others */
     if (s != RAD_OK && c->group) rad_group_abort(c->group);
     return s;

@@ -53,7 +53,66 @@ static void test_thread_counts(void) {
     CHECK(rad_get_threads() == 2);
 }
 
+/* Two contexts' memory accounts on two threads at once: each counts its own blocks (and its workers' in
+ * rad_parallel_for), the process counts both; a block freed on a thread that entered no account, after its
+ * account's owner released it, still comes off that account (ASan sees the account freed with the last block). */
+typedef struct {
+    rad_mem_account *acct;
+    size_t bytes, seen_cur, seen_peak;
+    void *keep; /* a block left for the main thread to free */
+} mem_case;
+
+static void alloc_range(void *ctx, int64_t b, int64_t e) {
+    void **blocks = ctx;
+    for (int64_t i = b; i < e; i++) CHECK_OK(rad_alloc(&blocks[i], 100, "worker block"));
+}
+
+static void *mem_thread(void *arg) {
+    mem_case *t = arg;
+    rad_mem_account *prev = rad_mem_enter(t->acct);
+    void *p, *blocks[8];
+    CHECK_OK(rad_alloc(&p, t->bytes, "test"));
+    CHECK_OK(rad_alloc(&t->keep, 10, "kept"));
+    rad_parallel_for(8, 1, alloc_range, blocks); /* the workers count to this thread's account */
+    for (int i = 0; i < 8; i++) rad_free(blocks[i]);
+    pthread_barrier_wait(&both_inside); /* both threads hold their blocks at once */
+    t->seen_cur = rad_mem_account_current(t->acct);
+    pthread_barrier_wait(&both_inside);
+    rad_free(p);
+    t->seen_peak = rad_mem_account_peak(t->acct);
+    rad_mem_restore(prev);
+    return NULL;
+}
+
+static void test_mem_accounts(void) {
+    rad_set_threads(4);
+    mem_case a = {NULL, 1000, 0, 0, NULL}, b = {NULL, 7000, 0, 0, NULL};
+    CHECK_OK(rad_mem_account_new(&a.acct));
+    CHECK_OK(rad_mem_account_new(&b.acct));
+    const size_t before = rad_mem_current();
+    pthread_t ta, tb;
+    pthread_barrier_init(&both_inside, NULL, 2);
+    CHECK(pthread_create(&ta, NULL, mem_thread, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, mem_thread, &b) == 0);
+    pthread_join(ta, NULL), pthread_join(tb, NULL);
+    pthread_barrier_destroy(&both_inside);
+    CHECK(a.seen_cur == 1010 && b.seen_cur == 7010);
+    CHECK(a.seen_peak == 1010 + 800 && b.seen_peak == 7010 + 800); /* the 8 worker blocks were live at once */
+    CHECK(rad_mem_account_current(a.acct) == 10 && rad_mem_current() == before + 20);
+    CHECK(rad_mem_entered() == NULL);
+    rad_mem_account_release(a.acct); /* the owner lets go while a block is still out */
+    rad_free(a.keep);                /* the last block: the account goes with it */
+    rad_mem_account_reset_peak(b.acct);
+    CHECK(rad_mem_account_peak(b.acct) == 10);
+    rad_free(b.keep);
+    CHECK(rad_mem_account_current(b.acct) == 0);
+    rad_mem_account_release(b.acct);
+    CHECK(rad_mem_current() == before);
+    rad_set_threads(0);
+}
+
 int main(void) {
+    test_mem_accounts();
     /* bf16: 1.0 = 0x3f80, -2.0 = 0xc000; 1 + 2^-8 rounds to even (1.0), 1 + 3*2^-8 rounds up. */
     CHECK(rad_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(rad_bf16_to_f32(0xc000) == -2.0f);

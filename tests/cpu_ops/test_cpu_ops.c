@@ -202,7 +202,33 @@ static void test_transpose(rad_backend *be, int64_t r, int64_t c) {
     free(x), free(y);
 }
 
+/* Two backends count their own buffers: what one holds and its peak are not the other's (two contexts of one
+ * process report their own memory). */
+static void test_mem_per_backend(void) {
+    rad_backend *a, *b;
+    CHECK_OK(rad_backend_cpu(&a));
+    CHECK_OK(rad_backend_cpu(&b));
+    void *pa, *pb;
+    CHECK_OK(a->alloc(a, 1000, "a", &pa));
+    CHECK_OK(b->alloc(b, 300, "b", &pb));
+    rad_mem_stats ma, mb;
+    a->mem_stats(a, 0, &ma);
+    b->mem_stats(b, 0, &mb);
+    CHECK(ma.held == 1000 && ma.peak == 1000);
+    CHECK(mb.held == 300 && mb.peak == 300);
+    a->free(a, pa);
+    a->mem_stats(a, 1, &ma); /* read, then the peak restarts from what is held */
+    CHECK(ma.held == 0 && ma.peak == 1000);
+    a->mem_stats(a, 0, &ma);
+    b->mem_stats(b, 0, &mb);
+    CHECK(ma.held == 0 && ma.peak == 0 && mb.held == 300 && mb.peak == 300);
+    b->free(b, pb);
+    a->destroy(a);
+    b->destroy(b);
+}
+
 int main(void) {
+    test_mem_per_backend();
     rad_backend *be;
     CHECK_OK(rad_backend_cpu(&be));
     static const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 5},     {3, 256, 33},  {7, 257, 31}, {97, 513, 65},

@@ -5,7 +5,10 @@
 #include "backend/cpu/cpu_ops.h"
 #include "base/threads.h"
 
-static void cpu_destroy(rad_backend *be) { free(be); }
+static void cpu_destroy(rad_backend *be) {
+    free(be->state);
+    free(be);
+}
 static rad_status cpu_sync(rad_backend *be) {
     (void)be;
     return RAD_OK; /* every CPU op has finished when it returns */
@@ -66,8 +69,14 @@ static rad_status cpu_broadcast(rad_backend *be, rad_group *g, float *buf, int64
 
 rad_status rad_backend_cpu(rad_backend **out) {
     rad_backend *be = calloc(1, sizeof *be);
-    if (!be) return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CPU backend");
+    rad_cpu_mem *mem = calloc(1, sizeof *mem);
+    if (!be || !mem) {
+        free(be);
+        free(mem);
+        return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CPU backend");
+    }
     *be = (rad_backend){
+        .state = mem,
         .name = "cpu",
         .alloc = rad_cpu_alloc,
         .free = rad_cpu_free,

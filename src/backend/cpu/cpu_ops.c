@@ -12,21 +12,23 @@
 #include "base/threads.h"
 
 /* ------------------------------------------------------------------------------------------------------
- * Memory. Each block carries a 64-byte header with its size so the backend can count its own peak. */
+ * Memory. Each block carries a 64-byte header with its size so that each backend counts its own bytes and peak
+ * (be->state: two contexts of one process each see theirs); ops called without a backend (be NULL, as the
+ * tests' direct calls) count nowhere. */
 #define CPU_HDR 64
-static _Atomic size_t cpu_cur, cpu_peak;
 
-static void cpu_count(size_t add, size_t sub) {
-    size_t now = atomic_fetch_add(&cpu_cur, add) + add;
-    atomic_fetch_sub(&cpu_cur, sub);
+static void cpu_count(rad_backend *be, size_t add, size_t sub) {
+    rad_cpu_mem *m = be ? be->state : NULL;
+    if (!m) return;
+    size_t now = atomic_fetch_add(&m->cur, add) + add;
+    atomic_fetch_sub(&m->cur, sub);
     now -= sub;
-    size_t pk = atomic_load(&cpu_peak);
-    while (now > pk && !atomic_compare_exchange_weak(&cpu_peak, &pk, now)) {
+    size_t pk = atomic_load(&m->peak);
+    while (now > pk && !atomic_compare_exchange_weak(&m->peak, &pk, now)) {
     }
 }
 
 rad_status rad_cpu_alloc(rad_backend *be, size_t bytes, const char *what, void **out) {
-    (void)be;
     size_t total;
     *out = NULL;
     if (!rad_add_size(bytes, CPU_HDR, &total))
@@ -34,18 +36,17 @@ rad_status rad_cpu_alloc(rad_backend *be, size_t bytes, const char *what, void *
     unsigned char *p;
     RAD_TRY(rad_alloc((void **)&p, total, what));
     memcpy(p, &bytes, sizeof bytes);
-    cpu_count(bytes, 0);
+    cpu_count(be, bytes, 0);
     *out = p + CPU_HDR;
     return RAD_OK;
 }
 
 void rad_cpu_free(rad_backend *be, void *p) {
-    (void)be;
     if (!p) return;
     unsigned char *base = (unsigned char *)p - CPU_HDR;
     size_t bytes;
     memcpy(&bytes, base, sizeof bytes);
-    cpu_count(0, bytes);
+    cpu_count(be, 0, bytes);
     rad_free(base);
 }
 
@@ -93,9 +94,11 @@ void rad_cpu_weight_free(rad_backend *be, rad_weight *w) {
 }
 
 void rad_cpu_mem_stats(rad_backend *be, int reset, rad_mem_stats *out) {
-    (void)be;
-    *out = (rad_mem_stats){.held = atomic_load(&cpu_cur), .peak = atomic_load(&cpu_peak)};
-    if (reset) atomic_store(&cpu_peak, atomic_load(&cpu_cur));
+    rad_cpu_mem *m = be ? be->state : NULL;
+    *out = (rad_mem_stats){0};
+    if (!m) return;
+    *out = (rad_mem_stats){.held = atomic_load(&m->cur), .peak = atomic_load(&m->peak)};
+    if (reset) atomic_store(&m->peak, atomic_load(&m->cur));
 }
 
 /* ------------------------------------------------------------------------------------------------------
