@@ -52,7 +52,8 @@ typedef enum radial_status {
 RADIAL_API const char *radial_status_name(radial_status s);
 RADIAL_API const char *radial_last_error(void);
 
-/* Logging: the library writes through this callback (default: stderr for warnings and errors). */
+/* Logging: the library writes through this callback (default: stderr for warnings and errors): the process's
+ * sink, for every context that has none of its own (radial_params.log). */
 typedef enum radial_log_level { RADIAL_LOG_DEBUG, RADIAL_LOG_INFO, RADIAL_LOG_WARN, RADIAL_LOG_ERROR } radial_log_level;
 typedef void (*radial_log_fn)(radial_log_level level, const char *msg, void *user_data);
 RADIAL_API void radial_set_log(radial_log_fn fn, void *user_data, radial_log_level min_level);
@@ -123,6 +124,12 @@ typedef struct radial_params {
     const char *dit, *t5, *vae;
     const radial_lora *loras; /* n_loras LoRAs for the DiT, stacked in order */
     int n_loras;
+    /* This context's log sink (NULL: the process's, radial_set_log): what radial_init and radial_generate say
+     * for this context goes to log(level, message, log_user) for every level >= log_level, from the thread that
+     * called them, so two contexts on two threads keep their messages apart. */
+    radial_log_fn log;
+    void *log_user;
+    radial_log_level log_level;
     /* GPU memory. offload: the DiT's blocks stay in host memory (page-locked) and are uploaded one block ahead
      * of their use, for cards smaller than the model. max_vram_gib > 0: as many blocks stay resident as fit in
      * this many GiB of device memory for the whole generation (the estimate radial prints), the rest stream;

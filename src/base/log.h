@@ -1,7 +1,19 @@
-/* Logging through the callback set with radial_set_log(). */
+/* Logging through the calling thread's sink while it works for a context that has one (rad_log_enter), else the
+ * process's (radial_set_log). */
 #ifndef RAD_LOG_H
 #define RAD_LOG_H
 #include "radial.h"
+
+typedef struct rad_log_sink {
+    radial_log_fn fn;
+    void *user;
+    radial_log_level min;
+} rad_log_sink;
+/* The calling thread logs to s (NULL: the process's sink) until rad_log_restore(the returned previous one); s must
+ * outlive that. */
+const rad_log_sink *rad_log_enter(const rad_log_sink *s);
+void rad_log_restore(const rad_log_sink *prev);
+const rad_log_sink *rad_log_entered(void);
 void rad_log(radial_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

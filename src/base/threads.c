@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/mem.h"
 
 #define RAD_MAX_THREADS 256
@@ -36,13 +37,16 @@ typedef struct {
     rad_range_fn fn;
     void *ctx;
     int64_t begin, end;
-    rad_mem_account *mem; /* the caller's: a worker's allocations count to the context it works for */
+    rad_mem_account *mem;     /* the caller's: a worker's allocations count to the context it works for */
+    const rad_log_sink *log; /* and its messages go to that context's sink */
 } range_job;
 
 static void *run_job(void *arg) {
     range_job *j = arg;
     rad_mem_account *prev = rad_mem_enter(j->mem);
+    const rad_log_sink *prev_log = rad_log_enter(j->log);
     j->fn(j->ctx, j->begin, j->end);
+    rad_log_restore(prev_log);
     rad_mem_restore(prev);
     return NULL;
 }
@@ -60,7 +64,7 @@ void rad_parallel_for(int64_t n, int64_t min_chunk, rad_range_fn fn, void *ctx) 
     pthread_t tids[RAD_MAX_THREADS];
     int started[RAD_MAX_THREADS] = {0};
     for (int64_t i = 0; i < t; i++) {
-        jobs[i] = (range_job){fn, ctx, n * i / t, n * (i + 1) / t, rad_mem_entered()};
+        jobs[i] = (range_job){fn, ctx, n * i / t, n * (i + 1) / t, rad_mem_entered(), rad_log_entered()};
     }
     for (int64_t i = 1; i < t; i++) started[i] = pthread_create(&tids[i], NULL, run_job, &jobs[i]) == 0;
     fn(ctx, jobs[0].begin, jobs[0].end);

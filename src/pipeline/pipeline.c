@@ -77,7 +77,8 @@ struct radial_ctx {
     rad_forward_trace_fn forward_trace; /* tests: every DiT forward (rad_pipeline_set_forward_trace) */
     void *forward_trace_user;
     rad_vae *vae; /* loaded at the first decode, kept */
-    rad_mem_account *mem; /* this context's host allocations (rad_mem_enter in radial_init and generate) */
+    rad_mem_account *mem; /* this context's host allocations (ctx_enter) */
+    rad_log_sink log;     /* this context's log sink (fn NULL: the process's) */
     /* multi-rank generation (rad_pipeline_set_parallel, parallel.h): this rank's group and the mode asked;
      * own_group: the NCCL group this context made (rad_pipeline_join_nccl), freed with it */
     rad_group *group, *own_group;
@@ -333,6 +334,25 @@ static rad_status denoise_and_decode(radial_ctx *c, const radial_gen_params *g, 
                                      const float *ctx_cond, int len_cond, const float *ctx_uncond, int len_uncond,
                                      float *latent, float **video_out, radial_timings *tm);
 
+/* What a thread keeps for the context it works for: its CPU thread count, memory account and log sink. The entry
+ * points that do a context's work enter them and restore the caller's before they return. */
+typedef struct {
+    int threads;
+    rad_mem_account *mem;
+    const rad_log_sink *log;
+} ctx_thread_state;
+
+static ctx_thread_state ctx_enter(radial_ctx *c) {
+    return (ctx_thread_state){rad_threads_enter(c->params.n_threads), rad_mem_enter(c->mem),
+                              rad_log_enter(c->log.fn ? &c->log : NULL)};
+}
+
+static void ctx_leave(ctx_thread_state prev) {
+    rad_threads_restore(prev.threads);
+    rad_mem_restore(prev.mem);
+    rad_log_restore(prev.log);
+}
+
 radial_status radial_init(const char *model_path, const radial_params *params, radial_ctx **out) {
     *out = NULL;
     radial_ctx *c = calloc(1, sizeof *c);
@@ -345,11 +365,14 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
     }
     /* the caller's strings need not outlive this call */
     c->params.tokenizer = c->params.dit = c->params.t5 = c->params.vae = NULL, c->params.loras = NULL, c->params.n_loras = 0;
-    const int prev_threads = rad_threads_enter(c->params.n_threads); /* this context's count, not the process's */
-    rad_mem_account *prev_mem = rad_mem_enter(c->mem);                /* and its memory */
+    c->log = (rad_log_sink){c->params.log, c->params.log_user, c->params.log_level};
+    const ctx_thread_state prev = ctx_enter(c); /* this context's threads, memory and log, not the process's */
     rad_status s = RAD_OK;
     if (params && (params->n_loras < 0 || params->n_loras > 64 || (params->n_loras && !params->loras)))
         s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: %d LoRAs (at most 64)", params->n_loras);
+    if (s == RAD_OK && (c->params.log_level < RADIAL_LOG_DEBUG || c->params.log_level > RADIAL_LOG_ERROR))
+        s = rad_err(RADIAL_ERR_INVALID_ARG, "radial_init: log_level %d is not a radial_log_level (0-3)",
+                    (int)c->params.log_level);
     if (s == RAD_OK && model_path && rad_is_file(model_path))
         s = rad_err(RADIAL_ERR_INVALID_ARG,
                     rad_ends_with(model_path, "model_index.json")
@@ -389,8 +412,7 @@ radial_status radial_init(const char *model_path, const radial_params *params, r
         else if ((s = c->be->set_attention(c->be, RAD_ATTN_FP8)) == RAD_OK)
             RAD_INFO("attention: fp8 (e4m3) for the DiT's self-attention, bf16 for cross-attention");
     }
-    rad_threads_restore(prev_threads);
-    rad_mem_restore(prev_mem);
+    ctx_leave(prev);
     if (s != RAD_OK) {
         radial_free(c);
         return s;
@@ -736,13 +758,11 @@ rad_status rad_pipeline_generate(radial_ctx *c, const radial_gen_params *gp, flo
     *video_out = NULL;
     *frames_out = 0;
     if (!c || !gp) return rad_err(RADIAL_ERR_INVALID_ARG, "radial_generate: NULL argument");
-    const int prev_threads = rad_threads_enter(c->params.n_threads);
-    rad_mem_account *prev_mem = rad_mem_enter(c->mem);
+    const ctx_thread_state prev = ctx_enter(c);
     rad_range_push(c->be, "generate");
     rad_status s = generate(c, gp, video_out, frames_out, tm_out);
     rad_range_pop(c->be);
-    rad_threads_restore(prev_threads);
-    rad_mem_restore(prev_mem);
+    ctx_leave(prev);
     /* a rank that failed, wherever it was, will not reach the next collective: release the others */
     if (s != RAD_OK && c->group) rad_group_abort(c->group);
     return s;

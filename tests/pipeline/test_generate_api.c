@@ -18,6 +18,15 @@ static int cancel_at_2(int step, int steps, double s, void *user) {
     return step == 2;
 }
 
+/* counts the messages a sink received */
+typedef struct {
+    int n;
+} log_count;
+static void count_log(radial_log_level level, const char *msg, void *user) {
+    (void)level, (void)msg;
+    ((log_count *)user)->n++;
+}
+
 int main(void) {
     char model[1024];
     rad_test_path(model, sizeof model, "tiny-wan");
@@ -70,6 +79,30 @@ int main(void) {
     CHECK(strstr(radial_last_error(), "multiples of 16") != NULL);
     g.width = 64, g.steps = 0;
     CHECK(radial_generate(ctx, &g, &v1, NULL) == RADIAL_ERR_INVALID_ARG);
+
+    /* a context's own log sink gets what that context says, the process's sink nothing of it; a context without
+     * one still logs to the process's */
+    log_count mine = {0}, process = {0};
+    radial_set_log(count_log, &process, RADIAL_LOG_INFO);
+    radial_params lp = radial_default_params();
+    lp.log = count_log, lp.log_user = &mine, lp.log_level = RADIAL_LOG_INFO;
+    radial_ctx *lc = NULL;
+    CHECK(radial_init(model, &lp, &lc) == RADIAL_OK);
+    if (lc) {
+        g.steps = 1;
+        CHECK(radial_generate(lc, &g, &v1, NULL) == RADIAL_OK);
+        radial_video_free(&v1);
+        CHECK(mine.n > 0 && process.n == 0);
+        const int mine_before = mine.n;
+        CHECK(radial_generate(ctx, &g, &v1, NULL) == RADIAL_OK);
+        radial_video_free(&v1);
+        CHECK(process.n > 0 && mine.n == mine_before);
+        radial_free(lc);
+    }
+    lp.log_level = (radial_log_level)7;
+    CHECK(radial_init(model, &lp, &lc) == RADIAL_ERR_INVALID_ARG && lc == NULL);
+    CHECK(strstr(radial_last_error(), "log_level") != NULL);
+    radial_set_log(NULL, NULL, RADIAL_LOG_WARN);
     radial_free(ctx);
     TEST_MAIN_END();
 }
