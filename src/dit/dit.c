@@ -504,23 +504,25 @@ static rad_status block_forward(rad_dit *d, int li, int64_t f, int64_t h, int64_
         RAD_TRY(be->rmsnorm_rope3d(be, ws->k, b->s_nk, eps, f, h, w, H, hd));
         RAD_TRY(be->attention(be, ws->q, ws->k, ws->v, ws->xn, n, n, H, hd, scale, NULL, mask));
     }
-    RAD_TRY(linear(d, ws->xn, n, D, &b->so, ws->q));
+    /* each sublayer's output before its residual add goes to y: the q buffer, free once its attention is done */
+    float *const y = ws->q;
+    RAD_TRY(linear(d, ws->xn, n, D, &b->so, y));
 
     /* cross-attention: the gated residual of self-attention, then norm3 (affine), no modulation, no gate */
-    RAD_TRY(be->add_norm_modulate(be, ws->x, ws->q, m + 2 * D, n, D, b->n3w, b->n3b, eps, NULL, NULL, ws->xn));
+    RAD_TRY(be->add_norm_modulate(be, ws->x, y, m + 2 * D, n, D, b->n3w, b->n3b, eps, NULL, NULL, ws->xn));
     RAD_TRY(linear(d, ws->xn, n, D, &b->cq, ws->q));
     RAD_TRY(be->rmsnorm(be, ws->q, n, D, b->c_nq, eps, ws->q));
     RAD_TRY(linear(d, ws->ctx, TL, D, &b->ck, ws->ck));
     RAD_TRY(be->rmsnorm(be, ws->ck, TL, D, b->c_nk, eps, ws->ck));
     RAD_TRY(linear(d, ws->ctx, TL, D, &b->cv, ws->cv));
     RAD_TRY(be->attention(be, ws->q, ws->ck, ws->cv, ws->xn, n, TL, H, hd, scale, NULL, NULL));
-    RAD_TRY(linear(d, ws->xn, n, D, &b->co, ws->q));
+    RAD_TRY(linear(d, ws->xn, n, D, &b->co, y));
 
     /* FFN: the plain residual of cross-attention, norm2 (no affine) with modulation; then row chunks */
-    RAD_TRY(be->add_norm_modulate(be, ws->x, ws->q, NULL, n, D, NULL, NULL, eps, m + 3 * D, m + 4 * D, ws->xn));
+    RAD_TRY(be->add_norm_modulate(be, ws->x, y, NULL, n, D, NULL, NULL, eps, m + 3 * D, m + 4 * D, ws->xn));
     const size_t ffh_floats = (size_t)(ws->tokens < FFN_CHUNK ? ws->tokens : FFN_CHUNK) * (size_t)c->ffn_dim;
-    RAD_TRY(be->ffn(be, ws->xn, n, D, b->f1.w, b->f1.b, b->f2.w, b->f2.b, ws->ffh, ffh_floats, ws->q));
-    return be->add_gated(be, ws->x, ws->q, n, D, m + 5 * D);
+    RAD_TRY(be->ffn(be, ws->xn, n, D, b->f1.w, b->f1.b, b->f2.w, b->f2.b, ws->ffh, ffh_floats, y));
+    return be->add_gated(be, ws->x, y, n, D, m + 5 * D);
 }
 
 /* ---------------------------------------------------------------------------------------------- step cache */
