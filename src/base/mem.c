@@ -40,6 +40,11 @@ rad_mem_account *rad_mem_enter(rad_mem_account *a) {
 }
 void rad_mem_restore(rad_mem_account *prev) { entered = prev; }
 rad_mem_account *rad_mem_entered(void) { return entered; }
+void rad_mem_account_count(rad_mem_account *a, size_t add, size_t sub) {
+    if (!a) return;
+    raise_peak(&a->peak, atomic_fetch_add(&a->cur, add) + add - sub);
+    atomic_fetch_sub(&a->cur, sub);
+}
 size_t rad_mem_account_current(const rad_mem_account *a) { return a ? atomic_load(&a->cur) : 0; }
 size_t rad_mem_account_peak(const rad_mem_account *a) { return a ? atomic_load(&a->peak) : 0; }
 void rad_mem_account_reset_peak(rad_mem_account *a) {
@@ -70,7 +75,7 @@ rad_status rad_alloc(void **out, size_t bytes, const char *what) {
     raise_peak(&peak_bytes, atomic_fetch_add(&cur_bytes, bytes) + bytes);
     if (a) {
         atomic_fetch_add(&a->refs, 1);
-        raise_peak(&a->peak, atomic_fetch_add(&a->cur, bytes) + bytes);
+        rad_mem_account_count(a, bytes, 0);
     }
     *out = p + RAD_HDR;
     return RAD_OK;
@@ -94,7 +99,7 @@ void rad_free(void *p) {
     memcpy(&a, base + sizeof bytes, sizeof a);
     atomic_fetch_sub(&cur_bytes, bytes);
     if (a) {
-        atomic_fetch_sub(&a->cur, bytes);
+        rad_mem_account_count(a, 0, bytes);
         account_unref(a);
     }
     free(base);

@@ -38,6 +38,8 @@ void rad_mem_account_release(rad_mem_account *a); /* the owner's reference; NULL
 rad_mem_account *rad_mem_enter(rad_mem_account *a);
 void rad_mem_restore(rad_mem_account *prev);
 rad_mem_account *rad_mem_entered(void);
+/* a counts `add` more bytes and `sub` fewer, its peak raised: for a counter of its own (a backend's buffers) */
+void rad_mem_account_count(rad_mem_account *a, size_t add, size_t sub);
 size_t rad_mem_account_current(const rad_mem_account *a);
 size_t rad_mem_account_peak(const rad_mem_account *a);
 void rad_mem_account_reset_peak(rad_mem_account *a);

@@ -3,10 +3,11 @@
 #include <stdlib.h>
 
 #include "backend/cpu/cpu_ops.h"
+#include "base/mem.h"
 #include "base/threads.h"
 
 static void cpu_destroy(rad_backend *be) {
-    free(be->state);
+    rad_mem_account_release(be->state);
     free(be);
 }
 static rad_status cpu_sync(rad_backend *be) {
@@ -69,10 +70,9 @@ static rad_status cpu_broadcast(rad_backend *be, rad_group *g, float *buf, int64
 
 rad_status rad_backend_cpu(rad_backend **out) {
     rad_backend *be = calloc(1, sizeof *be);
-    rad_cpu_mem *mem = calloc(1, sizeof *mem);
-    if (!be || !mem) {
+    rad_mem_account *mem = NULL;
+    if (!be || rad_mem_account_new(&mem) != RAD_OK) {
         free(be);
-        free(mem);
         return rad_err(RADIAL_ERR_NOMEM, "out of memory creating the CPU backend");
     }
     *be = (rad_backend){

@@ -13,19 +13,12 @@
 
 /* ------------------------------------------------------------------------------------------------------
  * Memory. Each block carries a 64-byte header with its size so that each backend counts its own bytes and peak
- * (be->state: two contexts of one process each see theirs); ops called without a backend (be NULL, as the
- * tests' direct calls) count nowhere. */
+ * in a memory account of its own (be->state: two contexts of one process each see theirs); ops called without a
+ * backend (be NULL, as the tests' direct calls) count nowhere. */
 #define CPU_HDR 64
 
 static void cpu_count(rad_backend *be, size_t add, size_t sub) {
-    rad_cpu_mem *m = be ? be->state : NULL;
-    if (!m) return;
-    size_t now = atomic_fetch_add(&m->cur, add) + add;
-    atomic_fetch_sub(&m->cur, sub);
-    now -= sub;
-    size_t pk = atomic_load(&m->peak);
-    while (now > pk && !atomic_compare_exchange_weak(&m->peak, &pk, now)) {
-    }
+    if (be) rad_mem_account_count(be->state, add, sub);
 }
 
 rad_status rad_cpu_alloc(rad_backend *be, size_t bytes, const char *what, void **out) {
@@ -94,11 +87,9 @@ void rad_cpu_weight_free(rad_backend *be, rad_weight *w) {
 }
 
 void rad_cpu_mem_stats(rad_backend *be, int reset, rad_mem_stats *out) {
-    rad_cpu_mem *m = be ? be->state : NULL;
-    *out = (rad_mem_stats){0};
-    if (!m) return;
-    *out = (rad_mem_stats){.held = atomic_load(&m->cur), .peak = atomic_load(&m->peak)};
-    if (reset) atomic_store(&m->peak, atomic_load(&m->cur));
+    rad_mem_account *m = be ? be->state : NULL;
+    *out = (rad_mem_stats){.held = rad_mem_account_current(m), .peak = rad_mem_account_peak(m)};
+    if (reset) rad_mem_account_reset_peak(m);
 }
 
 /* ------------------------------------------------------------------------------------------------------

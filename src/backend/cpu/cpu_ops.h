@@ -5,19 +5,12 @@
  * cpu_backend.c puts them into the rad_backend table. Signatures are those of src/backend/backend.h. */
 #ifndef RAD_CPU_OPS_H
 #define RAD_CPU_OPS_H
-#include <stdatomic.h>
-
 #include "backend/backend.h"
 
 struct rad_weight {
     int64_t rows, cols;
     float *data; /* rows x cols, fp32 */
 };
-
-/* The CPU backend's own state (be->state): the bytes its buffers hold and their peak. */
-typedef struct rad_cpu_mem {
-    _Atomic size_t cur, peak;
-} rad_cpu_mem;
 
 rad_status rad_cpu_alloc(rad_backend *be, size_t bytes, const char *what, void **out);
 void rad_cpu_free(rad_backend *be, void *p);
